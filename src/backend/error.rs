@@ -1,0 +1,73 @@
+//! The one error type every backend returns; it decides retry vs. final.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DeployError {
+    /// The app's spec is wrong; caught locally before anything is sent.
+    #[error("{0}")]
+    InvalidSpec(String),
+    /// A configuration key is missing, e.g. `[bytenite] api_key`.
+    #[error("{backend} is not configured: {missing}")]
+    NotConfigured {
+        backend: &'static str,
+        missing: String,
+    },
+    /// The server refused the request (4xx other than 429); final.
+    #[error("the server rejected the deploy (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// 5xx or 429; retried with backoff.
+    #[error("the server failed (HTTP {status}): {message}")]
+    ServerFailed { status: u16, message: String },
+    /// Connection refused, reset, timed out; retried with backoff.
+    #[error("network error: {0}")]
+    Network(String),
+    /// A server-side job ended in failure (Cloud Foundry); final.
+    #[error("the server's job failed: {0}")]
+    JobFailed(String),
+    /// The server answered something we cannot understand; final.
+    #[error("unexpected response from the server: {0}")]
+    Protocol(String),
+    /// Reading the snapshot's blobs or a key file failed.
+    #[error("local I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("deploy cancelled (written to .pushfs/ctl)")]
+    Cancelled,
+}
+
+impl DeployError {
+    /// Builds the error for a non-success HTTP status: 5xx and 429 are
+    /// retryable, any other status is the server's final word.
+    pub fn from_status(status: u16, message: impl Into<String>) -> Self {
+        let message = message.into();
+        if status >= 500 || status == 429 {
+            DeployError::ServerFailed { status, message }
+        } else {
+            DeployError::Rejected { status, message }
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DeployError::ServerFailed { .. } | DeployError::Network(_))
+    }
+}
+
+impl From<reqwest::Error> for DeployError {
+    fn from(err: reqwest::Error) -> Self {
+        // reqwest's Display can include the URL but never headers, so no token leaks.
+        DeployError::Network(err.without_url().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes_decide_retry() {
+        assert!(DeployError::from_status(503, "x").is_retryable());
+        assert!(DeployError::from_status(429, "x").is_retryable());
+        assert!(!DeployError::from_status(400, "x").is_retryable());
+        assert!(!DeployError::from_status(401, "x").is_retryable());
+    }
+}

@@ -1,0 +1,181 @@
+//! One trait in front of the three deploy APIs, and the types they share.
+//!
+//! A backend receives an immutable [`Snapshot`] of an app (already filtered by
+//! the ignore rules), validates its spec, uploads it and polls until the
+//! server's answer is final. It reports progress through [`Report`] so the
+//! status files move while it works. It never touches the filesystem tree.
+
+pub mod bytenite;
+pub mod cf;
+mod error;
+pub mod flux;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use error::DeployError;
+
+use crate::config::Config;
+use crate::deploy::snapshot::Snapshot;
+
+/// The backends, one per top-level directory of the mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Bytenite,
+    Flux,
+    Cf,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 3] = [BackendKind::Bytenite, BackendKind::Flux, BackendKind::Cf];
+
+    /// The directory name under the mount point.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            BackendKind::Bytenite => "bytenite",
+            BackendKind::Flux => "flux",
+            BackendKind::Cf => "cf",
+        }
+    }
+
+    pub fn from_dir_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.dir_name() == name)
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.dir_name())
+    }
+}
+
+/// The states shown in `.pushfs/state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployState {
+    Idle,
+    Pending,
+    Packaging,
+    Uploading,
+    Queued,
+    Running,
+    Deployed,
+    Failed,
+    Retrying,
+}
+
+impl DeployState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployState::Idle => "idle",
+            DeployState::Pending => "pending",
+            DeployState::Packaging => "packaging",
+            DeployState::Uploading => "uploading",
+            DeployState::Queued => "queued",
+            DeployState::Running => "running",
+            DeployState::Deployed => "deployed",
+            DeployState::Failed => "failed",
+            DeployState::Retrying => "retrying",
+        }
+    }
+
+    /// A deploy in this state has ended; `.pushfs/wait` returns on it.
+    pub fn is_final(self) -> bool {
+        matches!(self, DeployState::Idle | DeployState::Deployed | DeployState::Failed)
+    }
+}
+
+impl fmt::Display for DeployState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An asynchronous server-side job (Cloud Foundry), shown in `.pushfs/job`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInfo {
+    pub guid: String,
+    pub state: String,
+}
+
+/// What a successful deploy returned; fills the status files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeployOutcome {
+    /// The server's id for the app (ByteNite id, CF guid, Flux message hash).
+    pub id: Option<String>,
+    /// See DESIGN.md "What `hash` holds".
+    pub hash: Option<String>,
+    /// ByteNite's revision.
+    pub revision: Option<String>,
+    /// Cloud Foundry's job, in its final state.
+    pub job: Option<JobInfo>,
+    /// The last response body from the server.
+    pub response: Option<serde_json::Value>,
+}
+
+/// What the previous successful deploy of this app left behind, so a backend
+/// can update rather than create (Flux update, a known CF guid).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PreviousDeploy {
+    pub id: Option<String>,
+    pub hash: Option<String>,
+    pub revision: Option<String>,
+}
+
+/// Live progress from a backend while it deploys. Implemented by the deploy
+/// layer (it updates the status files) and by a recorder in tests.
+pub trait Report: Send + Sync {
+    /// Moves `.pushfs/state` (uploading, queued, running...).
+    fn state(&self, state: DeployState);
+    /// Appends one line to `.pushfs/log`. Never pass a secret.
+    fn log(&self, line: &str);
+    /// Sets `.pushfs/id` as soon as the server's id is known.
+    fn id(&self, id: &str);
+    /// Sets `.pushfs/job` while a server-side job runs.
+    fn job(&self, job: &JobInfo);
+    /// Sets `.pushfs/response.json` to the latest server response body.
+    fn response(&self, body: &serde_json::Value);
+}
+
+/// Which files an app may carry that are never packaged, beyond pushfs's own
+/// rules (`.pushfs/`, editor droppings, `.pushfsignore`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IgnoreProfile {
+    /// Ignore files read from the app root, gitignore syntax (e.g. `.cfignore`).
+    pub ignore_files: &'static [&'static str],
+    /// Patterns always ignored for this backend, gitignore syntax.
+    pub default_patterns: &'static [&'static str],
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// Files at the app root whose presence makes the app deployable
+    /// (any one of them). Until one exists the app stays `idle`.
+    fn spec_files(&self) -> &'static [&'static str];
+
+    fn ignore_profile(&self) -> IgnoreProfile;
+
+    /// Validates the spec, packages, uploads and waits for the server's final
+    /// answer. Local validation errors must come before any request is sent.
+    async fn deploy(
+        &self,
+        snapshot: &Snapshot,
+        previous: &PreviousDeploy,
+        report: &dyn Report,
+    ) -> Result<DeployOutcome, DeployError>;
+}
+
+/// Builds the client for each backend from the configuration.
+pub fn build_all(config: &Config) -> Vec<Arc<dyn Backend>> {
+    vec![
+        Arc::new(bytenite::ByteniteClient::new(&config.bytenite)),
+        Arc::new(flux::FluxClient::new(&config.flux)),
+        Arc::new(cf::CfClient::new(&config.cf)),
+    ]
+}

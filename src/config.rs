@@ -1,0 +1,236 @@
+//! Typed configuration, built once from the CLI, the config file and the
+//! environment, then passed down. Nothing reads the environment elsewhere.
+//!
+//! The file is TOML (`~/.config/pushfs/config.toml` or `--config FILE`):
+//! top-level keys for the mount, one table per backend. Each backend's
+//! table is its own struct, defined beside its client.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::backend::bytenite::ByteniteConfig;
+use crate::backend::cf::CfConfig;
+use crate::backend::flux::FluxConfig;
+
+/// The process environment, captured once in `main` (tests pass their own).
+pub type Env = BTreeMap<String, String>;
+
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(1000);
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{name} must be a whole number of milliseconds, got {value:?}")]
+    BadNumber { name: &'static str, value: String },
+}
+
+/// How transient failures (5xx, 429, network) are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff before attempt `attempt` (1-based; attempt 1 has none).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(2).min(16);
+        self.initial_backoff
+            .saturating_mul(1 << exp)
+            .min(self.max_backoff)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Blobs, manifests, deploy states (default `~/.local/share/pushfs`).
+    pub state_dir: PathBuf,
+    /// Quiet time after the last change before a deploy starts.
+    pub settle: Duration,
+    /// Let other users see the mount (needs `user_allow_other` for non-root).
+    pub allow_other: bool,
+    pub retry: RetryPolicy,
+    pub bytenite: ByteniteConfig,
+    pub flux: FluxConfig,
+    pub cf: CfConfig,
+}
+
+/// The file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    state_dir: Option<PathBuf>,
+    settle_ms: Option<u64>,
+    allow_other: Option<bool>,
+    #[serde(default)]
+    retry: RetryFile,
+    #[serde(default)]
+    bytenite: ByteniteConfig,
+    #[serde(default)]
+    flux: FluxConfig,
+    #[serde(default)]
+    cf: CfConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFile {
+    attempts: Option<u32>,
+    initial_ms: Option<u64>,
+    max_ms: Option<u64>,
+}
+
+impl Config {
+    /// Reads `path` (or the default file if it exists), then applies the
+    /// environment (`PUSHFS_*`). A missing default file is not an error.
+    pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
+        let home = env.get("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
+        let default_path = env
+            .get("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".config"))
+            .join("pushfs/config.toml");
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (default_path, false),
+        };
+        let file = if required || path.exists() {
+            let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
+                path: path.clone(),
+                message: e.message().to_string(),
+            })?
+        } else {
+            ConfigFile::default()
+        };
+        let default_state = env
+            .get("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".local/share"))
+            .join("pushfs");
+        let mut config = Config {
+            state_dir: file.state_dir.unwrap_or(default_state),
+            settle: file.settle_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SETTLE),
+            allow_other: file.allow_other.unwrap_or(false),
+            retry: RetryPolicy::default(),
+            bytenite: file.bytenite,
+            flux: file.flux,
+            cf: file.cf,
+        };
+        if let Some(n) = file.retry.attempts {
+            config.retry.attempts = n.max(1);
+        }
+        if let Some(ms) = file.retry.initial_ms {
+            config.retry.initial_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = file.retry.max_ms {
+            config.retry.max_backoff = Duration::from_millis(ms);
+        }
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &Env) -> Result<(), ConfigError> {
+        if let Some(dir) = env.get("PUSHFS_STATE_DIR") {
+            self.state_dir = dir.into();
+        }
+        if let Some(ms) = env.get("PUSHFS_SETTLE_MS") {
+            let n = ms.parse().map_err(|_| ConfigError::BadNumber {
+                name: "PUSHFS_SETTLE_MS",
+                value: ms.clone(),
+            })?;
+            self.settle = Duration::from_millis(n);
+        }
+        self.bytenite.apply_env(env);
+        self.flux.apply_env(env);
+        self.cf.apply_env(env);
+        Ok(())
+    }
+
+    /// A configuration with defaults and no backend credentials, for tests
+    /// and the demo, rooted at `state_dir`.
+    pub fn with_state_dir(state_dir: &Path) -> Config {
+        Config {
+            state_dir: state_dir.to_path_buf(),
+            settle: DEFAULT_SETTLE,
+            allow_other: false,
+            retry: RetryPolicy::default(),
+            bytenite: ByteniteConfig::default(),
+            flux: FluxConfig::default(),
+            cf: CfConfig::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        fs::write(&path, "settle_ms = 250\nstate_dir = \"/x\"\n[retry]\nattempts = 2\n").unwrap();
+        let env = Env::from([("PUSHFS_STATE_DIR".to_string(), "/y".to_string())]);
+        let c = Config::load(Some(&path), &env).unwrap();
+        assert_eq!(c.settle, Duration::from_millis(250));
+        assert_eq!(c.state_dir, PathBuf::from("/y"));
+        assert_eq!(c.retry.attempts, 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        fs::write(&path, "setle_ms = 250\n").unwrap();
+        let err = Config::load(Some(&path), &Env::new()).unwrap_err();
+        assert!(err.to_string().contains("setle_ms"), "{err}");
+    }
+
+    #[test]
+    fn missing_default_file_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env::from([("HOME".to_string(), dir.path().display().to_string())]);
+        let c = Config::load(None, &env).unwrap();
+        assert_eq!(c.state_dir, dir.path().join(".local/share/pushfs"));
+        assert_eq!(c.settle, DEFAULT_SETTLE);
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = RetryPolicy {
+            attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(350),
+        };
+        assert_eq!(p.backoff(2), Duration::from_millis(100));
+        assert_eq!(p.backoff(3), Duration::from_millis(200));
+        assert_eq!(p.backoff(4), Duration::from_millis(350));
+    }
+}

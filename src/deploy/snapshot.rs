@@ -1,0 +1,228 @@
+//! An immutable copy of an app's manifest: what one deploy packages.
+//!
+//! Entries point at blobs in the content store, which never change, so a
+//! deploy can read them while the user goes on editing the folder.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::backend::{BackendKind, IgnoreProfile};
+use crate::package::ignore::IgnoreRules;
+use crate::store::{BlobInfo, ContentStore};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The app's directory name.
+    pub app: String,
+    pub backend: BackendKind,
+    /// Sorted by path; ignored files already removed.
+    pub entries: Vec<SnapshotEntry>,
+    /// Lowercase hex SHA-256 over the entries: decides whether anything changed.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotEntry {
+    /// Relative to the app root, `/`-separated, no leading `/`.
+    pub path: String,
+    /// Permission bits (`0o755`), without the file type.
+    pub mode: u32,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    File(FileContent),
+    Dir,
+    Symlink { target: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    pub blob: BlobInfo,
+    /// Absolute path of the immutable blob holding the bytes.
+    pub path: PathBuf,
+}
+
+impl SnapshotEntry {
+    pub fn file(&self) -> Option<&FileContent> {
+        match &self.kind {
+            EntryKind::File(content) => Some(content),
+            _ => None,
+        }
+    }
+}
+
+impl Snapshot {
+    /// Applies the ignore rules, sorts and digests. `entries` must not
+    /// contain the status directory's files.
+    pub fn build(
+        app: String,
+        backend: BackendKind,
+        entries: Vec<SnapshotEntry>,
+        profile: &IgnoreProfile,
+    ) -> Snapshot {
+        let read_root = |name: &str| {
+            entries
+                .iter()
+                .find(|e| e.path == name)
+                .and_then(|e| e.file())
+                .and_then(|f| fs::read(&f.path).ok())
+        };
+        let rules = IgnoreRules::new(profile, read_root);
+        let mut kept: Vec<SnapshotEntry> = entries
+            .iter()
+            .filter(|e| !rules.is_ignored(&e.path, matches!(e.kind, EntryKind::Dir)))
+            .cloned()
+            .collect();
+        kept.sort_by(|a, b| a.path.cmp(&b.path));
+        let digest = digest(&kept);
+        Snapshot {
+            app,
+            backend,
+            entries: kept,
+            digest,
+        }
+    }
+
+    /// Imports a real directory into the store and snapshots it (tests, tools).
+    pub fn from_dir(
+        dir: &Path,
+        backend: BackendKind,
+        profile: &IgnoreProfile,
+        store: &ContentStore,
+    ) -> io::Result<Snapshot> {
+        let mut entries = Vec::new();
+        walk(dir, dir, store, &mut entries)?;
+        let app = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Snapshot::build(app, backend, entries, profile))
+    }
+
+    pub fn find(&self, path: &str) -> Option<&SnapshotEntry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// Reads a whole file of the snapshot (specs, manifests): `Ok(None)` if absent.
+    pub fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        match self.find(path).and_then(|e| e.file()) {
+            Some(content) => fs::read(&content.path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The regular files, in path order.
+    pub fn files(&self) -> impl Iterator<Item = (&SnapshotEntry, &FileContent)> {
+        self.entries.iter().filter_map(|e| e.file().map(|f| (e, f)))
+    }
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    store: &ContentStore,
+    out: &mut Vec<SnapshotEntry>,
+) -> io::Result<()> {
+    for item in fs::read_dir(dir)? {
+        let item = item?;
+        let path = item.path();
+        let meta = fs::symlink_metadata(&path)?;
+        let rel = path
+            .strip_prefix(root)
+            .expect("walk stays under root")
+            .to_string_lossy()
+            .into_owned();
+        let mode = meta.permissions().mode() & 0o7777;
+        let kind = if meta.is_dir() {
+            walk(root, &path, store, out)?;
+            EntryKind::Dir
+        } else if meta.file_type().is_symlink() {
+            EntryKind::Symlink {
+                target: fs::read_link(&path)?.to_string_lossy().into_owned(),
+            }
+        } else {
+            let blob = store.import_file(&path)?;
+            EntryKind::File(FileContent {
+                path: store.blob_path(&blob.sha256),
+                blob,
+            })
+        };
+        out.push(SnapshotEntry {
+            path: rel,
+            mode,
+            kind,
+        });
+    }
+    Ok(())
+}
+
+/// SHA-256 over what a package depends on: path, type, mode and content.
+fn digest(entries: &[SnapshotEntry]) -> String {
+    let mut hasher = Sha256::new();
+    for entry in entries {
+        let (tag, content) = match &entry.kind {
+            EntryKind::File(f) => ("F", f.blob.sha256.as_str()),
+            EntryKind::Dir => ("D", ""),
+            EntryKind::Symlink { target } => ("L", target.as_str()),
+        };
+        // NUL separators: paths and targets cannot contain NUL.
+        hasher.update(format!("{tag}\0{:o}\0{}\0{content}\0", entry.mode, entry.path));
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn make_app(dir: &Path) {
+        fs::create_dir_all(dir.join("src")).unwrap();
+        fs::write(dir.join("spec.json"), "{}").unwrap();
+        fs::write(dir.join("src/main.py"), "print(1)").unwrap();
+        fs::write(dir.join("src/.main.py.swp"), "junk").unwrap();
+        symlink("src/main.py", dir.join("link")).unwrap();
+    }
+
+    #[test]
+    fn from_dir_is_sorted_filtered_and_stable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
+        let app = tmp.path().join("app");
+        make_app(&app);
+        let profile = IgnoreProfile::default();
+        let a = Snapshot::from_dir(&app, BackendKind::Cf, &profile, &store).unwrap();
+        let paths: Vec<_> = a.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["link", "spec.json", "src", "src/main.py"]);
+        assert_eq!(a.read("spec.json").unwrap().unwrap(), b"{}");
+        assert!(a.read("missing").unwrap().is_none());
+
+        let b = Snapshot::from_dir(&app, BackendKind::Cf, &profile, &store).unwrap();
+        assert_eq!(a.digest, b.digest);
+        fs::write(app.join("src/main.py"), "print(2)").unwrap();
+        let c = Snapshot::from_dir(&app, BackendKind::Cf, &profile, &store).unwrap();
+        assert_ne!(a.digest, c.digest);
+    }
+
+    #[test]
+    fn mode_changes_change_the_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
+        let app = tmp.path().join("app");
+        make_app(&app);
+        let profile = IgnoreProfile::default();
+        let a = Snapshot::from_dir(&app, BackendKind::Cf, &profile, &store).unwrap();
+        fs::set_permissions(app.join("spec.json"), fs::Permissions::from_mode(0o600)).unwrap();
+        let b = Snapshot::from_dir(&app, BackendKind::Cf, &profile, &store).unwrap();
+        assert_ne!(a.digest, b.digest);
+    }
+}

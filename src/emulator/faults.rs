@@ -1,0 +1,118 @@
+//! Fault injection for the emulators: fail with a status, answer slowly, or
+//! drop the connection mid-response, for the next N API requests.
+//!
+//! Set in process through [`Faults::set`], or over HTTP:
+//! `curl -X POST URL/_emulator/faults -d '{"fail_next":2,"status":503}'`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+/// What the next requests suffer. Counters run down as requests arrive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultPlan {
+    /// Answer this many requests with `status` and a JSON error body.
+    pub fail_next: u32,
+    /// The status for `fail_next` (default 503).
+    pub status: Option<u16>,
+    /// Drop this many requests: headers go out, then the body breaks.
+    pub drop_next: u32,
+    /// Delay every request by this much while `slow_next` > 0.
+    pub delay_ms: u64,
+    pub slow_next: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Faults {
+    plan: Mutex<FaultPlan>,
+}
+
+enum Fault {
+    None,
+    Fail(StatusCode),
+    Drop,
+}
+
+impl Faults {
+    pub fn set(&self, plan: FaultPlan) {
+        *self.plan.lock() = plan;
+    }
+
+    pub fn clear(&self) {
+        self.set(FaultPlan::default());
+    }
+
+    /// Takes this request's share of the plan: (delay, fault).
+    fn take(&self) -> (Duration, Fault) {
+        let mut plan = self.plan.lock();
+        let delay = if plan.slow_next > 0 {
+            plan.slow_next -= 1;
+            Duration::from_millis(plan.delay_ms)
+        } else {
+            Duration::ZERO
+        };
+        let fault = if plan.fail_next > 0 {
+            plan.fail_next -= 1;
+            let code = plan.status.unwrap_or(503);
+            Fault::Fail(StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+        } else if plan.drop_next > 0 {
+            plan.drop_next -= 1;
+            Fault::Drop
+        } else {
+            Fault::None
+        };
+        (delay, fault)
+    }
+}
+
+/// Adds the fault layer and the `/_emulator/faults` control route to `api`.
+pub fn wrap(api: Router, faults: Arc<Faults>) -> Router {
+    let control = Router::new()
+        .route("/_emulator/faults", post(set_plan))
+        .with_state(faults.clone());
+    api.layer(middleware::from_fn_with_state(faults, inject))
+        .merge(control)
+}
+
+async fn set_plan(State(faults): State<Arc<Faults>>, Json(plan): Json<FaultPlan>) -> StatusCode {
+    faults.set(plan);
+    StatusCode::NO_CONTENT
+}
+
+async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
+    let (delay, fault) = faults.take();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match fault {
+        Fault::None => next.run(request).await,
+        Fault::Fail(status) => (
+            status,
+            Json(serde_json::json!({
+                "code": status.as_u16(),
+                "message": "fault injected by the emulator",
+            })),
+        )
+            .into_response(),
+        Fault::Drop => {
+            let broken = futures::stream::once(async {
+                Err::<bytes::Bytes, std::io::Error>(std::io::Error::other("dropped by the emulator"))
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Body::from_stream(broken))
+                .expect("static response parts are valid")
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! pushfs: a FUSE filesystem that deploys an app when a folder is copied into it.
+//!
+//! Data flows one way: kernel → [`fs`] → [`tree`]/[`store`] → snapshot →
+//! [`package`] → [`backend`] → status. See DESIGN.md for the shape.
+
+pub mod backend;
+pub mod config;
+pub mod deploy;
+pub mod emulator;
+pub mod fs;
+pub mod package;
+pub mod store;
+pub mod tree;

@@ -1,0 +1,1 @@
+//! STUB: deterministic tar writer (ByteNite work).

@@ -1,0 +1,225 @@
+//! Immutable blobs under `objects/ab/cdef…`, and the temp files that become them.
+//!
+//! A file open for writing lives in `tmp/`; on release it is hashed (SHA-256
+//! and SHA-1 in one pass) and renamed into `objects/` unless that blob already
+//! exists. Blobs never change after that, so packaging can read them while the
+//! user keeps editing.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+/// What the store knows of one blob.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobInfo {
+    /// Lowercase hex SHA-256; the blob's name.
+    pub sha256: String,
+    /// Lowercase hex SHA-1 (Cloud Foundry fingerprints).
+    pub sha1: String,
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub struct ContentStore {
+    root: PathBuf,
+    next_temp: AtomicU64,
+}
+
+impl ContentStore {
+    /// Opens (creating if needed) the store under `root`, and clears temp
+    /// files left by a previous run: nothing refers to them any more.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        fs::create_dir_all(root.join("objects"))?;
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        fs::create_dir_all(&tmp)?;
+        Ok(ContentStore {
+            root: root.to_path_buf(),
+            next_temp: AtomicU64::new(0),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with this SHA-256 lives (it may not exist).
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
+        let (prefix, rest) = sha256.split_at(2.min(sha256.len()));
+        self.root.join("objects").join(prefix).join(rest)
+    }
+
+    pub fn has_blob(&self, sha256: &str) -> bool {
+        self.blob_path(sha256).exists()
+    }
+
+    /// Creates an empty temp file for content about to be written.
+    pub fn new_temp(&self) -> io::Result<(PathBuf, File)> {
+        let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
+        // Fan out by the counter so no directory grows huge.
+        let dir = self.root.join("tmp").join(format!("{:02x}", n % 256));
+        fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}-{n}", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok((path, file))
+    }
+
+    /// Creates a temp file holding a copy of an existing blob, for a write
+    /// that does not truncate (append, random write, truncate to a size).
+    pub fn temp_copy_of(&self, sha256: &str) -> io::Result<(PathBuf, File)> {
+        let (path, mut file) = self.new_temp()?;
+        let mut blob = File::open(self.blob_path(sha256))?;
+        io::copy(&mut blob, &mut file)?;
+        Ok((path, file))
+    }
+
+    /// Hashes a finished temp file and moves it into the store. The temp file
+    /// is gone afterwards, whether its blob was new or already present.
+    pub fn seal(&self, temp: &Path) -> io::Result<BlobInfo> {
+        let info = hash_file(temp)?;
+        let dest = self.blob_path(&info.sha256);
+        if dest.exists() {
+            fs::remove_file(temp)?;
+        } else {
+            fs::create_dir_all(dest.parent().expect("blob paths have a parent"))?;
+            File::open(temp)?.sync_all()?;
+            make_read_only(temp)?;
+            fs::rename(temp, &dest)?;
+        }
+        Ok(info)
+    }
+
+    /// Stores bytes directly (small files, tests).
+    pub fn put_bytes(&self, bytes: &[u8]) -> io::Result<BlobInfo> {
+        let (path, mut file) = self.new_temp()?;
+        file.write_all(bytes)?;
+        drop(file);
+        self.seal(&path)
+    }
+
+    /// Copies an outside file into the store.
+    pub fn import_file(&self, source: &Path) -> io::Result<BlobInfo> {
+        let (path, mut file) = self.new_temp()?;
+        io::copy(&mut File::open(source)?, &mut file)?;
+        drop(file);
+        self.seal(&path)
+    }
+
+    /// Deletes every blob whose SHA-256 is not in `live`. Returns how many
+    /// were removed. Call only when no snapshot is being packaged.
+    pub fn collect_garbage(&self, live: &HashSet<String>) -> io::Result<usize> {
+        let mut removed = 0;
+        let objects = self.root.join("objects");
+        for prefix in fs::read_dir(&objects)? {
+            let prefix = prefix?;
+            let prefix_name = prefix.file_name().to_string_lossy().into_owned();
+            for blob in fs::read_dir(prefix.path())? {
+                let blob = blob?;
+                let name = format!("{prefix_name}{}", blob.file_name().to_string_lossy());
+                if !live.contains(&name) {
+                    fs::remove_file(blob.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn make_read_only(path: &Path) -> io::Result<()> {
+    let mut perms = fs::metadata(path)?.permissions();
+    perms.set_readonly(true);
+    fs::set_permissions(path, perms)
+}
+
+/// SHA-256 and SHA-1 of a file in one pass.
+pub fn hash_file(path: &Path) -> io::Result<BlobInfo> {
+    let mut file = File::open(path)?;
+    let mut sha256 = Sha256::new();
+    let mut sha1 = Sha1::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sha256.update(&buf[..n]);
+        sha1.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(BlobInfo {
+        sha256: hex::encode(sha256.finalize()),
+        sha1: hex::encode(sha1.finalize()),
+        size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_content_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let a = store.put_bytes(b"hello").unwrap();
+        let b = store.put_bytes(b"hello").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            a.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(a.sha1, "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
+        assert_eq!(fs::read(store.blob_path(&a.sha256)).unwrap(), b"hello");
+        let blobs: Vec<_> = fs::read_dir(dir.path().join("objects/2c")).unwrap().collect();
+        assert_eq!(blobs.len(), 1);
+    }
+
+    #[test]
+    fn temp_files_vanish_after_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let (path, mut file) = store.new_temp().unwrap();
+        file.write_all(b"x").unwrap();
+        drop(file);
+        store.seal(&path).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn garbage_collection_keeps_live_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let keep = store.put_bytes(b"keep").unwrap();
+        let drop_me = store.put_bytes(b"drop").unwrap();
+        let live = HashSet::from([keep.sha256.clone()]);
+        assert_eq!(store.collect_garbage(&live).unwrap(), 1);
+        assert!(store.has_blob(&keep.sha256));
+        assert!(!store.has_blob(&drop_me.sha256));
+    }
+
+    #[test]
+    fn leftover_temp_files_are_cleared_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = {
+            let store = ContentStore::open(dir.path()).unwrap();
+            store.new_temp().unwrap().0
+        };
+        assert!(path.exists());
+        ContentStore::open(dir.path()).unwrap();
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,1 @@
+//! The namespace: inodes, directories, open handles, the virtual `.pushfs/` files.
