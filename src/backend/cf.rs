@@ -1,16 +1,83 @@
-//! STUB: the cf client. Replaced by the cf backend work.
+//! The Cloud Foundry v2 client: deploys a snapshot as an app's bits.
+//!
+//! One deploy: find (or create) the app, fingerprint every file, ask the
+//! server which big files it already holds (`resource_match`), zip the
+//! rest, `PUT /v2/apps/:guid/bits?async=true`, then poll the job. Only
+//! changed files travel, as with `cf push`.
+
+mod api;
+mod apps;
+mod auth;
+mod bits;
+mod job;
+mod spec;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use tracing::Instrument;
 
-use super::{Backend, BackendKind, DeployError, DeployOutcome, IgnoreProfile, PreviousDeploy, Report};
+use self::api::{CcSession, RefreshedTokens};
+use self::apps::Resolution;
+use self::auth::{authorization_value, cli_config_path, read_cli_config, redacted, Refresher};
+use self::bits::BitsPlan;
+use self::job::{JobBody, Polling};
+use super::{
+    Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
+    Report,
+};
 use crate::config::Env;
-use crate::deploy::snapshot::Snapshot;
+use crate::deploy::snapshot::{Snapshot, SnapshotEntry};
+use crate::package::fingerprint::PoolWindow;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+pub use self::spec::{MANIFEST_FILES, SPEC_FILE};
+
+/// The cf CLI's default ignore lines (`DefaultIgnoreLines`), less the
+/// manifests: pushfs reads `manifest.yml` for the app name, so it stays in
+/// the snapshot and the packager leaves it out instead.
+pub const DEFAULT_IGNORE: &[&str] = &[
+    ".cfignore",
+    ".DS_Store",
+    ".git",
+    ".gitignore",
+    ".hg",
+    ".svn",
+    "_darcs",
+];
+
+/// `[cf]` in the config file.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CfConfig {
+    /// The Cloud Controller, e.g. `https://api.sys.example.com`
+    /// (`PUSHFS_CF_URL`). Defaults to the cf CLI's target.
     pub url: Option<String>,
+    /// An access token, with or without `bearer ` (`PUSHFS_CF_TOKEN`).
+    /// Without one, the cf CLI's login is used.
+    pub token: Option<String>,
+    /// The space for apps named without a `space_guid`
+    /// (`PUSHFS_CF_SPACE_GUID`). Defaults to the cf CLI's target space.
+    pub space_guid: Option<String>,
+    /// The directory holding the cf CLI's `.cf/config.json` (`CF_HOME`,
+    /// else `HOME`).
+    pub cf_home: Option<PathBuf>,
+    /// How long a bits job may run before the deploy fails (default 900).
+    pub job_timeout_secs: Option<u64>,
+}
+
+impl fmt::Debug for CfConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CfConfig")
+            .field("url", &self.url)
+            .field("token", &self.token.as_deref().map(redacted))
+            .field("space_guid", &self.space_guid)
+            .field("cf_home", &self.cf_home)
+            .field("job_timeout_secs", &self.job_timeout_secs)
+            .finish()
+    }
 }
 
 impl CfConfig {
@@ -18,16 +85,140 @@ impl CfConfig {
         if let Some(url) = env.get("PUSHFS_CF_URL") {
             self.url = Some(url.clone());
         }
+        if let Some(token) = env.get("PUSHFS_CF_TOKEN") {
+            self.token = Some(token.clone());
+        }
+        if let Some(space) = env.get("PUSHFS_CF_SPACE_GUID") {
+            self.space_guid = Some(space.clone());
+        }
+        // The cf CLI's own rule: CF_HOME, else the home directory.
+        if let Some(home) = env.get("CF_HOME") {
+            self.cf_home = Some(home.into());
+        } else if self.cf_home.is_none() {
+            self.cf_home = env.get("HOME").map(PathBuf::from);
+        }
     }
+}
+
+/// Where a deploy's URL and token come from.
+struct Credentials {
+    url: String,
+    /// The `Authorization` value as configured or read from the cf CLI.
+    authorization: String,
+    refresher: Option<Refresher>,
+    default_space: Option<String>,
+    skip_tls_verification: bool,
+    source: String,
 }
 
 pub struct CfClient {
     config: CfConfig,
+    tokens: RefreshedTokens,
+    window: PoolWindow,
 }
 
 impl CfClient {
     pub fn new(config: &CfConfig) -> Self {
-        CfClient { config: config.clone() }
+        CfClient {
+            config: config.clone(),
+            tokens: RefreshedTokens::default(),
+            window: PoolWindow::CAPI_DEFAULT,
+        }
+    }
+
+    /// The configured token wins; otherwise the cf CLI's login. Read at
+    /// each deploy, so a `cf login` after mounting is picked up.
+    fn credentials(&self) -> Result<Credentials, DeployError> {
+        let configured_token = self
+            .config
+            .token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty());
+        let cli_path = self.config.cf_home.as_deref().map(cli_config_path);
+        let cli = match &cli_path {
+            // With a configured token the cf CLI only lends its target
+            // space, so a broken file of its own is no reason to fail.
+            Some(path) if configured_token.is_some() => read_cli_config(path).ok().flatten(),
+            Some(path) => read_cli_config(path)?,
+            None => None,
+        };
+        let cli_space = cli
+            .as_ref()
+            .map(|c| c.space_fields.guid.clone())
+            .filter(|g| !g.is_empty());
+        let default_space = self.config.space_guid.clone().or(cli_space);
+        if let Some(token) = configured_token {
+            let url = self
+                .config
+                .url
+                .clone()
+                .ok_or_else(|| DeployError::NotConfigured {
+                    backend: "cf",
+                    missing: "[cf] url (PUSHFS_CF_URL) to go with the configured token".into(),
+                })?;
+            return Ok(Credentials {
+                url,
+                authorization: authorization_value(token),
+                refresher: None,
+                default_space,
+                skip_tls_verification: false,
+                source: "the configured token".into(),
+            });
+        }
+        let not_configured = |why: String| {
+            DeployError::NotConfigured {
+            backend: "cf",
+            missing: format!("[cf] url and token (PUSHFS_CF_URL, PUSHFS_CF_TOKEN), or a cf CLI login (`cf login`): {why}"),
+        }
+        };
+        let (Some(cli), Some(path)) = (cli, cli_path) else {
+            return Err(not_configured(match &self.config.cf_home {
+                Some(home) => format!("no {}", cli_config_path(home).display()),
+                None => "neither CF_HOME nor HOME is set".into(),
+            }));
+        };
+        if cli.access_token.trim().is_empty() {
+            return Err(not_configured(format!(
+                "{} holds no login (run `cf login`)",
+                path.display()
+            )));
+        }
+        let url = match self.config.url.clone() {
+            Some(url) => url,
+            None if !cli.target.is_empty() => cli.target.clone(),
+            None => {
+                return Err(not_configured(format!(
+                    "{} has no target (run `cf api`)",
+                    path.display()
+                )))
+            }
+        };
+        Ok(Credentials {
+            url,
+            authorization: authorization_value(&cli.access_token),
+            refresher: Refresher::from_cli(&cli),
+            default_space,
+            skip_tls_verification: cli.ssl_disabled,
+            source: format!("the cf CLI login in {}", path.display()),
+        })
+    }
+
+    fn http(&self, skip_tls_verification: bool) -> Result<reqwest::Client, DeployError> {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(120))
+            .danger_accept_invalid_certs(skip_tls_verification)
+            .build()
+            .map_err(|err| DeployError::Network(format!("cannot build the HTTP client: {err}")))
+    }
+
+    fn polling(&self) -> Polling {
+        let timeout = self
+            .config
+            .job_timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(Polling::DEFAULT_TIMEOUT);
+        Polling::with_timeout(timeout)
     }
 }
 
@@ -38,20 +229,223 @@ impl Backend for CfClient {
     }
 
     fn spec_files(&self) -> &'static [&'static str] {
-        &["spec.json"]
+        &["spec.json", "manifest.yml", "manifest.yaml"]
     }
 
     fn ignore_profile(&self) -> IgnoreProfile {
-        IgnoreProfile::default()
+        IgnoreProfile {
+            ignore_files: &[".cfignore"],
+            default_patterns: DEFAULT_IGNORE,
+        }
     }
 
     async fn deploy(
         &self,
-        _snapshot: &Snapshot,
+        snapshot: &Snapshot,
         _previous: &PreviousDeploy,
-        _report: &dyn Report,
+        report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
-        let _ = &self.config;
-        Err(DeployError::NotConfigured { backend: "cf", missing: "not implemented yet".into() })
+        // Everything local first: a bad spec or an empty folder sends nothing.
+        let (app_ref, spec_source) = spec::read_app_ref(snapshot)?;
+        let plan = BitsPlan::new(snapshot)?;
+        let creds = self.credentials()?;
+        let span = tracing::info_span!("cf_deploy", app = %snapshot.app, digest = %snapshot.digest);
+        self.upload_app(snapshot, app_ref, spec_source, plan, creds, report)
+            .instrument(span)
+            .await
+    }
+}
+
+impl CfClient {
+    /// The networked part of a deploy, after every local check passed.
+    async fn upload_app(
+        &self,
+        snapshot: &Snapshot,
+        app_ref: spec::AppRef,
+        spec_source: spec::SpecSource,
+        plan: BitsPlan<'_>,
+        creds: Credentials,
+        report: &dyn Report,
+    ) -> Result<DeployOutcome, DeployError> {
+        report.log(&format!(
+            "cf: {} at {} with {}",
+            spec_source.file_name(),
+            creds.url,
+            creds.source
+        ));
+        if creds.skip_tls_verification {
+            report.log("cf: TLS certificates are not verified (the cf CLI target was set with --skip-ssl-validation)");
+        }
+        let http = self.http(creds.skip_tls_verification)?;
+        let session = CcSession::new(
+            http,
+            &creds.url,
+            creds.authorization.clone(),
+            creds.refresher.clone(),
+            &self.tokens,
+            report,
+        );
+
+        let (guid, how) = apps::resolve(&session, &app_ref, creds.default_space.as_deref()).await?;
+        report.id(&guid);
+        report.log(&match (&app_ref, how) {
+            (_, Resolution::Given) => format!("app: {guid}"),
+            (spec::AppRef::Name { name, .. }, Resolution::Found) => {
+                format!("app: {name:?} is {guid}")
+            }
+            (spec::AppRef::Name { name, .. }, _) => format!("app: created {name:?} as {guid}"),
+            (spec::AppRef::Guid(_), _) => format!("app: {guid}"),
+        });
+
+        report.state(DeployState::Packaging);
+        let candidates = plan.candidates(&self.window);
+        let known = if candidates.is_empty() {
+            Default::default()
+        } else {
+            match bits::match_resources(&session, &candidates).await {
+                Ok(known) => known,
+                Err(err) => {
+                    report.log(&format!(
+                        "resource match failed ({err}); uploading every file"
+                    ));
+                    Default::default()
+                }
+            }
+        };
+        let (matched, to_zip) = plan.split(&known, &self.window);
+        let matched_bytes: u64 = matched.iter().map(|f| f.size).sum();
+        report.log(&format!(
+            "fingerprints: {} files, {} asked about, {} already on the server ({} bytes not sent)",
+            plan.fingerprints.len(),
+            candidates.len(),
+            matched.len(),
+            matched_bytes
+        ));
+        let zip = if bits::needs_zip(&to_zip) {
+            let owned: Vec<SnapshotEntry> = to_zip.iter().map(|e| (*e).clone()).collect();
+            let (file, summary) = bits::build_zip(owned).await?;
+            report.log(&format!(
+                "zip: {} files in {} entries, {} bytes, sha256 {}",
+                summary.files, summary.entries, summary.size, summary.sha256
+            ));
+            Some((file, summary))
+        } else {
+            report.log("zip: none, every file is already on the server");
+            None
+        };
+
+        report.state(DeployState::Uploading);
+        let (status, body) = bits::upload(&session, &guid, &matched, zip.as_ref()).await?;
+        report.response(&body);
+        let hash = zip.as_ref().map(|(_, summary)| summary.sha256.clone());
+        drop(zip);
+        let Some(job) = JobBody::from_upload(&body)? else {
+            report.log(&format!("upload: HTTP {status}, stored synchronously"));
+            return Ok(DeployOutcome {
+                id: Some(guid),
+                hash,
+                revision: None,
+                job: None,
+                response: Some(body),
+            });
+        };
+        report.log(&format!(
+            "upload: HTTP {status}, job {} {}",
+            job.metadata.guid, job.entity.status
+        ));
+        job::report_status(report, &job.metadata.guid, &job.entity.status);
+        let (final_job, last) = job::wait(&session, job, self.polling(), report).await?;
+        report.job(&final_job);
+        report.log(&format!("job {}: finished", final_job.guid));
+        tracing::info!(app = %snapshot.app, %guid, "cf deploy finished");
+        Ok(DeployOutcome {
+            id: Some(guid),
+            hash,
+            revision: None,
+            job: Some(final_job),
+            response: Some(if last.is_null() { body } else { last }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_and_cf_home_falls_back_to_home() {
+        let mut c = CfConfig::default();
+        c.apply_env(&env(&[
+            ("PUSHFS_CF_URL", "https://api.x"),
+            ("PUSHFS_CF_TOKEN", "t0ken"),
+            ("PUSHFS_CF_SPACE_GUID", "s"),
+            ("HOME", "/home/u"),
+        ]));
+        assert_eq!(c.url.as_deref(), Some("https://api.x"));
+        assert_eq!(c.token.as_deref(), Some("t0ken"));
+        assert_eq!(c.space_guid.as_deref(), Some("s"));
+        assert_eq!(c.cf_home, Some(PathBuf::from("/home/u")));
+
+        let mut c = CfConfig::default();
+        c.apply_env(&env(&[("CF_HOME", "/cfh"), ("HOME", "/home/u")]));
+        assert_eq!(c.cf_home, Some(PathBuf::from("/cfh")));
+
+        let mut c = CfConfig {
+            cf_home: Some("/from-file".into()),
+            ..CfConfig::default()
+        };
+        c.apply_env(&env(&[("HOME", "/home/u")]));
+        assert_eq!(
+            c.cf_home,
+            Some(PathBuf::from("/from-file")),
+            "HOME does not override the file"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let c = CfConfig {
+            token: Some("bearer SECRET".into()),
+            ..CfConfig::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+
+    #[test]
+    fn config_file_keys() {
+        let c: CfConfig = toml::from_str("url = \"https://api.x\"\ntoken = \"t\"\nspace_guid = \"s\"\ncf_home = \"/h\"\njob_timeout_secs = 60\n").unwrap();
+        assert_eq!(c.job_timeout_secs, Some(60));
+        assert!(toml::from_str::<CfConfig>("tokn = \"t\"").is_err());
+    }
+
+    #[test]
+    fn missing_credentials_say_what_to_set() {
+        let tmp = tempfile::tempdir().unwrap();
+        let client = CfClient::new(&CfConfig {
+            cf_home: Some(tmp.path().to_path_buf()),
+            ..CfConfig::default()
+        });
+        let err = client.credentials().err().unwrap();
+        let text = err.to_string();
+        assert!(
+            text.contains("PUSHFS_CF_TOKEN") && text.contains("cf login"),
+            "{text}"
+        );
+
+        let client = CfClient::new(&CfConfig {
+            token: Some("t".into()),
+            ..CfConfig::default()
+        });
+        let text = client.credentials().err().unwrap().to_string();
+        assert!(text.contains("[cf] url"), "{text}");
     }
 }

@@ -1,0 +1,209 @@
+//! One deploy's conversation with a Cloud Controller: authenticated
+//! requests, a token refresh before expiry or after a 401, and the v2 error
+//! body turned into a [`DeployError`].
+
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+use reqwest::header::AUTHORIZATION;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::Deserialize;
+
+use super::auth::{expires_soon, Refresher};
+use crate::backend::{DeployError, Report};
+
+/// Tokens refreshed in memory, kept across deploys so a cf CLI login is
+/// refreshed once per expiry rather than once per deploy. Keyed by the
+/// token they replace: a new `cf login` (a different token in the file)
+/// wins over the cache.
+#[derive(Default)]
+pub struct RefreshedTokens {
+    latest: Mutex<Option<(String, String)>>,
+}
+
+impl RefreshedTokens {
+    /// The newest known `Authorization` value descending from `original`.
+    pub fn current(&self, original: &str) -> String {
+        match &*self.latest.lock() {
+            Some((from, fresh)) if from == original => fresh.clone(),
+            _ => original.to_string(),
+        }
+    }
+
+    pub fn remember(&self, original: &str, fresh: &str) {
+        *self.latest.lock() = Some((original.to_string(), fresh.to_string()));
+    }
+}
+
+/// The v2 error body: `{"description", "error_code", "code"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CfErrorBody {
+    pub description: String,
+    pub error_code: String,
+}
+
+impl CfErrorBody {
+    /// `"<description> (<error_code>)"`, the form errors are shown in.
+    pub fn message(&self) -> String {
+        format!("{} ({})", self.description, self.error_code)
+    }
+}
+
+pub struct CcSession<'a> {
+    http: reqwest::Client,
+    base: String,
+    /// The token as configured or read from the cf CLI's file.
+    original: String,
+    authorization: Mutex<String>,
+    refresher: Option<Refresher>,
+    tokens: &'a RefreshedTokens,
+    report: &'a dyn Report,
+}
+
+impl<'a> CcSession<'a> {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        original: String,
+        refresher: Option<Refresher>,
+        tokens: &'a RefreshedTokens,
+        report: &'a dyn Report,
+    ) -> CcSession<'a> {
+        CcSession {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            authorization: Mutex::new(tokens.current(&original)),
+            original,
+            refresher,
+            tokens,
+            report,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends the request `build` makes (it may be called twice: again after
+    /// a refresh that followed a 401) and reads a JSON answer. A non-2xx
+    /// status becomes the matching [`DeployError`].
+    pub async fn send<F>(&self, build: F) -> Result<(StatusCode, serde_json::Value), DeployError>
+    where
+        F: Fn(&reqwest::Client) -> Result<RequestBuilder, DeployError>,
+    {
+        let needs_refresh = expires_soon(&self.authorization.lock(), SystemTime::now());
+        if needs_refresh && self.refresher.is_some() {
+            self.report
+                .log("auth: the access token expires within a minute; refreshing it");
+            self.refresh().await?;
+        }
+        let mut refreshed = false;
+        loop {
+            let authorization = self.authorization.lock().clone();
+            let response = build(&self.http)?
+                .header(AUTHORIZATION, authorization)
+                .send()
+                .await?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !refreshed && self.refresher.is_some() {
+                self.report
+                    .log("auth: the server refused the access token (401); refreshing it");
+                refreshed = true;
+                self.refresh().await?;
+                continue;
+            }
+            let body = response.bytes().await?;
+            return self.read(status, &body);
+        }
+    }
+
+    async fn refresh(&self) -> Result<(), DeployError> {
+        let refresher = self.refresher.as_ref().expect("checked by the caller");
+        let fresh = refresher.refresh(&self.http).await?;
+        self.tokens.remember(&self.original, &fresh);
+        *self.authorization.lock() = fresh;
+        tracing::info!(endpoint = %refresher.endpoint, "refreshed the cf access token");
+        Ok(())
+    }
+
+    fn read(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<(StatusCode, serde_json::Value), DeployError> {
+        if status.is_success() {
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok((status, serde_json::Value::Null));
+            }
+            let value = serde_json::from_slice(body).map_err(|err| {
+                DeployError::Protocol(format!("HTTP {status} with a body that is not JSON: {err}"))
+            })?;
+            return Ok((status, value));
+        }
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+            self.report.response(&value);
+        }
+        Err(error_for(status, body))
+    }
+}
+
+/// The error for a failed Cloud Controller request, from its v2 body when
+/// there is one (nginx and load balancers answer in plain text).
+pub fn error_for(status: StatusCode, body: &[u8]) -> DeployError {
+    let mut message = match serde_json::from_slice::<CfErrorBody>(body) {
+        Ok(err) => err.message(),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if status == StatusCode::NOT_FOUND && text == "V2 endpoints disabled" {
+                "this Cloud Foundry has its v2 API turned off (V2 endpoints disabled); the cf backend needs the v2 bits upload (cc.temporary_enable_v2)".to_string()
+            } else if text.is_empty() {
+                status
+                    .canonical_reason()
+                    .unwrap_or("no details")
+                    .to_string()
+            } else {
+                text.chars().take(300).collect()
+            }
+        }
+    };
+    if status == StatusCode::UNAUTHORIZED {
+        message.push_str("; log in again with `cf login`, or set [cf] token");
+    }
+    DeployError::from_status(status.as_u16(), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_the_v2_body_or_the_text() {
+        let body = br#"{"description":"The app could not be found: x","error_code":"CF-AppNotFound","code":100004}"#;
+        let err = error_for(StatusCode::NOT_FOUND, body);
+        assert!(!err.is_retryable());
+        assert!(
+            err.to_string()
+                .contains("The app could not be found: x (CF-AppNotFound)"),
+            "{err}"
+        );
+
+        let err = error_for(StatusCode::NOT_FOUND, b"V2 endpoints disabled");
+        assert!(err.to_string().contains("v2 API turned off"), "{err}");
+
+        let err = error_for(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
+        assert!(err.is_retryable());
+
+        let err = error_for(StatusCode::UNAUTHORIZED, br#"{"description":"Invalid Auth Token","error_code":"CF-InvalidAuthToken","code":1000}"#);
+        assert!(err.to_string().contains("cf login"), "{err}");
+    }
+
+    #[test]
+    fn refreshed_tokens_follow_their_original() {
+        let tokens = RefreshedTokens::default();
+        assert_eq!(tokens.current("a"), "a");
+        tokens.remember("a", "a2");
+        assert_eq!(tokens.current("a"), "a2");
+        assert_eq!(tokens.current("b"), "b", "a new login is not replaced");
+    }
+}

@@ -1,0 +1,256 @@
+//! The bits of one deploy: which files the server already holds
+//! (`PUT /v2/resource_match`), the zip of the rest, and the multipart
+//! `PUT /v2/apps/:guid/bits?async=true` that carries both.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use reqwest::{Body, StatusCode};
+use serde::Deserialize;
+use tokio_util::io::ReaderStream;
+
+use super::api::CcSession;
+use super::spec::{MANIFEST_FILES, SPEC_FILE};
+use crate::backend::DeployError;
+use crate::deploy::snapshot::{EntryKind, Snapshot, SnapshotEntry};
+use crate::package::fingerprint::{fingerprints, Fingerprint, PoolWindow};
+use crate::package::zip::{write_zip_to_temp, ZipSummary};
+
+/// The cf CLI's `MaxResourceMatchChunkSize`: keeps each request far below
+/// the Cloud Controller's 15 MB body limit.
+pub const MATCH_CHUNK: usize = 1000;
+
+const MATCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The cf CLI's upload timeout.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// What a snapshot becomes on the wire.
+pub struct BitsPlan<'a> {
+    /// Everything packaged: the snapshot minus pushfs's spec and cf manifests.
+    pub entries: Vec<&'a SnapshotEntry>,
+    /// One per regular file in `entries`.
+    pub fingerprints: Vec<Fingerprint>,
+}
+
+impl<'a> BitsPlan<'a> {
+    /// `spec.json` at the root tells pushfs where to deploy and is not part
+    /// of the app; `manifest.yml`/`.yaml` are left out at any depth, as the
+    /// cf CLI's default ignore list does (pushfs reads the manifest, so the
+    /// ignore profile keeps it in the snapshot).
+    pub fn new(snapshot: &'a Snapshot) -> Result<BitsPlan<'a>, DeployError> {
+        let entries: Vec<&SnapshotEntry> = snapshot
+            .entries
+            .iter()
+            .filter(|e| !is_deploy_metadata(e))
+            .collect();
+        let has_content = entries.iter().any(|e| !matches!(e.kind, EntryKind::Dir));
+        if !has_content {
+            return Err(DeployError::InvalidSpec(
+                "the app folder has no files to upload besides its spec".into(),
+            ));
+        }
+        let fingerprints = fingerprints(entries.iter().copied());
+        Ok(BitsPlan {
+            entries,
+            fingerprints,
+        })
+    }
+
+    /// The fingerprints worth asking the server about.
+    pub fn candidates(&self, window: &PoolWindow) -> Vec<&Fingerprint> {
+        self.fingerprints
+            .iter()
+            .filter(|f| window.may_match(f))
+            .collect()
+    }
+
+    /// Splits the app by the SHA-1s the server holds: the fingerprints it
+    /// will copy from its pool, and the entries that must go in the zip
+    /// (directories, symlinks and every other file).
+    pub fn split(
+        &self,
+        known: &HashSet<String>,
+        window: &PoolWindow,
+    ) -> (Vec<Fingerprint>, Vec<&'a SnapshotEntry>) {
+        let is_matched = |f: &Fingerprint| window.may_match(f) && known.contains(&f.sha1);
+        let matched: Vec<Fingerprint> = self
+            .fingerprints
+            .iter()
+            .filter(|f| is_matched(f))
+            .cloned()
+            .collect();
+        let matched_paths: HashSet<&str> = matched.iter().map(|f| f.path.as_str()).collect();
+        let to_zip = self
+            .entries
+            .iter()
+            .copied()
+            .filter(|e| !(e.file().is_some() && matched_paths.contains(e.path.as_str())))
+            .collect();
+        (matched, to_zip)
+    }
+}
+
+fn is_deploy_metadata(entry: &SnapshotEntry) -> bool {
+    if entry.path == SPEC_FILE {
+        return true;
+    }
+    let base = entry.path.rsplit('/').next().unwrap_or(&entry.path);
+    MANIFEST_FILES.contains(&base) && !matches!(entry.kind, EntryKind::Dir)
+}
+
+/// A zip is needed only for content the pool cannot provide: unmatched
+/// files or symlinks. Directory entries alone are pointless, the Cloud
+/// Controller deletes them from the package.
+pub fn needs_zip(to_zip: &[&SnapshotEntry]) -> bool {
+    to_zip.iter().any(|e| !matches!(e.kind, EntryKind::Dir))
+}
+
+#[derive(Deserialize)]
+struct MatchedResource {
+    sha1: String,
+}
+
+/// Asks the server which of `candidates` it holds, in chunks; returns their
+/// SHA-1s. Any failure is the caller's to log: matching is an optimization.
+pub async fn match_resources(
+    session: &CcSession<'_>,
+    candidates: &[&Fingerprint],
+) -> Result<HashSet<String>, DeployError> {
+    let url = session.url("/v2/resource_match");
+    let mut known = HashSet::new();
+    for chunk in candidates.chunks(MATCH_CHUNK) {
+        let (_, answer) = session
+            .send(|http| Ok(http.put(&url).json(chunk).timeout(MATCH_TIMEOUT)))
+            .await?;
+        let matched: Vec<MatchedResource> = serde_json::from_value(answer)
+            .map_err(|err| DeployError::Protocol(format!("resource_match answer: {err}")))?;
+        known.extend(matched.into_iter().map(|m| m.sha1.to_ascii_lowercase()));
+    }
+    Ok(known)
+}
+
+/// Where to write the zip: beside the snapshot's blobs, so it lands on the
+/// state directory's disk rather than a RAM-backed /tmp. The temp file has
+/// no name (or loses it at once), so nothing else ever sees it there.
+pub fn zip_dir(entries: &[&SnapshotEntry]) -> PathBuf {
+    entries
+        .iter()
+        .find_map(|e| e.file())
+        .and_then(|f| f.path.parent())
+        .filter(|dir| dir.is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// The zip of `to_zip`, built off the async runtime.
+pub async fn build_zip(to_zip: Vec<SnapshotEntry>) -> Result<(File, ZipSummary), DeployError> {
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&SnapshotEntry> = to_zip.iter().collect();
+        let dir = zip_dir(&refs);
+        write_zip_to_temp(refs, &dir).map_err(|err| DeployError::Io(err.into()))
+    })
+    .await
+    .map_err(|err| DeployError::Io(std::io::Error::other(format!("zip task: {err}"))))?
+}
+
+/// `PUT /v2/apps/:guid/bits?async=true`: `resources` first, then the zip as
+/// `application` when there is one. `async` must be a query parameter:
+/// nginx drops form fields other than `resources` and `_method`.
+pub async fn upload(
+    session: &CcSession<'_>,
+    guid: &str,
+    resources: &[Fingerprint],
+    zip: Option<&(File, ZipSummary)>,
+) -> Result<(StatusCode, serde_json::Value), DeployError> {
+    let url = session.url(&format!("/v2/apps/{guid}/bits"));
+    let resources = serde_json::to_string(resources)
+        .map_err(|err| DeployError::Protocol(format!("encoding fingerprints: {err}")))?;
+    session
+        .send(|http| {
+            let mut form = Form::new().part("resources", Part::text(resources.clone()));
+            if let Some((file, summary)) = zip {
+                // A clone shares the file offset; rewinding serves a resend after a 401.
+                let mut file = file.try_clone()?;
+                file.seek(SeekFrom::Start(0))?;
+                let stream = ReaderStream::new(tokio::fs::File::from_std(file));
+                let part = Part::stream_with_length(Body::wrap_stream(stream), summary.size)
+                    .file_name("application.zip")
+                    .mime_str("application/zip")
+                    .expect("a valid mime type");
+                form = form.part("application", part);
+            }
+            Ok(http
+                .put(&url)
+                .query(&[("async", "true")])
+                .multipart(form)
+                .timeout(UPLOAD_TIMEOUT))
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{BackendKind, IgnoreProfile};
+    use crate::store::ContentStore;
+
+    #[test]
+    fn spec_and_manifests_are_not_packaged_and_matched_files_leave_the_zip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = tmp.path().join("app");
+        std::fs::create_dir_all(app.join("sub")).unwrap();
+        std::fs::write(app.join("spec.json"), "{}").unwrap();
+        std::fs::write(app.join("manifest.yml"), "applications: []").unwrap();
+        std::fs::write(app.join("sub/manifest.yaml"), "x").unwrap();
+        std::fs::write(
+            app.join("sub/spec.json"),
+            "kept: only the root spec is pushfs's",
+        )
+        .unwrap();
+        std::fs::write(app.join("big"), vec![7u8; 70_000]).unwrap();
+        std::fs::write(app.join("big-copy"), vec![7u8; 70_000]).unwrap();
+        std::fs::write(app.join("small"), "s").unwrap();
+        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
+        let snap =
+            Snapshot::from_dir(&app, BackendKind::Cf, &IgnoreProfile::default(), &store).unwrap();
+        let plan = BitsPlan::new(&snap).unwrap();
+        let paths: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["big", "big-copy", "small", "sub", "sub/spec.json"]);
+
+        let window = PoolWindow::CAPI_DEFAULT;
+        let candidates = plan.candidates(&window);
+        assert_eq!(candidates.len(), 2);
+        let known = HashSet::from([candidates[0].sha1.clone()]);
+        let (matched, to_zip) = plan.split(&known, &window);
+        let matched: Vec<&str> = matched.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            matched,
+            ["big", "big-copy"],
+            "same content at two paths matches twice"
+        );
+        let zipped: Vec<&str> = to_zip.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(zipped, ["small", "sub", "sub/spec.json"]);
+        assert!(needs_zip(&to_zip));
+        assert!(!needs_zip(&to_zip[1..2]), "a lone directory needs no zip");
+    }
+
+    #[test]
+    fn a_folder_with_only_its_spec_is_refused_locally() {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = tmp.path().join("app");
+        std::fs::create_dir_all(app.join("empty")).unwrap();
+        std::fs::write(app.join("spec.json"), "{}").unwrap();
+        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
+        let snap =
+            Snapshot::from_dir(&app, BackendKind::Cf, &IgnoreProfile::default(), &store).unwrap();
+        assert!(matches!(
+            BitsPlan::new(&snap),
+            Err(DeployError::InvalidSpec(_))
+        ));
+    }
+}
