@@ -885,3 +885,21 @@ async fn emulator_follows_the_cloud_controller() {
         .unwrap();
     assert_eq!(info["authorization_endpoint"], h.emu.url);
 }
+
+#[tokio::test]
+async fn the_example_app_deploys_as_shipped() {
+    let h = Harness::start().await;
+    let client = h.client();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(example.join("spec.json")).unwrap()).unwrap();
+    assert_eq!(spec["space_guid"], DEMO_SPACE_GUID);
+    let (result, _) = h.deploy(&client, &example).await;
+    let outcome = result.unwrap();
+    let upload = h.emu.api.uploads().pop().unwrap();
+    assert_eq!(sorted(upload.zipped_files), ["Staticfile", "index.html"]);
+    assert_eq!(
+        h.emu.api.app(outcome.id.as_deref().unwrap()).unwrap().name,
+        "cf-hello"
+    );
+}

@@ -129,6 +129,21 @@ impl CfClient {
     /// The configured token wins; otherwise the cf CLI's login. Read at
     /// each deploy, so a `cf login` after mounting is picked up.
     fn credentials(&self) -> Result<Credentials, DeployError> {
+        let creds = self.find_credentials()?;
+        let scheme_ok = creds.url.starts_with("https://") || creds.url.starts_with("http://");
+        if !scheme_ok || reqwest::Url::parse(&creds.url).is_err() {
+            return Err(DeployError::NotConfigured {
+                backend: "cf",
+                missing: format!(
+                    "a valid Cloud Controller URL (got {:?} from {}), e.g. https://api.sys.example.com",
+                    creds.url, creds.source
+                ),
+            });
+        }
+        Ok(creds)
+    }
+
+    fn find_credentials(&self) -> Result<Credentials, DeployError> {
         let configured_token = self
             .config
             .token
@@ -204,9 +219,10 @@ impl CfClient {
     }
 
     fn http(&self, skip_tls_verification: bool) -> Result<reqwest::Client, DeployError> {
+        // Each request carries its own total timeout; a client-wide read
+        // timeout could fire while a large upload is still being written.
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(120))
             .danger_accept_invalid_certs(skip_tls_verification)
             .build()
             .map_err(|err| DeployError::Network(format!("cannot build the HTTP client: {err}")))
@@ -447,5 +463,14 @@ mod tests {
         });
         let text = client.credentials().err().unwrap().to_string();
         assert!(text.contains("[cf] url"), "{text}");
+
+        let client = CfClient::new(&CfConfig {
+            token: Some("t".into()),
+            url: Some("api.example.com".into()),
+            ..CfConfig::default()
+        });
+        let err = client.credentials().err().unwrap();
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("e.g. https://"), "{err}");
     }
 }

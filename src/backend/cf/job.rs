@@ -162,3 +162,29 @@ pub async fn wait(
         last,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_answers_are_a_job_or_a_synchronous_empty_object() {
+        assert!(JobBody::from_upload(&serde_json::json!({}))
+            .unwrap()
+            .is_none());
+        let job = JobBody::from_upload(&serde_json::json!({
+            "metadata": {"guid": "g", "created_at": "2016-06-08T16:41:21Z", "url": "/v2/jobs/g"},
+            "entity": {"guid": "g", "status": "queued"}
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (job.metadata.guid.as_str(), job.entity.status.as_str()),
+            ("g", "queued")
+        );
+        assert!(matches!(
+            JobBody::from_upload(&serde_json::json!({"what": 1})),
+            Err(DeployError::Protocol(_))
+        ));
+    }
+}
