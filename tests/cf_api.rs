@@ -473,7 +473,11 @@ async fn a_cf_cli_login_is_reused_and_refreshed_without_touching_its_file() {
         ["app.rb"],
         "the manifest is not uploaded"
     );
-    assert!(rec.get().log.iter().any(|l| l.contains("refreshing")));
+    assert!(rec
+        .get()
+        .log
+        .iter()
+        .any(|l| l.contains("expires within a minute")));
 
     // The refreshed token is reused; the cf CLI's file is untouched.
     h.deploy(&client, &dir).await.0.unwrap();
@@ -498,6 +502,28 @@ async fn a_cf_cli_login_is_reused_and_refreshed_without_touching_its_file() {
     result.unwrap();
     assert_eq!(h2.emu.api.refreshes(), 1);
     assert!(rec.get().log.iter().any(|l| l.contains("401")));
+
+    // A token the server would still take, but with under a minute left,
+    // is refreshed before use, as the cf CLI does.
+    let h3 = Harness::start().await;
+    let soon = h3.emu.api.mint_token(
+        DEVELOPER_SCOPES,
+        SystemTime::now() + Duration::from_secs(30),
+    );
+    let (home3, _) = cf_home_with_login(&h3, &soon);
+    let client3 = CfClient::new(&CfConfig {
+        cf_home: Some(home3),
+        ..CfConfig::default()
+    });
+    let (result, rec) = h3.deploy(&client3, &dir2).await;
+    result.unwrap();
+    assert_eq!(h3.emu.api.refreshes(), 1);
+    assert!(rec
+        .get()
+        .log
+        .iter()
+        .any(|l| l.contains("expires within a minute")));
+    assert!(!rec.get().log.iter().any(|l| l.contains("401")));
 }
 
 #[tokio::test]
@@ -865,6 +891,43 @@ async fn emulator_follows_the_cloud_controller() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
+
+    // After a pooled upload: matches are echoed verbatim, size is ignored
+    // on upload, and files under the minimum are never matched.
+    let dir = h.app_dir("pooled");
+    write(&dir, "spec.json", json!({"guid": guid}).to_string());
+    write(&dir, "big.bin", noise(7, 70_000));
+    write(&dir, "small.bin", noise(8, 1000));
+    let client = h.client();
+    h.deploy(&client, &dir).await.0.unwrap();
+    let snap = h.snapshot(&client, &dir);
+    let sha1 = |p: &str| snap.find(p).unwrap().file().unwrap().blob.sha1.clone();
+    let asked = json!([
+        {"sha1": sha1("big.bin"), "size": 70000, "mode": "644", "fn": "a", "extra": [1]},
+        {"sha1": sha1("big.bin"), "size": 70000, "fn": "no-mode"},
+        {"sha1": sha1("small.bin"), "size": 1000, "mode": "644", "fn": "s"},
+    ]);
+    let r = http
+        .put(url("/v2/resource_match"))
+        .header("authorization", &auth)
+        .body(asked.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer, json!([asked[0]]));
+    let r = http
+        .put(url(&format!("/v2/apps/{guid}/bits")))
+        .header("authorization", &auth)
+        .multipart(fp("renamed.bin", "600", &sha1("big.bin")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "size 2048 is wrong but not checked");
+    let package = h.emu.api.app(&guid).unwrap().package.unwrap();
+    assert_eq!(package["renamed.bin"].size, 70_000);
+    assert_eq!(package["renamed.bin"].mode, 0o600);
 
     // Unknown routes and the info document.
     let r = http

@@ -371,8 +371,6 @@ impl CfClient {
         ));
         job::report_status(report, &job.metadata.guid, &job.entity.status);
         let (final_job, last) = job::wait(&session, job, self.polling(), report).await?;
-        report.job(&final_job);
-        report.log(&format!("job {}: finished", final_job.guid));
         tracing::info!(app = %snapshot.app, %guid, "cf deploy finished");
         Ok(DeployOutcome {
             id: Some(guid),

@@ -122,13 +122,14 @@ pub async fn wait(
                 )))
             }
         }
-        if Instant::now() + pause > deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return Err(DeployError::JobFailed(format!(
                 "job {guid} was still {status} after {}; the server may yet finish it",
                 humantime::format_duration(polling.timeout)
             )));
         }
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
         pause = (pause * 2).min(polling.max_pause);
         match session
             .send(|http| Ok(http.get(&url).timeout(REQUEST_TIMEOUT)))
