@@ -211,6 +211,7 @@ fn truncate_random_writes_and_append() {
     let path = app.join("data.bin");
     let mut f = OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(&path)
