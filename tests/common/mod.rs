@@ -26,6 +26,14 @@ pub struct MountGuard {
     path: PathBuf,
 }
 
+impl MountGuard {
+    pub fn new(path: &Path) -> MountGuard {
+        MountGuard {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
 impl Drop for MountGuard {
     fn drop(&mut self) {
         if pushfs::fs::mount::is_mount_point(&self.path) {
