@@ -65,6 +65,12 @@ const KNOWN_COMPONENT_KEYS: &[&str] = &[
     "secrets",
 ];
 
+/// A tiered v7 component's per-tier hardware keys.
+const TIER_KEYS: [&str; 9] = [
+    "cpubasic", "cpusuper", "cpubamf", "rambasic", "ramsuper", "rambamf", "hddbasic", "hddsuper",
+    "hddbamf",
+];
+
 /// An app specification as FluxOS's formatter leaves it. `None` fields are
 /// JavaScript `undefined`: `JSON.stringify` leaves them out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -287,9 +293,13 @@ pub fn unknown_keys(raw: &Value) -> Vec<String> {
     let Some(obj) = raw.as_object() else {
         return out;
     };
+    let v8 = obj.get("version").and_then(Value::as_f64) == Some(8.0);
+    // v8 has no tiers or secrets; v7 has no datacenter or enterprise.
+    let v8_only = |k: &str| matches!(k, "datacenter" | "enterprise");
+    let v7_only = |k: &str| k == "tiered" || k == "secrets" || TIER_KEYS.contains(&k);
     out.extend(
         obj.keys()
-            .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+            .filter(|k| !KNOWN_KEYS.contains(&k.as_str()) || (!v8 && v8_only(k)))
             .cloned(),
     );
     if let Some(Value::Array(compose)) = obj.get("compose") {
@@ -297,7 +307,9 @@ pub fn unknown_keys(raw: &Value) -> Vec<String> {
             if let Some(c) = c.as_object() {
                 out.extend(
                     c.keys()
-                        .filter(|k| !KNOWN_COMPONENT_KEYS.contains(&k.as_str()))
+                        .filter(|k| {
+                            !KNOWN_COMPONENT_KEYS.contains(&k.as_str()) || (v8 && v7_only(k))
+                        })
                         .map(|k| format!("compose[{i}].{k}")),
                 );
             }
@@ -349,10 +361,6 @@ impl Component {
                 );
             };
             let tiers = if *tiered {
-                const TIER_KEYS: [&str; 9] = [
-                    "cpubasic", "cpusuper", "cpubamf", "rambasic", "ramsuper", "rambamf",
-                    "hddbasic", "hddsuper", "hddbamf",
-                ];
                 if TIER_KEYS.iter().any(|k| !truthy(get(k))) {
                     return err(format!(
                         "Flux App component {label} was requested as tiered setup but specifications are missing"
@@ -499,6 +507,10 @@ mod tests {
         raw["enterprise"] = json!("");
         raw["datacenter"] = json!("true");
         raw["instances"] = json!(1);
+        assert_eq!(
+            unknown_keys(&raw),
+            vec!["compose[0].secrets", "compose[0].tiered"]
+        );
         let text = AppSpec::format(&raw).unwrap().canonical_json();
         assert!(text.starts_with(r#"{"version":8,"#));
         assert!(text.contains(r#""hdd":5,"repoauth":""}]"#), "{text}");
