@@ -61,6 +61,7 @@ struct State {
     token_lifetime: Duration,
     apps: Vec<AppRecord>,
     stats: Stats,
+    hash_of_text: bool,
 }
 
 pub struct ByteniteEmulator {
@@ -86,6 +87,7 @@ impl ByteniteEmulator {
                 token_lifetime: DEFAULT_TOKEN_LIFETIME,
                 apps: Vec::new(),
                 stats: Stats::default(),
+                hash_of_text: false,
             }),
         }
     }
@@ -130,6 +132,12 @@ impl ByteniteEmulator {
     /// Invalidates every token issued so far, as an expiry or a sign-out would.
     pub fn revoke_tokens(&self) {
         self.state.lock().sessions.clear();
+    }
+
+    /// Hash the base64 text of `data` instead of the decoded tar: the other
+    /// reading of "checksum of the uploaded tar", to test clients against it.
+    pub fn hash_base64_text(&self, on: bool) {
+        self.state.lock().hash_of_text = on;
     }
 
     /// Lifetime of tokens issued from now on (`expiresIn`).

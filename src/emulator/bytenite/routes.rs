@@ -138,34 +138,48 @@ struct PushRequest {
     data: Option<Value>,
 }
 
-/// Decoded length (if base64 decoding got that far) and the outcome.
-fn decode_push(body: &[u8]) -> (Option<u64>, Result<UploadedApp, String>) {
+/// What a push decoded to: the archive's length if base64 decoding got
+/// that far, the app, and the `hash` to report.
+struct Decoded {
+    tar_len: Option<u64>,
+    app: Result<UploadedApp, String>,
+    hash: String,
+}
+
+fn decode_push(body: &[u8], hash_of_text: bool) -> Decoded {
+    let failed = |tar_len, message: String| Decoded {
+        tar_len,
+        app: Err(message),
+        hash: String::new(),
+    };
     let request: PushRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
-        Err(err) => {
-            return (
-                None,
-                Err(format!("the request body is not valid JSON: {err}")),
-            )
-        }
+        Err(err) => return failed(None, format!("the request body is not valid JSON: {err}")),
     };
     let data = match request.data {
         Some(Value::String(data)) if !data.is_empty() => data,
         Some(Value::String(_)) | Some(Value::Null) | None => {
-            return (
+            return failed(
                 None,
-                Err("data is required: a base64-encoded tar archive of the app".to_string()),
+                "data is required: a base64-encoded tar archive of the app".to_string(),
             )
         }
-        Some(_) => return (None, Err("data must be a base64 string".to_string())),
+        Some(_) => return failed(None, "data must be a base64 string".to_string()),
     };
     let bytes = match decode_data(&data) {
         Ok(bytes) => bytes,
-        Err(message) => return (None, Err(message)),
+        Err(message) => return failed(None, message),
     };
+    let text_hash = hash_of_text.then(|| hash_base64(data.as_bytes()));
     drop(data);
-    let len = bytes.len() as u64;
-    (Some(len), read_app(bytes))
+    let tar_len = Some(bytes.len() as u64);
+    let app = read_app(bytes);
+    let hash = match (&app, text_hash) {
+        (_, Some(hash)) => hash,
+        (Ok(app), None) => hash_base64(&app.tar),
+        (Err(_), None) => String::new(),
+    };
+    Decoded { tar_len, app, hash }
 }
 
 async fn push_app(
@@ -177,14 +191,15 @@ async fn push_app(
     let user = authenticate(&emulator, &headers)?;
     let body = body_bytes(body)?;
     // Decoding and reading a big archive is CPU work: keep it off the reactor.
-    let (len, result) = tokio::task::spawn_blocking(move || decode_push(&body))
+    let hash_of_text = emulator.state.lock().hash_of_text;
+    let decoded = tokio::task::spawn_blocking(move || decode_push(&body, hash_of_text))
         .await
         .map_err(|err| rpc_error(INTERNAL, format!("the emulator failed: {err}")))?;
-    if len.is_some() {
-        emulator.state.lock().stats.last_tar_len = len;
+    if decoded.tar_len.is_some() {
+        emulator.state.lock().stats.last_tar_len = decoded.tar_len;
     }
-    let app = result.map_err(invalid)?;
-    let hash = hash_base64(&app.tar);
+    let app = decoded.app.map_err(invalid)?;
+    let hash = decoded.hash;
     let mut state = emulator.state.lock();
     let index = upsert(
         &mut state.apps,
