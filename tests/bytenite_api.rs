@@ -764,6 +764,28 @@ async fn server_failures_and_dropped_connections_are_retryable() {
 }
 
 #[tokio::test]
+async fn a_server_that_does_not_answer_times_out_as_a_network_error() {
+    let env = Setup::start().await;
+    env.emulator.faults.set(FaultPlan {
+        slow_next: 1,
+        delay_ms: 5_000,
+        ..Default::default()
+    });
+    let client = ByteniteClient::new(&env.token_config(&env.demo_token()))
+        .with_answer_timeout(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let err = deploy_with(&client, &env.hello("slow"), &Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeployError::Network(_)), "{err:?}");
+    assert!(err.to_string().contains("no answer"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "it did not wait for the slow server"
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_a_retryable_network_error() {
     let env = Setup::start().await;
     let url = env.emulator.url.clone();
@@ -799,6 +821,10 @@ async fn an_unreachable_server_is_a_retryable_network_error() {
     }
     let err = err.expect("a network error once the emulator is gone");
     assert!(err.is_retryable());
+    assert!(
+        err.to_string().contains("refused"),
+        "the cause is shown: {err}"
+    );
 }
 
 #[tokio::test]

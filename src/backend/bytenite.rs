@@ -30,11 +30,14 @@ use crate::package::tar::TarPackage;
 use auth::{AccessToken, Credentials, TokenSource};
 use bundle::{BundleError, Layout};
 use upload::{TarDigest, WriteFailure};
-use wire::{body_as_json, error_from_response, PushedApp, Redactor};
+use wire::{body_as_json, error_from_response, network_error, PushedApp, Redactor};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// No answer byte for this long means the server is gone.
-const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the server may take to answer once the whole body is sent, and
+/// to send the answer. Not a read timeout on the socket: a long upload of a
+/// big app reads nothing for minutes and must not time out.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// How long to wait for the body writer once the answer is in.
 const WRITER_GRACE: Duration = Duration::from_secs(10);
 
@@ -91,6 +94,7 @@ pub struct ByteniteClient {
     tokens: Option<TokenSource>,
     redactor: Redactor,
     http: reqwest::Client,
+    answer_timeout: Duration,
 }
 
 /// A push's HTTP answer, with the digest of what was sent when known.
@@ -105,7 +109,7 @@ impl ByteniteClient {
         let secrets = [config.api_key.clone(), config.token.clone()];
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
+            .tcp_keepalive(TCP_KEEPALIVE)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         ByteniteClient {
@@ -117,7 +121,15 @@ impl ByteniteClient {
             tokens: config.credentials().map(TokenSource::new),
             redactor: Redactor::new(secrets.into_iter().flatten()),
             http,
+            answer_timeout: ANSWER_TIMEOUT,
         }
+    }
+
+    /// Changes how long a push may wait for the answer once its body is
+    /// sent (default 300 s).
+    pub fn with_answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout;
+        self
     }
 
     fn log(&self, report: &dyn Report, line: &str) {
@@ -156,35 +168,52 @@ impl ByteniteClient {
             ),
         );
         report.state(DeployState::Uploading);
-        let sent = self
+        let request = self
             .http
             .post(&url)
             .header(AUTHORIZATION, token.value.as_str())
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_LENGTH, streamed.content_length)
-            .body(streamed.body)
-            .send()
-            .await;
-        let answer = match sent {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                response.bytes().await.map(|body| (status, body))
+            .body(streamed.body);
+        let mut writer = streamed.writer;
+        let mut written = None;
+        let answered = async {
+            let response = request.send().await.map_err(network_error)?;
+            let status = response.status().as_u16();
+            let body = response.bytes().await.map_err(network_error)?;
+            Ok::<_, DeployError>((status, body))
+        };
+        tokio::pin!(answered);
+        // The clock for the answer starts once the writer has handed over
+        // the whole body.
+        let answer = loop {
+            tokio::select! {
+                answer = &mut answered => break answer,
+                result = &mut writer, if written.is_none() => written = Some(result),
+                _ = tokio::time::sleep(self.answer_timeout), if written.is_some() => {
+                    break Err(DeployError::Network(format!(
+                        "no answer from {url} within {} s of sending the app",
+                        self.answer_timeout.as_secs_f32()
+                    )));
+                }
             }
-            Err(err) => Err(err),
         };
-        let written = match tokio::time::timeout(WRITER_GRACE, streamed.writer).await {
-            Ok(Ok(result)) => Some(result),
-            Ok(Err(join)) => Some(Err(WriteFailure::Io(std::io::Error::other(
-                join.to_string(),
-            )))),
-            Err(_) => None,
+        let written = match written {
+            Some(result) => Some(result),
+            None => tokio::time::timeout(WRITER_GRACE, writer).await.ok(),
         };
+        let written = written.map(|joined| {
+            joined.unwrap_or_else(|join| {
+                Err(WriteFailure::Io(std::io::Error::other(join.to_string())))
+            })
+        });
         match (answer, written) {
             // A blob that cannot be read is the cause, whatever the network said.
             (_, Some(Err(WriteFailure::Io(err)))) => Err(DeployError::Io(err)),
-            (Err(err), _) => Err(DeployError::Network(
-                self.redactor.text(&DeployError::from(err).to_string()),
-            )),
+            (Err(DeployError::Network(message)), _) => {
+                Err(DeployError::Network(self.redactor.text(&message)))
+            }
+            (Err(err), _) => Err(err),
             (Ok((status, body)), written) => Ok(Answer {
                 status,
                 body,

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Deserialize;
 
-use super::wire::{error_from_response, Redactor};
+use super::wire::{error_from_response, network_error, Redactor};
 use crate::backend::DeployError;
 
 /// Renew this long before expiry, so a token does not lapse mid-upload.
 const RENEW_MARGIN: Duration = Duration::from_secs(60);
+/// The exchange is one small request: a server silent for this long is down.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// ByteNite's documented default lifetime, if the answer carries none.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -156,10 +158,12 @@ async fn exchange(
     let response = http
         .post(format!("{base_url}/v1/auth/access_token"))
         .json(&serde_json::json!({ "apiKey": api_key }))
+        .timeout(EXCHANGE_TIMEOUT)
         .send()
-        .await?;
+        .await
+        .map_err(network_error)?;
     let status = response.status();
-    let body = response.bytes().await?;
+    let body = response.bytes().await.map_err(network_error)?;
     if !status.is_success() {
         let err = error_from_response(status.as_u16(), &body, redactor);
         return Err(match err {

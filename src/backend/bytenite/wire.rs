@@ -113,6 +113,23 @@ impl PushedApp {
     }
 }
 
+/// A transport failure with its causes (reqwest's own text is only "error
+/// sending request"). The URL is left out: the log already names it.
+pub fn network_error(err: reqwest::Error) -> DeployError {
+    let err = err.without_url();
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    DeployError::Network(message)
+}
+
 /// The body of a failed request as JSON if it is JSON, else as a string.
 pub fn body_as_json(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap_or_else(|_| Value::String(quote(body)))
