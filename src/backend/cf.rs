@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{
-    Backend, BackendKind, DeployError, DeployOutcome, IgnoreProfile, PreviousDeploy, Report,
-};
+use super::{Backend, BackendKind, DeployError, DeployOutcome, IgnoreProfile, PreviousDeploy, Report};
 use crate::config::Env;
 use crate::deploy::snapshot::Snapshot;
 
@@ -29,9 +27,7 @@ pub struct CfClient {
 
 impl CfClient {
     pub fn new(config: &CfConfig) -> Self {
-        CfClient {
-            config: config.clone(),
-        }
+        CfClient { config: config.clone() }
     }
 }
 
@@ -56,9 +52,6 @@ impl Backend for CfClient {
         _report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
         let _ = &self.config;
-        Err(DeployError::NotConfigured {
-            backend: "cf",
-            missing: "not implemented yet".into(),
-        })
+        Err(DeployError::NotConfigured { backend: "cf", missing: "not implemented yet".into() })
     }
 }

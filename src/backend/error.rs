@@ -48,10 +48,7 @@ impl DeployError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            DeployError::ServerFailed { .. } | DeployError::Network(_)
-        )
+        matches!(self, DeployError::ServerFailed { .. } | DeployError::Network(_))
     }
 }
 

@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{
-    Backend, BackendKind, DeployError, DeployOutcome, IgnoreProfile, PreviousDeploy, Report,
-};
+use super::{Backend, BackendKind, DeployError, DeployOutcome, IgnoreProfile, PreviousDeploy, Report};
 use crate::config::Env;
 use crate::deploy::snapshot::Snapshot;
 
@@ -29,9 +27,7 @@ pub struct FluxClient {
 
 impl FluxClient {
     pub fn new(config: &FluxConfig) -> Self {
-        FluxClient {
-            config: config.clone(),
-        }
+        FluxClient { config: config.clone() }
     }
 }
 
@@ -56,9 +52,6 @@ impl Backend for FluxClient {
         _report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
         let _ = &self.config;
-        Err(DeployError::NotConfigured {
-            backend: "flux",
-            missing: "not implemented yet".into(),
-        })
+        Err(DeployError::NotConfigured { backend: "flux", missing: "not implemented yet".into() })
     }
 }

@@ -184,9 +184,7 @@ mod tests {
         );
         assert_eq!(a.sha1, "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
         assert_eq!(fs::read(store.blob_path(&a.sha256)).unwrap(), b"hello");
-        let blobs: Vec<_> = fs::read_dir(dir.path().join("objects/2c"))
-            .unwrap()
-            .collect();
+        let blobs: Vec<_> = fs::read_dir(dir.path().join("objects/2c")).unwrap().collect();
         assert_eq!(blobs.len(), 1);
     }
 
