@@ -55,15 +55,45 @@ pub struct TestMount {
 impl TestMount {
     /// A mount whose backends talk to freshly started emulators.
     pub fn with_emulators() -> TestMount {
+        TestMount::with_emulators_and(|_, _| {})
+    }
+
+    /// Like [`TestMount::with_emulators`], with the configuration adjusted before mounting.
+    pub fn with_emulators_and(adjust: impl FnOnce(&mut Config, &Emulators)) -> TestMount {
         let mut t = TestMount::prepare();
         let emulators = t
             .runtime
             .block_on(Emulators::start([0, 0, 0]))
             .expect("emulators start");
         emulators.configure_clients(&mut t.config);
+        adjust(&mut t.config, &emulators);
         t.emulators = Some(emulators);
         t.mount();
         t
+    }
+
+    pub fn emulators(&self) -> &Emulators {
+        self.emulators.as_ref().expect("started with emulators")
+    }
+
+    /// Every status file of `app`, and every file in the state directory, as text.
+    pub fn everything_written(&self, app: &Path) -> String {
+        let mut all = String::new();
+        for entry in fs::read_dir(app.join(".pushfs")).unwrap() {
+            all.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+        }
+        let mut stack = vec![self.config.state_dir.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(text) = fs::read(&path) {
+                    all.push_str(&String::from_utf8_lossy(&text));
+                }
+            }
+        }
+        all
     }
 
     /// A mount whose backends are the given (scripted) ones.
