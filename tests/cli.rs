@@ -96,3 +96,46 @@ fn a_second_mount_of_the_same_state_directory_is_refused() {
     unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
     first.wait().unwrap();
 }
+
+#[test]
+fn the_readme_demo_deploys_the_bytenite_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("deploy");
+    let _guard = MountGuard::new(&mnt);
+    let mut demo = Command::new(BIN)
+        .arg("demo")
+        .arg(&mnt)
+        .arg("--settle-ms")
+        .arg("200")
+        .env("HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pushfs demo starts");
+    until("the demo mount", || mnt.join("bytenite").is_dir());
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bytenite-hello");
+    common::run(
+        Command::new("cp")
+            .arg("-r")
+            .arg(example)
+            .arg(mnt.join("bytenite")),
+    );
+    let app = mnt.join("bytenite/bytenite-hello");
+    assert_eq!(common::wait(&app), "deployed");
+    assert_eq!(common::status(&app, "revision"), "1");
+    let hash = common::status(&app, "hash");
+    assert_eq!(hash.len(), 44, "base64 of a SHA-256: {hash}");
+    std::fs::write(app.join("app/main.py"), "print('v2')\n").unwrap();
+    assert_eq!(common::wait(&app), "deployed");
+    assert_eq!(common::status(&app, "revision"), "2");
+
+    let status = common::run(Command::new(BIN).arg("status").arg(&mnt));
+    assert!(
+        status.contains("bytenite/bytenite-hello: deployed"),
+        "{status}"
+    );
+
+    unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
+    assert!(demo.wait().unwrap().success());
+    assert!(!pushfs::fs::mount::is_mount_point(&mnt));
+}
