@@ -107,7 +107,10 @@ impl Config {
     /// Reads `path` (or the default file if it exists), then applies the
     /// environment (`PUSHFS_*`). A missing default file is not an error.
     pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
-        let home = env.get("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
+        let home = env
+            .get("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/root".into());
         let default_path = env
             .get("XDG_CONFIG_HOME")
             .map(PathBuf::from)
@@ -136,7 +139,10 @@ impl Config {
             .join("pushfs");
         let mut config = Config {
             state_dir: file.state_dir.unwrap_or(default_state),
-            settle: file.settle_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SETTLE),
+            settle: file
+                .settle_ms
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_SETTLE),
             allow_other: file.allow_other.unwrap_or(false),
             retry: RetryPolicy::default(),
             bytenite: file.bytenite,
@@ -196,7 +202,11 @@ mod tests {
     fn file_then_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        fs::write(&path, "settle_ms = 250\nstate_dir = \"/x\"\n[retry]\nattempts = 2\n").unwrap();
+        fs::write(
+            &path,
+            "settle_ms = 250\nstate_dir = \"/x\"\n[retry]\nattempts = 2\n",
+        )
+        .unwrap();
         let env = Env::from([("PUSHFS_STATE_DIR".to_string(), "/y".to_string())]);
         let c = Config::load(Some(&path), &env).unwrap();
         assert_eq!(c.settle, Duration::from_millis(250));

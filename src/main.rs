@@ -1,1 +1,240 @@
-fn main() {}
+//! The `pushfs` command: mount, demo, emulate, status.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use pushfs::config::{Config, Env};
+use pushfs::emulator::{Emulators, DEFAULT_PORTS};
+use pushfs::mount::Mounted;
+
+#[derive(Parser)]
+#[command(
+    name = "pushfs",
+    version,
+    about = "Deploy apps by copying folders into a FUSE mount"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct MountArgs {
+    /// Config file (default ~/.config/pushfs/config.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where blobs, manifests and deploy states live (default ~/.local/share/pushfs).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Quiet time after the last change before a deploy starts.
+    #[arg(long)]
+    settle_ms: Option<u64>,
+    /// Let other users use the mount (non-root needs user_allow_other in /etc/fuse.conf).
+    #[arg(long)]
+    allow_other: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mount pushfs and stay in the foreground until Ctrl-C or SIGTERM.
+    Mount {
+        mountpoint: PathBuf,
+        #[command(flatten)]
+        args: MountArgs,
+    },
+    /// Start the three emulators on loopback and mount pushfs against them.
+    Demo {
+        /// Where to mount (default /tmp/pushfs-demo).
+        mountpoint: Option<PathBuf>,
+        #[arg(long)]
+        settle_ms: Option<u64>,
+    },
+    /// Run the ByteNite, Flux and Cloud Foundry emulators on loopback.
+    Emulate {
+        #[arg(long, default_value_t = DEFAULT_PORTS[0])]
+        bytenite_port: u16,
+        #[arg(long, default_value_t = DEFAULT_PORTS[1])]
+        flux_port: u16,
+        #[arg(long, default_value_t = DEFAULT_PORTS[2])]
+        cf_port: u16,
+    },
+    /// Show every app's deploy state (of one mount, or of all pushfs mounts).
+    Status { mountpoint: Option<PathBuf> },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PUSHFS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("pushfs=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let env: Env = std::env::vars().collect();
+    let result = match cli.command {
+        Command::Mount { mountpoint, args } => run_mount(&mountpoint, args, &env),
+        Command::Demo {
+            mountpoint,
+            settle_ms,
+        } => run_demo(mountpoint, settle_ms, &env),
+        Command::Emulate {
+            bytenite_port,
+            flux_port,
+            cf_port,
+        } => run_emulate([bytenite_port, flux_port, cf_port]),
+        Command::Status { mountpoint } => run_status(mountpoint),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("pushfs: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+async fn until_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn run_mount(mountpoint: &Path, args: MountArgs, env: &Env) -> Result<ExitCode, String> {
+    let mut config = Config::load(args.config.as_deref(), env).map_err(|e| e.to_string())?;
+    if let Some(dir) = args.state_dir {
+        config.state_dir = dir;
+    }
+    if let Some(ms) = args.settle_ms {
+        config.settle = Duration::from_millis(ms);
+    }
+    config.allow_other |= args.allow_other;
+    let rt = runtime()?;
+    let mounted =
+        Mounted::start(&config, mountpoint, rt.handle().clone()).map_err(|e| e.to_string())?;
+    eprintln!(
+        "pushfs: mounted at {} (Ctrl-C to unmount)",
+        mountpoint.display()
+    );
+    rt.block_on(until_signal());
+    mounted.unmount();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_demo(
+    mountpoint: Option<PathBuf>,
+    settle_ms: Option<u64>,
+    env: &Env,
+) -> Result<ExitCode, String> {
+    let mountpoint = mountpoint.unwrap_or_else(|| PathBuf::from("/tmp/pushfs-demo"));
+    std::fs::create_dir_all(&mountpoint)
+        .map_err(|e| format!("cannot create {}: {e}", mountpoint.display()))?;
+    let rt = runtime()?;
+    // Fixed ports if free, so `pushfs emulate` and the demo look alike; any free port otherwise.
+    let emulators = rt
+        .block_on(async {
+            match Emulators::start(DEFAULT_PORTS).await {
+                Ok(e) => Ok(e),
+                Err(_) => Emulators::start([0, 0, 0]).await,
+            }
+        })
+        .map_err(|e| format!("cannot start the emulators: {e}"))?;
+    let state = tempfile::Builder::new()
+        .prefix("pushfs-demo-state-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a state directory: {e}"))?;
+    let mut config = Config::with_state_dir(state.path());
+    if let Some(ms) = settle_ms.or_else(|| env.get("PUSHFS_SETTLE_MS").and_then(|v| v.parse().ok()))
+    {
+        config.settle = Duration::from_millis(ms);
+    }
+    emulators.configure_clients(&mut config);
+    let mounted =
+        Mounted::start(&config, &mountpoint, rt.handle().clone()).map_err(|e| e.to_string())?;
+    let m = mountpoint.display();
+    eprintln!(
+        "pushfs demo: mounted at {m}\n\
+         emulators: bytenite {} | flux {} | cf {}\n\
+         try:\n  cp -r examples/bytenite-hello {m}/bytenite/\n  cat {m}/bytenite/bytenite-hello/.pushfs/wait\n\
+         Ctrl-C to stop (the demo's state is thrown away).",
+        emulators.bytenite.url, emulators.flux.url, emulators.cf.url
+    );
+    rt.block_on(until_signal());
+    mounted.unmount();
+    drop(emulators);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_emulate(ports: [u16; 3]) -> Result<ExitCode, String> {
+    let rt = runtime()?;
+    let emulators = rt
+        .block_on(Emulators::start(ports))
+        .map_err(|e| format!("cannot start the emulators: {e}"))?;
+    let mut config = Config::with_state_dir(Path::new("/tmp"));
+    emulators.configure_clients(&mut config);
+    println!("bytenite emulator: {}", emulators.bytenite.url);
+    println!("flux emulator:     {}", emulators.flux.url);
+    println!("cf emulator:       {}", emulators.cf.url);
+    println!("fault injection:   curl -X POST <url>/_emulator/faults -d '{{\"fail_next\":2,\"status\":503}}'");
+    println!("Ctrl-C to stop.");
+    rt.block_on(until_signal());
+    drop(emulators);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_status(mountpoint: Option<PathBuf>) -> Result<ExitCode, String> {
+    let mounts: Vec<PathBuf> = match mountpoint {
+        Some(m) => vec![m],
+        None => pushfs::fs::mount::pushfs_mounts()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+    };
+    if mounts.is_empty() {
+        return Err("no pushfs mount found; pass the mount point".into());
+    }
+    for mount in mounts {
+        println!("{}", mount.display());
+        for backend in pushfs::backend::BackendKind::ALL {
+            let dir = mount.join(backend.dir_name());
+            let apps = std::fs::read_dir(&dir)
+                .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+            let mut names: Vec<String> = apps
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for name in names {
+                let status_path = dir.join(&name).join(".pushfs/status.json");
+                let status: serde_json::Value = std::fs::read(&status_path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
+                let field = |k: &str| status[k].as_str().unwrap_or("").to_string();
+                let mut line = format!("  {backend}/{name}: {}", field("state"));
+                if !field("hash").is_empty() {
+                    line.push_str(&format!("  hash {}", field("hash")));
+                }
+                if !field("error").is_empty() {
+                    line.push_str(&format!("  error: {}", field("error")));
+                }
+                println!("{line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,33 +1,310 @@
-//! STUB: the bytenite client. Replaced by the bytenite backend work.
+//! The ByteNite backend: pushes an app as `{"data": base64(tar)}` to
+//! `POST {url}/v1/dev/apps` and reads back the `appApp` (id, hash, revision).
+//!
+//! One deploy: read and check the manifest ([`bundle`]), plan the tar,
+//! get a token ([`auth`]), stream the body ([`upload`]) and read the answer
+//! ([`wire`]). A refused token (401) is renewed and the push retried once;
+//! every other failure is returned for the deploy layer to retry or not.
+
+mod auth;
+pub mod bundle;
+pub mod manifest;
+pub(crate) mod upload;
+mod wire;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use serde::Deserialize;
 
-use super::{Backend, BackendKind, DeployError, DeployOutcome, IgnoreProfile, PreviousDeploy, Report};
+use super::{
+    Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
+    Report,
+};
 use crate::config::Env;
 use crate::deploy::snapshot::Snapshot;
+use crate::package::tar::TarPackage;
+use auth::{AccessToken, Credentials, TokenSource};
+use bundle::{BundleError, Layout};
+use upload::{TarDigest, WriteFailure};
+use wire::{body_as_json, error_from_response, network_error, PushedApp, Redactor};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the server may take to answer once the whole body is sent, and
+/// to send the answer. Not a read timeout on the socket: a long upload of a
+/// big app reads nothing for minutes and must not time out.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+/// How long to wait for the body writer once the answer is in.
+const WRITER_GRACE: Duration = Duration::from_secs(10);
+
+/// `[bytenite]` in the config file; `PUSHFS_BYTENITE_*` override it.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ByteniteConfig {
+    /// The API's base URL, e.g. `https://api.bytenite.com`.
     pub url: Option<String>,
+    /// Exchanged for access tokens as needed (renewed before expiry).
+    pub api_key: Option<String>,
+    /// An access token used as is (it expires after an hour by default).
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for ByteniteConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ByteniteConfig")
+            .field("url", &self.url)
+            .field("api_key", &secret(&self.api_key))
+            .field("token", &secret(&self.token))
+            .finish()
+    }
 }
 
 impl ByteniteConfig {
     pub fn apply_env(&mut self, env: &Env) {
-        if let Some(url) = env.get("PUSHFS_BYTENITE_URL") {
-            self.url = Some(url.clone());
+        let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+        if let Some(url) = var("PUSHFS_BYTENITE_URL") {
+            self.url = Some(url);
+        }
+        if let Some(key) = var("PUSHFS_BYTENITE_API_KEY") {
+            self.api_key = Some(key);
+        }
+        if let Some(token) = var("PUSHFS_BYTENITE_TOKEN") {
+            self.token = Some(token);
+        }
+    }
+
+    fn credentials(&self) -> Option<Credentials> {
+        let set = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
+        match (set(&self.token), set(&self.api_key)) {
+            (Some(token), Some(api_key)) => Some(Credentials::Both { token, api_key }),
+            (Some(token), None) => Some(Credentials::Token(token)),
+            (None, Some(key)) => Some(Credentials::ApiKey(key)),
+            (None, None) => None,
         }
     }
 }
 
 pub struct ByteniteClient {
-    config: ByteniteConfig,
+    base_url: Option<String>,
+    tokens: Option<TokenSource>,
+    redactor: Redactor,
+    http: reqwest::Client,
+    answer_timeout: Duration,
+}
+
+/// A push's HTTP answer, with the digest of what was sent when known.
+struct Answer {
+    status: u16,
+    body: bytes::Bytes,
+    digest: Option<TarDigest>,
 }
 
 impl ByteniteClient {
     pub fn new(config: &ByteniteConfig) -> Self {
-        ByteniteClient { config: config.clone() }
+        let secrets = [config.api_key.clone(), config.token.clone()];
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_keepalive(TCP_KEEPALIVE)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        ByteniteClient {
+            base_url: config
+                .url
+                .as_deref()
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
+            tokens: config.credentials().map(TokenSource::new),
+            redactor: Redactor::new(secrets.into_iter().flatten()),
+            http,
+            answer_timeout: ANSWER_TIMEOUT,
+        }
+    }
+
+    /// Changes how long a push may wait for the answer once its body is
+    /// sent (default 300 s).
+    pub fn with_answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout;
+        self
+    }
+
+    fn log(&self, report: &dyn Report, line: &str) {
+        report.log(&self.redactor.text(line));
+    }
+
+    async fn token(
+        &self,
+        tokens: &TokenSource,
+        base: &str,
+        report: &dyn Report,
+    ) -> Result<AccessToken, DeployError> {
+        tokens
+            .get(&self.http, base, &self.redactor, &|line| {
+                self.log(report, line)
+            })
+            .await
+    }
+
+    /// One POST of the package; the answer whatever its status.
+    async fn push(
+        &self,
+        base: &str,
+        token: &AccessToken,
+        package: Arc<TarPackage>,
+        tar_len: u64,
+        report: &dyn Report,
+    ) -> Result<Answer, DeployError> {
+        let streamed = upload::stream_body(package, tar_len);
+        let url = format!("{base}/v1/dev/apps");
+        self.log(
+            report,
+            &format!(
+                "upload: POST {url}, {} bytes (tar {tar_len} bytes, base64 in JSON)",
+                streamed.content_length
+            ),
+        );
+        report.state(DeployState::Uploading);
+        let request = self
+            .http
+            .post(&url)
+            .header(AUTHORIZATION, token.value.as_str())
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_LENGTH, streamed.content_length)
+            .body(streamed.body);
+        let mut writer = streamed.writer;
+        let mut written = None;
+        let answered = async {
+            let response = request.send().await.map_err(network_error)?;
+            let status = response.status().as_u16();
+            let body = response.bytes().await.map_err(network_error)?;
+            Ok::<_, DeployError>((status, body))
+        };
+        tokio::pin!(answered);
+        // The clock for the answer starts once the writer has handed over
+        // the whole body.
+        let answer = loop {
+            tokio::select! {
+                answer = &mut answered => break answer,
+                result = &mut writer, if written.is_none() => written = Some(result),
+                _ = tokio::time::sleep(self.answer_timeout), if written.is_some() => {
+                    break Err(DeployError::Network(format!(
+                        "no answer from {url} within {} s of sending the app",
+                        self.answer_timeout.as_secs_f32()
+                    )));
+                }
+            }
+        };
+        let written = match written {
+            Some(result) => Some(result),
+            None => tokio::time::timeout(WRITER_GRACE, writer).await.ok(),
+        };
+        let written = written.map(|joined| {
+            joined.unwrap_or_else(|join| {
+                Err(WriteFailure::Io(std::io::Error::other(join.to_string())))
+            })
+        });
+        match (answer, written) {
+            // A blob that cannot be read is the cause, whatever the network said.
+            (_, Some(Err(WriteFailure::Io(err)))) => Err(DeployError::Io(err)),
+            (Err(DeployError::Network(message)), _) => {
+                Err(DeployError::Network(self.redactor.text(&message)))
+            }
+            (Err(err), _) => Err(err),
+            (Ok((status, body)), written) => Ok(Answer {
+                status,
+                body,
+                digest: written.and_then(Result::ok),
+            }),
+        }
+    }
+
+    fn accepted(
+        &self,
+        answer: Answer,
+        tar_len: u64,
+        report: &dyn Report,
+    ) -> Result<DeployOutcome, DeployError> {
+        let value: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|e| {
+            DeployError::Protocol(format!(
+                "the push answer (HTTP {}) is not JSON: {e}",
+                answer.status
+            ))
+        })?;
+        let shown = self.redactor.json(&value);
+        report.response(&shown);
+        let app = PushedApp::from_json(&value)?;
+        report.id(&app.id);
+
+        let ours = answer.digest.as_ref().map(|d| d.sha256_base64.clone());
+        match (&app.hash, &ours) {
+            (Some(theirs), Some(ours)) if theirs != ours => {
+                tracing::warn!(server = %theirs, ours = %ours, "ByteNite hash differs from the tar's SHA-256");
+                self.log(
+                    report,
+                    &format!(
+                        "warning: the server's hash {theirs} differs from base64(SHA-256) of the tar we sent ({ours}); \
+                         the deploy stands, but the server may have hashed something else"
+                    ),
+                );
+            }
+            (Some(theirs), Some(_)) => self.log(
+                report,
+                &format!("hash {theirs} matches the tar we sent ({tar_len} bytes)"),
+            ),
+            (None, Some(ours)) => self.log(
+                report,
+                &format!("the server returned no hash; ours (base64 SHA-256 of the tar) is {ours}"),
+            ),
+            (_, None) => self.log(
+                report,
+                "could not compute the tar's hash to compare with the server's",
+            ),
+        }
+        let shown_field = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+        self.log(
+            report,
+            &format!(
+                "pushed {}@{}: id {}, revision {}, status {}",
+                shown_field(&app.name),
+                shown_field(&app.version),
+                app.id,
+                shown_field(&app.revision),
+                shown_field(&app.status),
+            ),
+        );
+        Ok(DeployOutcome {
+            id: Some(app.id),
+            hash: app.hash.or(ours),
+            revision: app.revision,
+            job: None,
+            response: Some(shown),
+        })
+    }
+
+    fn refused(&self, answer: &Answer, report: &dyn Report) -> DeployError {
+        report.response(&self.redactor.json(&body_as_json(&answer.body)));
+        error_from_response(answer.status, &answer.body, &self.redactor)
+    }
+}
+
+fn not_configured(missing: &str) -> DeployError {
+    DeployError::NotConfigured {
+        backend: "bytenite",
+        missing: missing.to_string(),
+    }
+}
+
+fn bundle_error(err: BundleError) -> DeployError {
+    match err {
+        BundleError::Read { file, source } => DeployError::Io(std::io::Error::new(
+            source.kind(),
+            format!("cannot read {file}: {source}"),
+        )),
+        other => DeployError::InvalidSpec(other.to_string()),
     }
 }
 
@@ -38,7 +315,7 @@ impl Backend for ByteniteClient {
     }
 
     fn spec_files(&self) -> &'static [&'static str] {
-        &["spec.json"]
+        &[manifest::SPEC_FILE, manifest::MANIFEST_FILE]
     }
 
     fn ignore_profile(&self) -> IgnoreProfile {
@@ -47,11 +324,122 @@ impl Backend for ByteniteClient {
 
     async fn deploy(
         &self,
-        _snapshot: &Snapshot,
+        snapshot: &Snapshot,
         _previous: &PreviousDeploy,
-        _report: &dyn Report,
+        report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
-        let _ = &self.config;
-        Err(DeployError::NotConfigured { backend: "bytenite", missing: "not implemented yet".into() })
+        let bundle = bundle::bundle(snapshot).map_err(bundle_error)?;
+        let base = self.base_url.as_deref().ok_or_else(|| {
+            not_configured("[bytenite] url / PUSHFS_BYTENITE_URL (e.g. https://api.bytenite.com)")
+        })?;
+        let tokens = self.tokens.as_ref().ok_or_else(|| {
+            not_configured("[bytenite] api_key or token / PUSHFS_BYTENITE_API_KEY")
+        })?;
+
+        report.state(DeployState::Packaging);
+        let layout = match bundle.layout {
+            Layout::AppDir => "app/ folder",
+            Layout::Flat => "flat folder, packed under app/",
+        };
+        self.log(
+            report,
+            &format!(
+                "manifest from {}: {}@{}, entrypoint app/{}, image {} ({layout})",
+                bundle.sources.join(" + "),
+                bundle.app.name,
+                bundle.app.version,
+                bundle.app.entrypoint,
+                bundle.app.platform_config.container,
+            ),
+        );
+        let package = Arc::new(bundle.package);
+        let sizing = package.clone();
+        let tar_len = tokio::task::spawn_blocking(move || sizing.size())
+            .await
+            .map_err(|e| DeployError::Io(std::io::Error::other(e.to_string())))??;
+        self.log(
+            report,
+            &format!(
+                "package: tar of {} entries, {} bytes of files, {tar_len} bytes",
+                package.items().len(),
+                package.content_bytes()
+            ),
+        );
+
+        let mut token = self.token(tokens, base, report).await?;
+        let mut renewed = false;
+        loop {
+            let answer = self
+                .push(base, &token, package.clone(), tar_len, report)
+                .await?;
+            match answer.status {
+                200..=299 => return self.accepted(answer, tar_len, report),
+                401 if !renewed && tokens.refused(&token) => {
+                    self.log(
+                        report,
+                        "the access token was refused (HTTP 401); renewing it and retrying once",
+                    );
+                    renewed = true;
+                    token = self.token(tokens, base, report).await?;
+                }
+                401 => {
+                    let err = self.refused(&answer, report);
+                    let hint = if renewed {
+                        "a freshly issued token was refused too; check the API key's rights"
+                    } else {
+                        "set a fresh [bytenite] token (PUSHFS_BYTENITE_TOKEN) or an api_key"
+                    };
+                    return Err(match err {
+                        DeployError::Rejected { status, message } => DeployError::Rejected {
+                            status,
+                            message: format!("{message}; {hint}"),
+                        },
+                        other => other,
+                    });
+                }
+                _ => return Err(self.refused(&answer, report)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_and_debug_hides_secrets() {
+        let mut config = ByteniteConfig {
+            url: Some("http://file".into()),
+            api_key: Some("file-key".into()),
+            token: None,
+        };
+        let env = Env::from([
+            ("PUSHFS_BYTENITE_URL".to_string(), "http://env".to_string()),
+            (
+                "PUSHFS_BYTENITE_TOKEN".to_string(),
+                "env-token-1".to_string(),
+            ),
+            ("PUSHFS_BYTENITE_API_KEY".to_string(), String::new()),
+        ]);
+        config.apply_env(&env);
+        assert_eq!(config.url.as_deref(), Some("http://env"));
+        assert_eq!(config.api_key.as_deref(), Some("file-key"));
+        assert_eq!(config.token.as_deref(), Some("env-token-1"));
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("file-key") && !debug.contains("env-token-1"),
+            "{debug}"
+        );
+        assert!(debug.contains("http://env"), "{debug}");
+    }
+
+    #[test]
+    fn config_file_keys() {
+        let config: ByteniteConfig =
+            toml::from_str("url = \"https://api.bytenite.com/\"\napi_key = \"k\"\n").unwrap();
+        let client = ByteniteClient::new(&config);
+        assert_eq!(client.base_url.as_deref(), Some("https://api.bytenite.com"));
+        assert!(toml::from_str::<ByteniteConfig>("apikey = \"k\"").is_err());
     }
 }

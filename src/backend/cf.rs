@@ -305,12 +305,12 @@ impl CfClient {
         let (guid, how) = apps::resolve(&session, &app_ref, creds.default_space.as_deref()).await?;
         report.id(&guid);
         report.log(&match (&app_ref, how) {
-            (_, Resolution::Given) => format!("app: {guid}"),
+            (_, Resolution::Given) => format!("cf: app {guid}"),
             (spec::AppRef::Name { name, .. }, Resolution::Found) => {
-                format!("app: {name:?} is {guid}")
+                format!("cf: app {name:?} is {guid}")
             }
-            (spec::AppRef::Name { name, .. }, _) => format!("app: created {name:?} as {guid}"),
-            (spec::AppRef::Guid(_), _) => format!("app: {guid}"),
+            (spec::AppRef::Name { name, .. }, _) => format!("cf: created app {name:?} as {guid}"),
+            (spec::AppRef::Guid(_), _) => format!("cf: app {guid}"),
         });
 
         report.state(DeployState::Packaging);
@@ -322,7 +322,7 @@ impl CfClient {
                 Ok(known) => known,
                 Err(err) => {
                     report.log(&format!(
-                        "resource match failed ({err}); uploading every file"
+                        "cf: resource match failed ({err}); uploading every file"
                     ));
                     Default::default()
                 }
@@ -331,7 +331,7 @@ impl CfClient {
         let (matched, to_zip) = plan.split(&known, &self.window);
         let matched_bytes: u64 = matched.iter().map(|f| f.size).sum();
         report.log(&format!(
-            "fingerprints: {} files, {} asked about, {} already on the server ({} bytes not sent)",
+            "cf: {} files fingerprinted, {} asked about, {} already on the server ({} bytes not sent)",
             plan.fingerprints.len(),
             candidates.len(),
             matched.len(),
@@ -341,12 +341,12 @@ impl CfClient {
             let owned: Vec<SnapshotEntry> = to_zip.iter().map(|e| (*e).clone()).collect();
             let (file, summary) = bits::build_zip(owned).await?;
             report.log(&format!(
-                "zip: {} files in {} entries, {} bytes, sha256 {}",
+                "cf: zip of {} files ({} entries), {} bytes, sha256 {}",
                 summary.files, summary.entries, summary.size, summary.sha256
             ));
             Some((file, summary))
         } else {
-            report.log("zip: none, every file is already on the server");
+            report.log("cf: no zip, every file is already on the server");
             None
         };
 
@@ -356,7 +356,7 @@ impl CfClient {
         let hash = zip.as_ref().map(|(_, summary)| summary.sha256.clone());
         drop(zip);
         let Some(job) = JobBody::from_upload(&body)? else {
-            report.log(&format!("upload: HTTP {status}, stored synchronously"));
+            report.log(&format!("cf: bits stored synchronously (HTTP {status})"));
             return Ok(DeployOutcome {
                 id: Some(guid),
                 hash,
@@ -366,7 +366,7 @@ impl CfClient {
             });
         };
         report.log(&format!(
-            "upload: HTTP {status}, job {} {}",
+            "cf: bits accepted (HTTP {status}), job {} {}",
             job.metadata.guid, job.entity.status
         ));
         job::report_status(report, &job.metadata.guid, &job.entity.status);

@@ -14,7 +14,7 @@ pub enum DeployError {
         missing: String,
     },
     /// The server refused the request (4xx other than 429); final.
-    #[error("the server rejected the deploy (HTTP {status}): {message}")]
+    #[error("the server rejected the deploy{}: {message}", http_status(*status))]
     Rejected { status: u16, message: String },
     /// 5xx or 429; retried with backoff.
     #[error("the server failed (HTTP {status}): {message}")]
@@ -35,6 +35,15 @@ pub enum DeployError {
     Cancelled,
 }
 
+/// " (HTTP 422)"; nothing for a 2xx, as when FluxOS refuses inside a 200 envelope.
+fn http_status(status: u16) -> String {
+    if (200..300).contains(&status) {
+        String::new()
+    } else {
+        format!(" (HTTP {status})")
+    }
+}
+
 impl DeployError {
     /// Builds the error for a non-success HTTP status: 5xx and 429 are
     /// retryable, any other status is the server's final word.
@@ -48,7 +57,10 @@ impl DeployError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self, DeployError::ServerFailed { .. } | DeployError::Network(_))
+        matches!(
+            self,
+            DeployError::ServerFailed { .. } | DeployError::Network(_)
+        )
     }
 }
 
@@ -69,5 +81,17 @@ mod tests {
         assert!(DeployError::from_status(429, "x").is_retryable());
         assert!(!DeployError::from_status(400, "x").is_retryable());
         assert!(!DeployError::from_status(401, "x").is_retryable());
+    }
+
+    #[test]
+    fn a_refusal_inside_a_success_envelope_shows_no_status() {
+        let err = DeployError::Rejected {
+            status: 200,
+            message: "stale".into(),
+        };
+        assert_eq!(err.to_string(), "the server rejected the deploy: stale");
+        assert!(DeployError::from_status(422, "x")
+            .to_string()
+            .contains("(HTTP 422)"));
     }
 }

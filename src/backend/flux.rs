@@ -1,33 +1,272 @@
-//! STUB: the flux client. Replaced by the flux backend work.
+//! The Flux backend: registers (or updates) an app on a FluxOS node.
+//!
+//! Flux runs container images, so only `spec.json` travels. One deploy:
+//! read the spec, default its owner to our ZelID, rebuild it in FluxOS's
+//! canonical form and check it with FluxOS's rules (nothing is sent if that
+//! fails), ask the node whether the app is registered, then sign
+//! `type + 1 + JSON(spec) + timestamp` and `POST` it as `text/plain` with a
+//! `zelidauth` session header to `/apps/appregister` or `/apps/appupdate`.
+//! The node answers with the message hash, which we recompute and compare.
+//! Facts and sources: `shared/backends/flux.md`; user docs: `docs/flux.md`.
+
+pub mod clock;
+pub mod js;
+pub mod key;
+pub mod message;
+pub mod response;
+pub mod signer;
+pub mod spec;
+pub mod update;
+pub mod validate;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::{Backend, BackendKind, DeployError, DeployOutcome, IgnoreProfile, PreviousDeploy, Report};
+use self::clock::{Clock, SystemClock};
+use self::key::WifSecret;
+use self::message::{signing_payload, zelidauth, MessageKind, SignedMessage};
+use self::response::{error_for, Answer};
+use self::signer::FluxSigner;
+use self::spec::AppSpec;
+use self::update::{check_compatible, Proposed, Registered};
+use super::{
+    Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
+    Report,
+};
 use crate::config::Env;
 use crate::deploy::snapshot::Snapshot;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The app folder's spec: FluxOS's `appSpecification`.
+pub const SPEC_FILE: &str = "spec.json";
+
+/// FluxOS gossips the message and waits for peers to echo it (~15 s) before
+/// it answers; leave room for a slow node.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `[flux]` in the config file; `PUSHFS_FLUX_*` in the environment.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FluxConfig {
+    /// A FluxOS node's API, e.g. `http://<node-ip>:16127`.
     pub url: Option<String>,
+    /// A file holding the ZelID's WIF private key; mode 0600 or stricter.
+    pub private_key_file: Option<PathBuf>,
+    /// The default `owner` of specs that have none (else the key's address).
+    pub zelid: Option<String>,
+    /// Seconds to wait for the node's answer (default 90).
+    pub timeout_secs: Option<u64>,
+    /// A key given in memory (`PUSHFS_FLUX_KEY`, the demo); never from the file.
+    #[serde(skip)]
+    pub private_key: Option<WifSecret>,
+}
+
+impl fmt::Debug for FluxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FluxConfig")
+            .field("url", &self.url)
+            .field("private_key_file", &self.private_key_file)
+            .field("zelid", &self.zelid)
+            .field("timeout_secs", &self.timeout_secs)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl FluxConfig {
+    /// `PUSHFS_FLUX_URL`, `PUSHFS_FLUX_ZELID`, and `PUSHFS_FLUX_KEY`: the WIF
+    /// itself, or a key file's path when the value contains `/` (base58 has none).
     pub fn apply_env(&mut self, env: &Env) {
         if let Some(url) = env.get("PUSHFS_FLUX_URL") {
             self.url = Some(url.clone());
+        }
+        if let Some(zelid) = env.get("PUSHFS_FLUX_ZELID") {
+            self.zelid = Some(zelid.clone());
+        }
+        if let Some(key) = env.get("PUSHFS_FLUX_KEY") {
+            if key.contains('/') {
+                self.private_key_file = Some(PathBuf::from(key));
+                self.private_key = None;
+            } else {
+                self.private_key = Some(WifSecret::new(key.trim()));
+            }
         }
     }
 }
 
 pub struct FluxClient {
     config: FluxConfig,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
 }
 
 impl FluxClient {
     pub fn new(config: &FluxConfig) -> Self {
-        FluxClient { config: config.clone() }
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A client that reads the time from `clock` (tests move it).
+    pub fn with_clock(config: &FluxConfig, clock: Arc<dyn Clock>) -> Self {
+        let timeout = config
+            .timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("a client with only a timeout set builds");
+        FluxClient {
+            config: config.clone(),
+            clock,
+            http,
+        }
+    }
+
+    fn base_url(&self) -> Result<String, DeployError> {
+        match self.config.url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => Ok(url.trim_end_matches('/').to_string()),
+            _ => Err(DeployError::NotConfigured {
+                backend: "flux",
+                missing:
+                    "[flux] url (a FluxOS node API, e.g. http://<node-ip>:16127) or PUSHFS_FLUX_URL"
+                        .to_string(),
+            }),
+        }
+    }
+
+    /// Reads, completes, formats and checks the spec; no network.
+    fn prepare(
+        &self,
+        snapshot: &Snapshot,
+        signer: &FluxSigner,
+        report: &dyn Report,
+    ) -> Result<AppSpec, DeployError> {
+        let bytes = snapshot
+            .read(SPEC_FILE)?
+            .ok_or_else(|| DeployError::InvalidSpec(format!("{SPEC_FILE} is missing")))?;
+        let mut raw: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| DeployError::InvalidSpec(format!("{SPEC_FILE} is not valid JSON: {e}")))?;
+        let Value::Object(fields) = &mut raw else {
+            return Err(DeployError::InvalidSpec(format!(
+                "{SPEC_FILE} must hold a JSON object (the Flux app specification)"
+            )));
+        };
+        if matches!(fields.get("owner"), None | Some(Value::Null)) {
+            let owner = self
+                .config
+                .zelid
+                .clone()
+                .unwrap_or_else(|| signer.address().to_string());
+            report.log(&format!(
+                "flux: owner not set in {SPEC_FILE}; using the configured ZelID {owner}"
+            ));
+            fields.insert("owner".to_string(), Value::String(owner));
+        }
+        let dropped = spec::unknown_keys(&raw);
+        if !dropped.is_empty() {
+            report.log(&format!(
+                "flux: {SPEC_FILE} keys FluxOS does not know are not sent: {}",
+                dropped.join(", ")
+            ));
+        }
+        let spec = AppSpec::format(&raw).map_err(|e| DeployError::InvalidSpec(e.0))?;
+        validate::verify(&spec, validate::ASSUMED_CHAIN_HEIGHT)
+            .map_err(|e| DeployError::InvalidSpec(e.0))?;
+        if spec.is_enterprise() {
+            return Err(DeployError::InvalidSpec(
+                "enterprise (encrypted) v8 apps are not supported by pushfs: set \"enterprise\": \"\""
+                    .to_string(),
+            ));
+        }
+        Ok(spec)
+    }
+
+    /// Asks the node for the app's registered spec; `None` if it has none.
+    async fn lookup(&self, base: &str, name: &str) -> Result<Option<Value>, DeployError> {
+        let url = format!("{base}/apps/appspecifications/{name}");
+        let resp = self.http.get(&url).send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        match response::parse(status, &text)?.0 {
+            Answer::Success(Value::Null) => Ok(None),
+            Answer::Success(spec @ Value::Object(_)) => Ok(Some(spec)),
+            Answer::Success(other) => Err(DeployError::Protocol(format!(
+                "GET /apps/appspecifications/{name} returned {other} instead of a spec"
+            ))),
+            Answer::Error { message, .. } if message.contains("not found") => Ok(None),
+            Answer::Error { message, code } => Err(error_for(status, message, code)),
+        }
+    }
+
+    /// Register or update, and the checks an update needs before it is signed.
+    fn choose_kind(
+        &self,
+        spec: &AppSpec,
+        registered: Option<&Value>,
+        signer: &FluxSigner,
+        previous: &PreviousDeploy,
+        report: &dyn Report,
+    ) -> Result<MessageKind, DeployError> {
+        let name = &spec.name;
+        let last = previous.id.as_deref().or(previous.hash.as_deref());
+        let Some(registered) = registered else {
+            report.log(&match last {
+                Some(hash) => format!(
+                    "flux: {name} is not on the network (message {hash} was not paid within its hour, or the app expired); registering again"
+                ),
+                None => format!("flux: {name} is not registered yet; registering it"),
+            });
+            return Ok(MessageKind::Register);
+        };
+        let old = Registered::from_value(registered);
+        let registered_name = registered
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(name);
+        if registered_name != name {
+            return Err(DeployError::InvalidSpec(format!(
+                "Flux App {registered_name} is already registered; FluxOS updates need the exact name, so rename {name} to {registered_name} in {SPEC_FILE}"
+            )));
+        }
+        let owner = old.owner.clone().unwrap_or_default();
+        if owner != signer.address() {
+            return Err(DeployError::InvalidSpec(format!(
+                "Flux App {name} is already registered by {owner}, not by the configured ZelID {}: choose another app name",
+                signer.address()
+            )));
+        }
+        let components: Vec<&str> = spec
+            .compose
+            .iter()
+            .map(|c| c.name.as_deref().unwrap_or("undefined"))
+            .collect();
+        let proposed = Proposed {
+            name,
+            version: spec.version.value(),
+            components,
+        };
+        check_compatible(&old, &proposed).map_err(DeployError::InvalidSpec)?;
+        if spec.owner != owner {
+            report.log(&format!(
+                "flux: this update transfers {name} from {owner} to {}",
+                spec.owner
+            ));
+        }
+        report.log(&match last {
+            Some(hash) => {
+                format!("flux: {name} is registered (our last message {hash}); sending an update")
+            }
+            None => format!("flux: {name} is already registered to this ZelID; sending an update"),
+        });
+        Ok(MessageKind::Update)
     }
 }
 
@@ -38,7 +277,7 @@ impl Backend for FluxClient {
     }
 
     fn spec_files(&self) -> &'static [&'static str] {
-        &["spec.json"]
+        &[SPEC_FILE]
     }
 
     fn ignore_profile(&self) -> IgnoreProfile {
@@ -47,11 +286,142 @@ impl Backend for FluxClient {
 
     async fn deploy(
         &self,
-        _snapshot: &Snapshot,
-        _previous: &PreviousDeploy,
-        _report: &dyn Report,
+        snapshot: &Snapshot,
+        previous: &PreviousDeploy,
+        report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
-        let _ = &self.config;
-        Err(DeployError::NotConfigured { backend: "flux", missing: "not implemented yet".into() })
+        let base = self.base_url()?;
+        let signer = key::load_signer(&self.config)?;
+        report.state(DeployState::Packaging);
+        let spec = self.prepare(snapshot, &signer, report)?;
+        let others = snapshot
+            .files()
+            .filter(|(e, _)| e.path != SPEC_FILE)
+            .count();
+        if others > 0 {
+            report.log(&format!(
+                "flux: Flux runs container images, so only {SPEC_FILE} is sent; {others} other file(s) in the app folder are not uploaded"
+            ));
+        }
+
+        let registered = self.lookup(&base, &spec.name).await?;
+        let kind = self.choose_kind(&spec, registered.as_ref(), &signer, previous, report)?;
+        let now = self.clock.now_ms();
+        let message = SignedMessage::new(kind, &spec, now, &signer);
+        if kind == MessageKind::Register {
+            let payload = signing_payload(kind.type_name(), &message.spec_json, now);
+            if !signer::verify(&payload, &spec.owner, &message.signature) {
+                return Err(DeployError::InvalidSpec(format!(
+                    "owner {} in {SPEC_FILE} is not the configured key's ZelID {}; FluxOS checks the signature against owner",
+                    spec.owner,
+                    signer.address()
+                )));
+            }
+        }
+
+        report.state(DeployState::Uploading);
+        report.log(&format!(
+            "flux: POST {} for {} (owner {}, ZelID {})",
+            kind.path(),
+            spec.name,
+            spec.owner,
+            signer.address()
+        ));
+        let resp = self
+            .http
+            .post(format!("{base}{}", kind.path()))
+            // Not application/json: FluxOS's json middleware would eat the body.
+            .header(reqwest::header::CONTENT_TYPE, "text/plain")
+            .header("zelidauth", zelidauth(&signer, now))
+            .body(message.body.clone())
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let (answer, body) = response::parse(status, &text)?;
+        report.response(&body);
+        let data = match answer {
+            Answer::Success(data) => data,
+            Answer::Error { message, code } => return Err(error_for(status, message, code)),
+        };
+        let hash = match data.as_str() {
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => h.to_string(),
+            _ => {
+                return Err(DeployError::Protocol(format!(
+                    "expected a 64-hex message hash, got {data}"
+                )))
+            }
+        };
+        let expected = message.expected_hash();
+        if hash != expected {
+            return Err(DeployError::Protocol(format!(
+                "the node returned message hash {hash}, but SHA-256 of the message we signed is {expected}"
+            )));
+        }
+        report.id(&hash);
+        report.log(&format!(
+            "flux: node accepted {} message {hash}; it is kept for 1 hour: pay for it (see the node's /apps/deploymentinformation) to make it permanent",
+            kind.type_name()
+        ));
+        Ok(DeployOutcome {
+            id: Some(hash.clone()),
+            hash: Some(hash),
+            response: Some(body),
+            ..DeployOutcome::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_key_is_a_wif_or_a_path() {
+        let mut c = FluxConfig::default();
+        c.apply_env(&Env::from([
+            (
+                "PUSHFS_FLUX_KEY".to_string(),
+                "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn".to_string(),
+            ),
+            (
+                "PUSHFS_FLUX_URL".to_string(),
+                "http://127.0.0.1:16127".to_string(),
+            ),
+            (
+                "PUSHFS_FLUX_ZELID".to_string(),
+                "1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH".to_string(),
+            ),
+        ]));
+        assert!(c.private_key.is_some());
+        assert_eq!(c.url.as_deref(), Some("http://127.0.0.1:16127"));
+        assert_eq!(
+            c.zelid.as_deref(),
+            Some("1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH")
+        );
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("KwDi") && debug.contains("redacted"),
+            "{debug}"
+        );
+
+        c.apply_env(&Env::from([(
+            "PUSHFS_FLUX_KEY".to_string(),
+            "/home/me/.config/pushfs/zelid.wif".to_string(),
+        )]));
+        assert!(c.private_key.is_none());
+        assert_eq!(
+            c.private_key_file,
+            Some(PathBuf::from("/home/me/.config/pushfs/zelid.wif"))
+        );
+    }
+
+    #[test]
+    fn config_file_cannot_hold_the_key_inline() {
+        let err = toml::from_str::<FluxConfig>("private_key = \"K...\"\n").unwrap_err();
+        assert!(err.to_string().contains("private_key"), "{err}");
+        let ok: FluxConfig =
+            toml::from_str("url = \"http://n:16127\"\nprivate_key_file = \"/k.wif\"\n").unwrap();
+        assert_eq!(ok.private_key_file, Some(PathBuf::from("/k.wif")));
     }
 }

@@ -85,7 +85,10 @@ impl DeployState {
 
     /// A deploy in this state has ended; `.pushfs/wait` returns on it.
     pub fn is_final(self) -> bool {
-        matches!(self, DeployState::Idle | DeployState::Deployed | DeployState::Failed)
+        matches!(
+            self,
+            DeployState::Idle | DeployState::Deployed | DeployState::Failed
+        )
     }
 }
 

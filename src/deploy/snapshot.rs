@@ -175,7 +175,10 @@ fn digest(entries: &[SnapshotEntry]) -> String {
             EntryKind::Symlink { target } => ("L", target.as_str()),
         };
         // NUL separators: paths and targets cannot contain NUL.
-        hasher.update(format!("{tag}\0{:o}\0{}\0{content}\0", entry.mode, entry.path));
+        hasher.update(format!(
+            "{tag}\0{:o}\0{}\0{content}\0",
+            entry.mode, entry.path
+        ));
     }
     hex::encode(hasher.finalize())
 }

@@ -106,7 +106,9 @@ async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next)
             .into_response(),
         Fault::Drop => {
             let broken = futures::stream::once(async {
-                Err::<bytes::Bytes, std::io::Error>(std::io::Error::other("dropped by the emulator"))
+                Err::<bytes::Bytes, std::io::Error>(std::io::Error::other(
+                    "dropped by the emulator",
+                ))
             });
             Response::builder()
                 .status(StatusCode::OK)

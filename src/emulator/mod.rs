@@ -46,7 +46,8 @@ impl<A: EmulatedApi> Drop for Running<A> {
 
 /// Serves `api` on 127.0.0.1:`port` (0 picks a free port).
 pub async fn serve<A: EmulatedApi>(api: Arc<A>, port: u16) -> std::io::Result<Running<A>> {
-    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).await?;
+    let listener =
+        TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).await?;
     let addr = listener.local_addr()?;
     let faults = Arc::new(Faults::default());
     let app = faults::wrap(api.clone().router(), faults.clone());
@@ -89,7 +90,9 @@ impl Emulators {
 
     /// Points every backend of `config` at these emulators.
     pub fn configure_clients(&self, config: &mut Config) {
-        self.bytenite.api.configure_client(&self.bytenite.url, config);
+        self.bytenite
+            .api
+            .configure_client(&self.bytenite.url, config);
         self.flux.api.configure_client(&self.flux.url, config);
         self.cf.api.configure_client(&self.cf.url, config);
     }

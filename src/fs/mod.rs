@@ -1,1 +1,432 @@
-//! The FUSE adapter: the only code that knows fuser.
+//! The FUSE adapter: the only code that knows fuser. Each handler maps a
+//! kernel request to a call on the [`Tree`] and its result or error back.
+
+mod errno;
+pub mod mount;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
+    WriteFlags,
+};
+
+use crate::tree::{Attr, Creator, FileKind, SetAttr, Tree, TreeError};
+
+pub use errno::errno;
+
+/// `cp` and friends size their writes by `st_blksize`; 1 MiB matches max_write.
+const BLOCK_SIZE: u32 = 1 << 20;
+const MAX_WRITE: u32 = 1 << 20;
+const TTL: Duration = Duration::from_secs(1);
+
+pub struct PushFs {
+    tree: Arc<Tree>,
+}
+
+impl PushFs {
+    pub fn new(tree: Arc<Tree>) -> PushFs {
+        PushFs { tree }
+    }
+}
+
+fn file_attr(attr: &Attr) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(attr.ino),
+        size: attr.size,
+        blocks: attr.size.div_ceil(512),
+        atime: attr.atime,
+        mtime: attr.mtime,
+        ctime: attr.ctime,
+        crtime: attr.ctime,
+        kind: match attr.kind {
+            FileKind::Dir => FileType::Directory,
+            FileKind::File => FileType::RegularFile,
+            FileKind::Symlink => FileType::Symlink,
+        },
+        perm: attr.perm,
+        nlink: attr.nlink,
+        uid: attr.uid,
+        gid: attr.gid,
+        rdev: 0,
+        blksize: BLOCK_SIZE,
+        flags: 0,
+    }
+}
+
+fn ttl(attr: &Attr) -> Duration {
+    if attr.volatile {
+        Duration::ZERO
+    } else {
+        TTL
+    }
+}
+
+fn fail(op: &str, err: TreeError) -> Errno {
+    if err.is_expected() {
+        tracing::trace!(op, %err);
+    } else {
+        tracing::debug!(op, %err, "request failed");
+    }
+    errno(&err)
+}
+
+fn time(t: TimeOrNow) -> SystemTime {
+    match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    }
+}
+
+fn creator(req: &Request, mode: u32, umask: u32) -> Creator {
+    Creator {
+        uid: req.uid(),
+        gid: req.gid(),
+        mode,
+        umask,
+    }
+}
+
+fn reply_entry(reply: ReplyEntry, op: &str, result: Result<Attr, TreeError>) {
+    match result {
+        Ok(attr) => reply.entry(&ttl(&attr), &file_attr(&attr), Generation(0)),
+        Err(err) => reply.error(fail(op, err)),
+    }
+}
+
+fn reply_empty(reply: ReplyEmpty, op: &str, result: Result<(), TreeError>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(err) => reply.error(fail(op, err)),
+    }
+}
+
+impl Filesystem for PushFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_write(MAX_WRITE);
+        let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        if let Err(err) = self.tree.save_changed() {
+            tracing::error!(%err, "cannot save manifests at unmount");
+        }
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        reply_entry(reply, "lookup", self.tree.lookup(parent.0, name));
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.tree.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.tree.getattr(ino.0) {
+            Ok(attr) => reply.attr(&ttl(&attr), &file_attr(&attr)),
+            Err(err) => reply.error(fail("getattr", err)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime: atime.map(time),
+            mtime: mtime.map(time),
+            fh: fh.map(|f| f.0),
+        };
+        match self.tree.setattr(ino.0, set) {
+            Ok(attr) => reply.attr(&ttl(&attr), &file_attr(&attr)),
+            Err(err) => reply.error(fail("setattr", err)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.tree.readlink(ino.0) {
+            Ok(target) => reply.data(target.as_encoded_bytes()),
+            Err(err) => reply.error(fail("readlink", err)),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let result = self.tree.mknod(parent.0, name, creator(req, mode, umask));
+        reply_entry(reply, "mknod", result);
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let result = self.tree.mkdir(parent.0, name, creator(req, mode, umask));
+        reply_entry(reply, "mkdir", result);
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, "unlink", self.tree.unlink(parent.0, name));
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, "rmdir", self.tree.rmdir(parent.0, name));
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let result = self
+            .tree
+            .symlink(parent.0, name, target.as_os_str(), req.uid(), req.gid());
+        reply_entry(reply, "symlink", result);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let result = self
+            .tree
+            .rename(parent.0, name, newparent.0, newname, flags.bits());
+        reply_empty(reply, "rename", result);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply.error(fail("link", TreeError::HardLinksNotSupported));
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        match self.tree.open(ino.0, flags.0) {
+            Ok(opened) => {
+                let flags = if opened.direct_io {
+                    FopenFlags::FOPEN_DIRECT_IO
+                } else {
+                    FopenFlags::empty()
+                };
+                reply.opened(FileHandle(opened.fh), flags);
+            }
+            Err(err) => reply.error(fail("open", err)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        self.tree.read(
+            fh.0,
+            offset,
+            size,
+            Box::new(move |result| match result {
+                Ok(bytes) => reply.data(&bytes),
+                Err(err) => reply.error(fail("read", err)),
+            }),
+        );
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.tree.write(ino.0, fh.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(err) => reply.error(fail("write", err)),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(reply, "release", self.tree.release(ino.0, fh.0));
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(reply, "fsync", self.tree.fsync(fh.0));
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.tree.opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(err) => reply.error(fail("opendir", err)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        match self.tree.readdir(fh.0, offset) {
+            Ok(entries) => {
+                for (i, entry) in entries.iter().enumerate() {
+                    let kind = match entry.kind {
+                        FileKind::Dir => FileType::Directory,
+                        FileKind::File => FileType::RegularFile,
+                        FileKind::Symlink => FileType::Symlink,
+                    };
+                    if reply.add(INodeNo(entry.ino), offset + i as u64 + 1, kind, &entry.name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(err) => reply.error(fail("readdir", err)),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.tree.releasedir(fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(
+            reply,
+            "fsyncdir",
+            self.tree.save_changed().map_err(Into::into),
+        );
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        match self.tree.statfs() {
+            Ok(s) => reply.statfs(
+                s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
+            ),
+            Err(err) => reply.error(fail("statfs", err)),
+        }
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        match self.tree.create(parent.0, name, creator(req, mode, umask)) {
+            Ok((attr, opened)) => reply.created(
+                &ttl(&attr),
+                &file_attr(&attr),
+                Generation(0),
+                FileHandle(opened.fh),
+                FopenFlags::empty(),
+            ),
+            Err(err) => reply.error(fail("create", err)),
+        }
+    }
+}

@@ -16,9 +16,8 @@ pub const PUSHFS_IGNORE_FILE: &str = ".pushfsignore";
 
 /// Editor droppings, ignored for every backend. `#` is escaped because a
 /// gitignore line starting with it is a comment.
-pub const EDITOR_DROPPINGS: &[&str] = &[
-    "*.swp", "*.swo", "*~", "4913", ".#*", "\\#*#", ".DS_Store",
-];
+pub const EDITOR_DROPPINGS: &[&str] =
+    &["*.swp", "*.swo", "*~", "4913", ".#*", "\\#*#", ".DS_Store"];
 
 pub struct IgnoreRules {
     matcher: Gitignore,
@@ -77,13 +76,24 @@ mod tests {
     #[test]
     fn editor_droppings_and_status_dir_are_ignored() {
         let r = rules(&[], None);
-        for path in [".main.py.swp", "a/b.swo", "x~", "4913", ".#lock", "#auto#", ".DS_Store"] {
+        for path in [
+            ".main.py.swp",
+            "a/b.swo",
+            "x~",
+            "4913",
+            ".#lock",
+            "#auto#",
+            ".DS_Store",
+        ] {
             assert!(r.is_ignored(path, false), "{path}");
         }
         assert!(r.is_ignored(".pushfs", true));
         assert!(r.is_ignored(".pushfs/state", false));
         assert!(!r.is_ignored("main.py", false));
-        assert!(!r.is_ignored("src/.pushfs", true), "only the root status dir is special");
+        assert!(
+            !r.is_ignored("src/.pushfs", true),
+            "only the root status dir is special"
+        );
     }
 
     #[test]

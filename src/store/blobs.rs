@@ -32,15 +32,12 @@ pub struct ContentStore {
 }
 
 impl ContentStore {
-    /// Opens (creating if needed) the store under `root`, and clears temp
-    /// files left by a previous run: nothing refers to them any more.
+    /// Opens (creating if needed) the store under `root`. Temp files left
+    /// by a previous run stay until [`ContentStore::clear_temp`], so the
+    /// tree can first recover the ones its manifests name.
     pub fn open(root: &Path) -> io::Result<Self> {
         fs::create_dir_all(root.join("objects"))?;
-        let tmp = root.join("tmp");
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp)?;
-        }
-        fs::create_dir_all(&tmp)?;
+        fs::create_dir_all(root.join("tmp"))?;
         Ok(ContentStore {
             root: root.to_path_buf(),
             next_temp: AtomicU64::new(0),
@@ -59,6 +56,13 @@ impl ContentStore {
 
     pub fn has_blob(&self, sha256: &str) -> bool {
         self.blob_path(sha256).exists()
+    }
+
+    /// Removes every temp file (after recovery at start-up).
+    pub fn clear_temp(&self) -> io::Result<()> {
+        let tmp = self.root.join("tmp");
+        fs::remove_dir_all(&tmp)?;
+        fs::create_dir_all(&tmp)
     }
 
     /// Creates an empty temp file for content about to be written.
@@ -89,16 +93,24 @@ impl ContentStore {
     /// is gone afterwards, whether its blob was new or already present.
     pub fn seal(&self, temp: &Path) -> io::Result<BlobInfo> {
         let info = hash_file(temp)?;
+        self.adopt(temp, &info)?;
+        Ok(info)
+    }
+
+    /// Moves an already hashed temp file into the store under `info`, or
+    /// drops it if that blob exists. Not fsynced here: a process crash loses
+    /// nothing (the page cache survives it); a user's fsync() is honoured on
+    /// the temp file before it gets here.
+    pub fn adopt(&self, temp: &Path, info: &BlobInfo) -> io::Result<()> {
         let dest = self.blob_path(&info.sha256);
         if dest.exists() {
             fs::remove_file(temp)?;
         } else {
             fs::create_dir_all(dest.parent().expect("blob paths have a parent"))?;
-            File::open(temp)?.sync_all()?;
             make_read_only(temp)?;
             fs::rename(temp, &dest)?;
         }
-        Ok(info)
+        Ok(())
     }
 
     /// Stores bytes directly (small files, tests).
@@ -184,7 +196,9 @@ mod tests {
         );
         assert_eq!(a.sha1, "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d");
         assert_eq!(fs::read(store.blob_path(&a.sha256)).unwrap(), b"hello");
-        let blobs: Vec<_> = fs::read_dir(dir.path().join("objects/2c")).unwrap().collect();
+        let blobs: Vec<_> = fs::read_dir(dir.path().join("objects/2c"))
+            .unwrap()
+            .collect();
         assert_eq!(blobs.len(), 1);
     }
 
@@ -212,14 +226,16 @@ mod tests {
     }
 
     #[test]
-    fn leftover_temp_files_are_cleared_on_open() {
+    fn leftover_temp_files_are_cleared_after_recovery() {
         let dir = tempfile::tempdir().unwrap();
         let path = {
             let store = ContentStore::open(dir.path()).unwrap();
             store.new_temp().unwrap().0
         };
         assert!(path.exists());
-        ContentStore::open(dir.path()).unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        assert!(path.exists(), "kept for recovery until cleared");
+        store.clear_temp().unwrap();
         assert!(!path.exists());
     }
 }

@@ -4,4 +4,4 @@
 mod blobs;
 pub mod manifest;
 
-pub use blobs::{BlobInfo, ContentStore};
+pub use blobs::{hash_file, BlobInfo, ContentStore};

@@ -94,7 +94,7 @@ impl<'a> CcSession<'a> {
         let needs_refresh = expires_soon(&self.authorization.lock(), SystemTime::now());
         if needs_refresh && self.refresher.is_some() {
             self.report
-                .log("auth: the access token expires within a minute; refreshing it");
+                .log("cf: the access token expires within a minute; refreshing it");
             self.refresh().await?;
         }
         let mut refreshed = false;
@@ -107,7 +107,7 @@ impl<'a> CcSession<'a> {
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed && self.refresher.is_some() {
                 self.report
-                    .log("auth: the server refused the access token (401); refreshing it");
+                    .log("cf: the server refused the access token (401); refreshing it");
                 refreshed = true;
                 self.refresh().await?;
                 continue;

@@ -112,7 +112,6 @@ pub async fn wait(
                     .as_ref()
                     .map(CfErrorBody::message)
                     .unwrap_or_else(|| "the server gave no error details".into());
-                report.log(&format!("job {guid}: failed: {message}"));
                 return Err(DeployError::JobFailed(message));
             }
             "queued" | "running" => {}
@@ -144,14 +143,15 @@ pub async fn wait(
             }
             Err(err) if err.is_retryable() && failures < TOLERATED_POLL_FAILURES => {
                 failures += 1;
-                report.log(&format!("job {guid}: poll failed ({err}); polling again"));
+                report.log(&format!(
+                    "cf: polling job {guid} failed ({err}); polling again"
+                ));
                 continue;
             }
             Err(err) => return Err(err),
         }
         if current.entity.status != status {
             status = current.entity.status.clone();
-            report.log(&format!("job {guid}: {status}"));
             report_status(report, &guid, &status);
         }
     }

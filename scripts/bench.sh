@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Measures copy workloads into a pushfs mount against the same work into a
+# plain directory on the same disk, and writes the ratios to BENCHMARKS.md.
+# Needs root (or fusermount3). Usage: scripts/bench.sh [runs]   (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+cargo build --release -q
+BIN=$PWD/target/release/pushfs
+WORK=$(mktemp -d /var/tmp/pushfs-bench.XXXXXX)
+MNT=$WORK/mnt
+PID=
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  mountpoint -q "$MNT" 2>/dev/null && umount -l "$MNT" || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+mkdir -p "$MNT" "$WORK/src/small" "$WORK/plain"
+
+# Sources: one 1 GiB file, and 5000 files of 4 KiB in 50 directories.
+head -c $((1 << 30)) /dev/urandom > "$WORK/src/big.bin"
+for d in $(seq 1 50); do
+  mkdir -p "$WORK/src/small/d$d"
+  for f in $(seq 1 100); do head -c 4096 /dev/urandom > "$WORK/src/small/d$d/f$f"; done
+done
+tar -C "$WORK/src" -cf "$WORK/small.tar" small
+
+PUSHFS_LOG=pushfs=warn "$BIN" mount "$MNT" --state-dir "$WORK/state" --settle-ms 1000 &
+PID=$!
+for _ in $(seq 1 100); do mountpoint -q "$MNT" && break; sleep 0.1; done
+mountpoint -q "$MNT" || { echo "mount failed" >&2; exit 1; }
+
+now() { date +%s.%N; }
+# time_one TARGET_DIR COMMAND...: seconds for one run, with the target cleared first.
+time_one() {
+  local target=$1; shift
+  rm -rf "$target"; mkdir -p "$target"; sync
+  local t0; t0=$(now)
+  "$@"
+  sync
+  echo "$(now) - $t0" | bc -l
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -A RESULT
+run_case() {
+  local name=$1 cmd=$2
+  for where in plain pushfs; do
+    local target
+    if [ "$where" = plain ]; then target=$WORK/plain/app; else target=$MNT/bytenite/app; fi
+    local times=()
+    for _ in $(seq 1 "$RUNS"); do
+      times+=("$(time_one "$target" bash -c "${cmd//TARGET/$target}")")
+    done
+    RESULT[$name,$where]=$(printf '%s\n' "${times[@]}" | median)
+  done
+}
+
+run_case "cp 1 GiB file" "cp $WORK/src/big.bin TARGET/"
+run_case "cp -r 5000 x 4 KiB" "cp -r $WORK/src/small TARGET/"
+run_case "tar x 5000 x 4 KiB" "tar -C TARGET -xf $WORK/small.tar"
+run_case "rsync -a 5000 x 4 KiB" "rsync -a $WORK/src/small/ TARGET/small/"
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured by \`scripts/bench.sh $RUNS\` on $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r)."
+  echo "Median of $RUNS runs; each run ends with \`sync\`. \"plain\" is the same work into a"
+  echo "directory on the same disk; the ratio is plain time / pushfs time (1.0 = native speed)."
+  echo
+  echo "| workload | plain (s) | pushfs (s) | ratio |"
+  echo "|---|---|---|---|"
+  for name in "cp 1 GiB file" "cp -r 5000 x 4 KiB" "tar x 5000 x 4 KiB" "rsync -a 5000 x 4 KiB"; do
+    p=${RESULT[$name,plain]}; f=${RESULT[$name,pushfs]}
+    printf '| %s | %.2f | %.2f | %.2f |\n' "$name" "$p" "$f" "$(echo "$p / $f" | bc -l)"
+  done
+} > BENCHMARKS.md.new
+mv BENCHMARKS.md.new BENCHMARKS.md
+cat BENCHMARKS.md

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, client-vs-emulator tests and real-mount tests.
+# Installs the tools the real-mount tests drive (rsync, vim, git, unzip) if missing.
+# Mounting needs root (or fusermount3) and /dev/fuse.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in rsync vim git unzip tar; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing tools: ${missing[*]} (install them, then run again)" >&2
+    exit 1
+  fi
+fi
+if [ ! -e /dev/fuse ]; then
+  echo "/dev/fuse is missing: the real-mount tests cannot run here" >&2
+  exit 1
+fi
+
+# Two build jobs and two test threads: the machines this runs on have 2 cores.
+cargo test -j 2 -- --test-threads=2

@@ -1,0 +1,249 @@
+//! One app's deploy state, shared between FUSE threads (which mark changes
+//! and read status) and the app's worker task (which deploys).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::log::AppLog;
+use super::status::{now_rfc3339, AppStatus};
+use crate::backend::{BackendKind, DeployState, JobInfo, Report};
+use crate::store::manifest::{app_dir, write_atomically};
+use crate::tree::status_files::StatusFile;
+use crate::tree::AppId;
+
+const STATUS_FILE: &str = "status.json";
+
+pub struct AppDeploy {
+    pub id: AppId,
+    pub backend: BackendKind,
+    dir: PathBuf,
+    status: Mutex<AppStatus>,
+    log: Mutex<AppLog>,
+    /// When the last unhandled change happened; `None` when clean.
+    changed_at: Mutex<Option<Instant>>,
+    /// `deploy` was written to ctl: deploy even if the digest is unchanged.
+    forced: AtomicBool,
+    /// A deploy is running (changes during it queue a follow-up).
+    deploying: AtomicBool,
+    pub wake: Notify,
+    busy: watch::Sender<bool>,
+    cancel: Mutex<Option<CancellationToken>>,
+    stopped: CancellationToken,
+    removed: AtomicBool,
+    /// Restored from disk: the first snapshot only deploys if the content
+    /// differs from the last attempt, or that attempt never finished.
+    recheck: AtomicBool,
+}
+
+impl AppDeploy {
+    /// Restores the app's status and log from its directory, if any. A
+    /// deploy that was under way when pushfs stopped is resumed.
+    pub fn load(id: &AppId, backend: BackendKind, name: &str, state_dir: &Path) -> AppDeploy {
+        let dir = app_dir(state_dir, &id.0);
+        let saved = std::fs::read(dir.join(STATUS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<AppStatus>(&b).ok());
+        let log = AppLog::open(&dir);
+        let mut resume = false;
+        let status = match saved {
+            Some(mut s) => {
+                s.app = name.to_string();
+                if !s.state.is_final() {
+                    resume = true;
+                    s.state = DeployState::Pending;
+                }
+                s
+            }
+            None => AppStatus::new(name, backend),
+        };
+        let app = AppDeploy {
+            id: id.clone(),
+            backend,
+            dir,
+            status: Mutex::new(status),
+            log: Mutex::new(log),
+            changed_at: Mutex::new(None),
+            forced: AtomicBool::new(false),
+            deploying: AtomicBool::new(false),
+            wake: Notify::new(),
+            busy: watch::channel(false).0,
+            cancel: Mutex::new(None),
+            stopped: CancellationToken::new(),
+            removed: AtomicBool::new(false),
+            recheck: AtomicBool::new(!resume),
+        };
+        if resume {
+            app.log(
+                "trigger",
+                "resuming the deploy interrupted when pushfs last stopped",
+            );
+        }
+        // Changes made just before the last shutdown may not have been
+        // deployed; the worker compares digests and decides.
+        app.mark_changed();
+        app
+    }
+
+    pub fn mark_changed(&self) {
+        *self.changed_at.lock() = Some(Instant::now());
+        self.busy.send_replace(true);
+        let mut status = self.status.lock();
+        if self.deploying.load(Ordering::SeqCst) {
+            status.followup_queued = true;
+        } else if status.state != DeployState::Pending {
+            status.state = DeployState::Pending;
+            status.updated_at = now_rfc3339();
+        }
+        drop(status);
+        self.wake.notify_one();
+    }
+
+    pub fn force(&self) {
+        self.forced.store(true, Ordering::SeqCst);
+        self.log("trigger", "deploy requested through .pushfs/ctl");
+        self.mark_changed();
+    }
+
+    pub fn cancel(&self) {
+        match self.cancel.lock().as_ref() {
+            Some(token) => {
+                self.log("trigger", "cancel requested through .pushfs/ctl");
+                token.cancel();
+            }
+            None => self.log("trigger", "cancel requested, but no deploy is running"),
+        }
+    }
+
+    pub fn renamed(&self, name: &str) {
+        self.status.lock().app = name.to_string();
+        self.log("trigger", &format!("app directory renamed to {name}"));
+    }
+
+    pub fn remove(&self) {
+        self.removed.store(true, Ordering::SeqCst);
+        self.log.lock().detach();
+        self.stop();
+    }
+
+    /// Ends the worker (unmount or removal) and any deploy in flight.
+    pub fn stop(&self) {
+        self.stopped.cancel();
+        if let Some(token) = self.cancel.lock().as_ref() {
+            token.cancel();
+        }
+        self.busy.send_replace(false);
+    }
+
+    pub fn stopped(&self) -> &CancellationToken {
+        &self.stopped
+    }
+
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
+    }
+
+    /// Takes the pending change: `(changed_at, forced)`.
+    pub fn pending_change(&self) -> (Option<Instant>, bool) {
+        (*self.changed_at.lock(), self.forced.load(Ordering::SeqCst))
+    }
+
+    /// Whether this is the first look at an app restored from disk.
+    pub fn take_recheck(&self) -> bool {
+        self.recheck.swap(false, Ordering::SeqCst)
+    }
+
+    /// Claims the pending change for the deploy about to start. Returns whether it was forced.
+    pub fn claim_change(&self) -> bool {
+        *self.changed_at.lock() = None;
+        self.forced.swap(false, Ordering::SeqCst)
+    }
+
+    /// Clears `busy` unless a change arrived since the last claim.
+    pub fn settle_idle(&self) {
+        let clean = self.changed_at.lock().is_none() && !self.forced.load(Ordering::SeqCst);
+        if clean {
+            self.busy.send_replace(false);
+        }
+    }
+
+    pub async fn until_idle(&self) {
+        let mut rx = self.busy.subscribe();
+        let _ = rx.wait_for(|busy| !*busy).await;
+    }
+
+    pub fn set_deploying(&self, token: Option<CancellationToken>) {
+        self.deploying.store(token.is_some(), Ordering::SeqCst);
+        *self.cancel.lock() = token;
+    }
+
+    pub fn status(&self) -> AppStatus {
+        self.status.lock().clone()
+    }
+
+    /// Edits the status, stamps it, and saves it if `persist`.
+    pub fn update(&self, persist: bool, edit: impl FnOnce(&mut AppStatus)) {
+        let mut status = self.status.lock();
+        edit(&mut status);
+        status.updated_at = now_rfc3339();
+        if persist && !self.is_removed() {
+            let bytes = serde_json::to_vec_pretty(&*status).unwrap_or_default();
+            drop(status);
+            if let Err(err) = write_atomically(&self.dir, STATUS_FILE, &bytes) {
+                tracing::error!(app = %self.id, %err, "cannot save the deploy status");
+            }
+        }
+    }
+
+    pub fn log(&self, event: &str, message: &str) {
+        let name = self.status.lock().app.clone();
+        tracing::info!(app = %name, backend = %self.backend, event, "{message}");
+        self.log.lock().push(event, message);
+    }
+
+    pub fn render(&self, file: StatusFile) -> Vec<u8> {
+        let status = self.status();
+        let lines = if file == StatusFile::Log {
+            self.log.lock().lines()
+        } else {
+            Vec::new()
+        };
+        file.render(&status, &lines)
+    }
+}
+
+/// Hands a backend's live progress to the status files.
+pub struct StatusReport<'a> {
+    pub app: &'a AppDeploy,
+}
+
+impl Report for StatusReport<'_> {
+    fn state(&self, state: DeployState) {
+        self.app.update(false, |s| s.state = state);
+    }
+
+    fn log(&self, line: &str) {
+        self.app.log("upload", line);
+    }
+
+    fn id(&self, id: &str) {
+        self.app.update(false, |s| s.id = Some(id.to_string()));
+    }
+
+    fn job(&self, job: &JobInfo) {
+        let changed = self.app.status().job.as_ref() != Some(job);
+        self.app.update(false, |s| s.job = Some(job.clone()));
+        if changed {
+            self.app
+                .log("poll", &format!("job {} is {}", job.guid, job.state));
+        }
+    }
+
+    fn response(&self, body: &serde_json::Value) {
+        self.app.update(false, |s| s.response = Some(body.clone()));
+    }
+}

@@ -1,0 +1,68 @@
+//! What the status files show: one app's deploy status, and its log.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendKind, DeployState, JobInfo, PreviousDeploy};
+
+/// Everything `.pushfs/status.json` shows; the other status files are views of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub app: String,
+    pub backend: BackendKind,
+    pub state: DeployState,
+    /// A deploy is settling, running or queued: `.pushfs/wait` blocks.
+    pub busy: bool,
+    /// See DESIGN.md "What `hash` holds".
+    pub hash: Option<String>,
+    pub revision: Option<String>,
+    pub id: Option<String>,
+    pub job: Option<JobInfo>,
+    pub error: Option<String>,
+    /// pushfs's digest of the tree as last snapshotted.
+    pub digest: Option<String>,
+    /// The digest of the last successful deploy; an equal tree is not uploaded again.
+    pub deployed_digest: Option<String>,
+    /// A change arrived during the running deploy; one more deploy follows.
+    pub followup_queued: bool,
+    /// Attempt number of the running deploy (retries count up).
+    pub attempt: u32,
+    pub updated_at: String,
+    pub deployed_at: Option<String>,
+    /// The last response body from the server.
+    pub response: Option<serde_json::Value>,
+}
+
+impl AppStatus {
+    pub fn new(app: &str, backend: BackendKind) -> AppStatus {
+        AppStatus {
+            app: app.to_string(),
+            backend,
+            state: DeployState::Idle,
+            busy: false,
+            hash: None,
+            revision: None,
+            id: None,
+            job: None,
+            error: None,
+            digest: None,
+            deployed_digest: None,
+            followup_queued: false,
+            attempt: 0,
+            updated_at: now_rfc3339(),
+            deployed_at: None,
+            response: None,
+        }
+    }
+
+    pub fn previous(&self) -> PreviousDeploy {
+        PreviousDeploy {
+            id: self.id.clone(),
+            hash: self.hash.clone(),
+            revision: self.revision.clone(),
+        }
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

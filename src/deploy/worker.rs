@@ -1,0 +1,221 @@
+//! The loop that drives one app: wait for changes to settle, snapshot,
+//! skip if unchanged, deploy with retries, record the result.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::app::{AppDeploy, StatusReport};
+use super::snapshot::Snapshot;
+use super::status::now_rfc3339;
+use super::DeploySettings;
+use crate::backend::{Backend, DeployError, DeployState};
+use crate::tree::Tree;
+
+/// How often a worker re-checks an app whose files are still being written,
+/// in case a wake-up was coalesced away.
+const WRITER_RECHECK: Duration = Duration::from_secs(2);
+
+pub async fn run(
+    app: Arc<AppDeploy>,
+    tree: Weak<Tree>,
+    backend: Arc<dyn Backend>,
+    settings: DeploySettings,
+) {
+    loop {
+        if app.stopped().is_cancelled() {
+            return;
+        }
+        let (changed_at, forced) = app.pending_change();
+        if changed_at.is_none() && !forced {
+            app.settle_idle();
+            if !wait_for_wake(&app, None).await {
+                return;
+            }
+            continue;
+        }
+        if let Some(at) = changed_at {
+            let quiet = at.elapsed();
+            if quiet < settings.settle {
+                if !wait_for_wake(&app, Some(settings.settle - quiet)).await {
+                    return;
+                }
+                continue;
+            }
+        }
+        let Some(tree) = tree.upgrade() else { return };
+        let Some(readiness) = tree.readiness(&app.id, backend.spec_files()) else {
+            return;
+        };
+        if readiness.files_being_written > 0 {
+            if !wait_for_wake(&app, Some(WRITER_RECHECK)).await {
+                return;
+            }
+            continue;
+        }
+        let forced = app.claim_change();
+        if !readiness.has_spec {
+            let wanted = backend.spec_files().join(" or ");
+            let message = format!("waiting for {wanted} in the app folder before deploying");
+            if app.status().error.as_deref() != Some(message.as_str()) {
+                app.log("trigger", &message);
+            }
+            app.update(true, |s| {
+                s.state = DeployState::Idle;
+                s.error = Some(message);
+            });
+            continue;
+        }
+        let Some((name, entries)) = tree.snapshot_entries(&app.id) else {
+            // A file was opened for writing since the readiness check.
+            app.mark_changed();
+            continue;
+        };
+        drop(tree);
+        let snapshot = Snapshot::build(name, backend.kind(), entries, &backend.ignore_profile());
+        let status = app.status();
+        let recheck = app.take_recheck();
+        if recheck
+            && !forced
+            && status.state.is_final()
+            && status.digest.as_deref() == Some(snapshot.digest.as_str())
+        {
+            continue;
+        }
+        if !forced && status.deployed_digest.as_deref() == Some(snapshot.digest.as_str()) {
+            if status.state != DeployState::Deployed || status.error.is_some() {
+                app.log(
+                    "trigger",
+                    "content is the same as the last deploy; nothing uploaded",
+                );
+            }
+            app.update(true, |s| {
+                s.state = DeployState::Deployed;
+                s.digest = Some(snapshot.digest.clone());
+                s.error = None;
+            });
+            continue;
+        }
+        deploy(&app, &*backend, &settings, snapshot, forced).await;
+    }
+}
+
+/// Waits for a change (or `timeout`); false once the app is stopped.
+async fn wait_for_wake(app: &AppDeploy, timeout: Option<Duration>) -> bool {
+    let stopped = app.stopped().clone();
+    let timer = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = stopped.cancelled() => false,
+        _ = app.wake.notified() => true,
+        _ = timer => true,
+    }
+}
+
+async fn deploy(
+    app: &AppDeploy,
+    backend: &dyn Backend,
+    settings: &DeploySettings,
+    snapshot: Snapshot,
+    forced: bool,
+) {
+    let files = snapshot.files().count();
+    let bytes: u64 = snapshot.files().map(|(_, f)| f.blob.size).sum();
+    let why = if forced {
+        "requested"
+    } else {
+        "changes settled"
+    };
+    app.log(
+        "package",
+        &format!(
+            "deploying {files} files ({bytes} bytes), content digest {} ({why})",
+            &snapshot.digest[..12]
+        ),
+    );
+    let token = CancellationToken::new();
+    app.set_deploying(Some(token.clone()));
+    app.update(true, |s| {
+        s.state = DeployState::Packaging;
+        s.error = None;
+        s.digest = Some(snapshot.digest.clone());
+        s.followup_queued = false;
+        s.attempt = 1;
+        s.job = None;
+    });
+    let previous = app.status().previous();
+    let report = StatusReport { app };
+    let mut attempt = 1;
+    let result = loop {
+        let outcome = tokio::select! {
+            r = backend.deploy(&snapshot, &previous, &report) => r,
+            _ = token.cancelled() => Err(DeployError::Cancelled),
+        };
+        match outcome {
+            Err(err) if err.is_retryable() && attempt < settings.retry.attempts => {
+                attempt += 1;
+                let wait = settings.retry.backoff(attempt);
+                app.log(
+                    "result",
+                    &format!(
+                        "{err}; retrying in {} ms (attempt {attempt} of {})",
+                        wait.as_millis(),
+                        settings.retry.attempts
+                    ),
+                );
+                app.update(false, |s| {
+                    s.state = DeployState::Retrying;
+                    s.error = Some(err.to_string());
+                    s.attempt = attempt;
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = token.cancelled() => break Err(DeployError::Cancelled),
+                }
+            }
+            other => break other,
+        }
+    };
+    app.set_deploying(None);
+    if app.stopped().is_cancelled() {
+        // Unmounting: the persisted state still says the deploy was under
+        // way, so the next mount resumes it.
+        app.log(
+            "result",
+            "interrupted by shutdown; resumes on the next mount",
+        );
+        return;
+    }
+    match result {
+        Ok(outcome) => {
+            let hash = outcome.hash.clone().unwrap_or_default();
+            app.log("result", &format!("deployed; hash {hash}"));
+            app.update(true, |s| {
+                s.state = DeployState::Deployed;
+                s.error = None;
+                s.deployed_digest = Some(snapshot.digest.clone());
+                s.deployed_at = Some(now_rfc3339());
+                s.hash = outcome.hash.or(s.hash.take());
+                s.id = outcome.id.or(s.id.take());
+                s.revision = outcome.revision.or(s.revision.take());
+                s.job = outcome.job.or(s.job.take());
+                if outcome.response.is_some() {
+                    s.response = outcome.response;
+                }
+            });
+        }
+        Err(err) => {
+            let message = err.to_string();
+            app.log("result", &format!("failed: {message}"));
+            app.update(true, |s| {
+                s.state = DeployState::Failed;
+                s.error = Some(message);
+            });
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Mounting the adapter with fuser, and telling a stale mount from a live one.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use fuser::{BackgroundSession, Config, MountOption, SessionACL};
+
+use super::PushFs;
+use crate::tree::Tree;
+
+/// The source name in /proc/mounts, used to find our mounts.
+pub const FS_NAME: &str = "pushfs";
+
+/// FUSE worker threads: enough that a slow release (hashing a big file)
+/// does not stall lookups from other processes.
+const THREADS: usize = 4;
+
+pub fn spawn(
+    tree: Arc<Tree>,
+    mountpoint: &Path,
+    allow_other: bool,
+) -> io::Result<BackgroundSession> {
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName(FS_NAME.to_string()),
+        MountOption::Subtype(FS_NAME.to_string()),
+        MountOption::DefaultPermissions,
+        MountOption::NoAtime,
+    ];
+    config.acl = if allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(THREADS);
+    fuser::Session::new(PushFs::new(tree), mountpoint, &config)?.spawn()
+}
+
+/// What is at a mount point before we mount there.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MountPointState {
+    Free,
+    /// A FUSE mount whose process died: every access fails with ENOTCONN.
+    Stale,
+    /// A live mount (ours or another file system's).
+    Mounted,
+    Missing,
+    NotADirectory,
+}
+
+pub fn inspect(mountpoint: &Path) -> MountPointState {
+    match std::fs::metadata(mountpoint) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => MountPointState::Stale,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => MountPointState::Missing,
+        Err(_) => MountPointState::Stale,
+        Ok(meta) if !meta.is_dir() => MountPointState::NotADirectory,
+        Ok(_) if is_mount_point(mountpoint) => MountPointState::Mounted,
+        Ok(_) => MountPointState::Free,
+    }
+}
+
+/// Whether `path` appears as a mount point in /proc/self/mountinfo.
+pub fn is_mount_point(path: &Path) -> bool {
+    let Ok(canonical) = path.canonicalize() else {
+        return false;
+    };
+    mount_points()
+        .iter()
+        .any(|(p, _)| Path::new(p) == canonical)
+}
+
+/// (mount point, file system type) of every mount, from /proc/self/mountinfo.
+pub fn mount_points() -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            let point = unescape(fields.get(4)?);
+            Some((point, fields.get(dash + 1)?.to_string()))
+        })
+        .collect()
+}
+
+/// The mount points of pushfs mounts on this machine.
+pub fn pushfs_mounts() -> Vec<String> {
+    mount_points()
+        .into_iter()
+        .filter(|(_, fstype)| fstype == &format!("fuse.{FS_NAME}"))
+        .map(|(point, _)| point)
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(field: &str) -> String {
+    let mut out = String::new();
+    let mut chars = field.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let code: String = chars.by_ref().take(3).collect();
+            if let Ok(n) = u8::from_str_radix(&code, 8) {
+                out.push(n as char);
+                continue;
+            }
+            out.push('\\');
+            out.push_str(&code);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+
+    #[test]
+    fn a_plain_directory_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(inspect(dir.path()), MountPointState::Free);
+        assert_eq!(inspect(&dir.path().join("nope")), MountPointState::Missing);
+        assert_eq!(inspect(Path::new("/proc")), MountPointState::Mounted);
+    }
+}

@@ -1,0 +1,191 @@
+//! A running pushfs: store, tree, deployer and FUSE session wired together,
+//! started by `pushfs mount`/`demo` and by the tests, stopped cleanly.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fuser::BackgroundSession;
+use thiserror::Error;
+use tokio::runtime::Handle;
+
+use crate::backend;
+use crate::config::Config;
+use crate::deploy::{DeploySettings, Deployer};
+use crate::fs::mount::{self as fuse_mount, MountPointState};
+use crate::store::ContentStore;
+use crate::tree::Tree;
+
+/// How often changed manifests are written to disk.
+const SAVE_INTERVAL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Error)]
+pub enum MountError {
+    #[error(
+        "{0} is a stale pushfs mount left by a process that died; clear it with: umount -l {0}"
+    )]
+    StaleMount(PathBuf),
+    #[error(
+        "{0} is already a mount point; unmount it first (umount {0}) or pick another directory"
+    )]
+    AlreadyMounted(PathBuf),
+    #[error("mount point {0} does not exist; create it with: mkdir -p {0}")]
+    MissingMountPoint(PathBuf),
+    #[error("mount point {0} is not a directory")]
+    NotADirectory(PathBuf),
+    #[error("state directory {0} is used by another running pushfs; stop it or pass --state-dir")]
+    StateDirBusy(PathBuf),
+    #[error("cannot prepare state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot mount {path}: {source} (is /dev/fuse available, and are you root or is fusermount3 installed?)")]
+    Fuse {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub struct Mounted {
+    pub mountpoint: PathBuf,
+    pub tree: Arc<Tree>,
+    deployer: Arc<Deployer>,
+    session: Option<BackgroundSession>,
+    saver: Option<JoinHandle<()>>,
+    stop_saver: Arc<AtomicBool>,
+    _lock: File,
+}
+
+impl Mounted {
+    pub fn start(
+        config: &Config,
+        mountpoint: &Path,
+        runtime: Handle,
+    ) -> Result<Mounted, MountError> {
+        Self::start_with(config, mountpoint, runtime, backend::build_all(config))
+    }
+
+    /// Like [`Mounted::start`], with the given backend clients (tests use scripted ones).
+    pub fn start_with(
+        config: &Config,
+        mountpoint: &Path,
+        runtime: Handle,
+        backends: Vec<Arc<dyn backend::Backend>>,
+    ) -> Result<Mounted, MountError> {
+        let mountpoint = mountpoint.to_path_buf();
+        match fuse_mount::inspect(&mountpoint) {
+            MountPointState::Free => {}
+            MountPointState::Stale => return Err(MountError::StaleMount(mountpoint)),
+            MountPointState::Mounted => return Err(MountError::AlreadyMounted(mountpoint)),
+            MountPointState::Missing => return Err(MountError::MissingMountPoint(mountpoint)),
+            MountPointState::NotADirectory => return Err(MountError::NotADirectory(mountpoint)),
+        }
+        let state_dir = config.state_dir.clone();
+        let io_err = |source| MountError::StateDir {
+            path: state_dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&state_dir).map_err(io_err)?;
+        let lock = lock_state_dir(&state_dir).map_err(io_err)?;
+        let lock = lock.ok_or_else(|| MountError::StateDirBusy(state_dir.clone()))?;
+        let store = Arc::new(ContentStore::open(&state_dir).map_err(io_err)?);
+        let settings = DeploySettings {
+            settle: config.settle,
+            retry: config.retry,
+            state_dir: state_dir.clone(),
+        };
+        let deployer = Deployer::new(runtime, backends, settings);
+        // SAFETY: getuid/getgid cannot fail.
+        let owner = unsafe { (libc::getuid(), libc::getgid()) };
+        let tree = Tree::load(&state_dir, store, deployer.clone(), owner).map_err(io_err)?;
+        deployer.start(&tree);
+        let session =
+            fuse_mount::spawn(tree.clone(), &mountpoint, config.allow_other).map_err(|source| {
+                deployer.shutdown();
+                MountError::Fuse {
+                    path: mountpoint.clone(),
+                    source,
+                }
+            })?;
+        let stop_saver = Arc::new(AtomicBool::new(false));
+        let saver = {
+            let tree = tree.clone();
+            let stop = stop_saver.clone();
+            std::thread::Builder::new()
+                .name("pushfs-saver".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(SAVE_INTERVAL);
+                        let _ = tree.save_changed();
+                    }
+                })
+                .map_err(io_err)?
+        };
+        tracing::info!(mountpoint = %mountpoint.display(), state_dir = %state_dir.display(), "mounted");
+        Ok(Mounted {
+            mountpoint,
+            tree,
+            deployer,
+            session: Some(session),
+            saver: Some(saver),
+            stop_saver,
+            _lock: lock,
+        })
+    }
+
+    /// Unmounts, stops deploys (they resume on the next mount) and saves everything.
+    pub fn unmount(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.deployer.shutdown();
+        if let Some(session) = self.session.take() {
+            if let Err(err) = session.umount_and_join() {
+                tracing::warn!(%err, "unmount reported an error; try: umount -l {}", self.mountpoint.display());
+            }
+        }
+        self.stop_saver.store(true, Ordering::SeqCst);
+        if let Some(saver) = self.saver.take() {
+            let _ = saver.join();
+        }
+        if let Err(err) = self.tree.save_changed() {
+            tracing::error!(%err, "cannot save manifests");
+        }
+        tracing::info!(mountpoint = %self.mountpoint.display(), "unmounted");
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if self.session.is_some() {
+            self.stop();
+        }
+    }
+}
+
+/// Takes an exclusive lock on the state directory: `Ok(None)` if another
+/// process holds it. The lock dies with the process, so a crash never leaves it stuck.
+fn lock_state_dir(dir: &Path) -> std::io::Result<Option<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(Some(file));
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(None)
+    } else {
+        Err(err)
+    }
+}

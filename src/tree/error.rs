@@ -1,0 +1,56 @@
+//! What can go wrong in the namespace, in words a user can act on.
+//! The FUSE adapter maps each variant to an errno in one place.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TreeError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("file exists")]
+    Exists,
+    #[error("not a directory")]
+    NotDir,
+    #[error("is a directory")]
+    IsDir,
+    #[error("directory not empty")]
+    NotEmpty,
+    #[error(
+        "status files under .pushfs/ are read-only; write `deploy` or `cancel` to .pushfs/ctl"
+    )]
+    StatusFileReadOnly,
+    #[error("only app directories can be created here; put files inside an app folder")]
+    OnlyAppDirectoriesHere,
+    #[error("the mount's top level holds only bytenite/, flux/ and cf/")]
+    TopLevelIsFixed,
+    #[error("cannot move between apps or backends in place; mv copies instead")]
+    CrossAppRename,
+    #[error("hard links are not supported; copy the file instead")]
+    HardLinksNotSupported,
+    #[error("only regular files, directories and symlinks can be deployed")]
+    UnsupportedFileType,
+    #[error("unknown command for .pushfs/ctl (use `deploy` or `cancel`)")]
+    UnknownCtlCommand,
+    #[error("invalid argument")]
+    InvalidArgument,
+    #[error("stale file handle")]
+    BadHandle,
+    #[error("file name too long")]
+    NameTooLong,
+    #[error("no such extended attribute")]
+    NoXattr,
+    #[error("I/O error in the state directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl TreeError {
+    /// Expected outcomes (a lookup that misses) stay quiet in the log.
+    pub fn is_expected(&self) -> bool {
+        matches!(
+            self,
+            TreeError::NotFound | TreeError::Exists | TreeError::NotEmpty | TreeError::NoXattr
+        )
+    }
+}
+
+pub type TreeResult<T> = Result<T, TreeError>;

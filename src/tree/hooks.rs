@@ -1,0 +1,62 @@
+//! What the tree tells the deploy layer, and asks of it. The deploy layer
+//! implements [`DeployHooks`]; no call may lock the tree back.
+
+use crate::backend::BackendKind;
+
+use super::status_files::StatusFile;
+use super::AppId;
+
+/// A command written to `.pushfs/ctl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtlCommand {
+    /// Deploy now, even if nothing changed.
+    Deploy,
+    /// Stop the deploy in flight.
+    Cancel,
+}
+
+impl CtlCommand {
+    pub fn parse(text: &[u8]) -> Option<CtlCommand> {
+        match std::str::from_utf8(text).ok()?.trim() {
+            "deploy" | "" => Some(CtlCommand::Deploy),
+            "cancel" => Some(CtlCommand::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an app can start a deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppReadiness {
+    pub has_spec: bool,
+    pub files_being_written: usize,
+}
+
+pub trait DeployHooks: Send + Sync {
+    /// A new app directory (or one restored from disk at start-up).
+    fn app_created(&self, app: &AppId, backend: BackendKind, name: &str);
+    /// Anything inside the app changed: restart its settle timer.
+    fn app_changed(&self, app: &AppId);
+    fn app_renamed(&self, app: &AppId, name: &str);
+    /// The app directory was removed: stop its deploys, forget its state.
+    fn app_removed(&self, app: &AppId);
+    fn command(&self, app: &AppId, command: CtlCommand);
+    /// The current bytes of one status file.
+    fn status_file(&self, app: &AppId, file: StatusFile) -> Vec<u8>;
+    /// Calls `done` with the final state once the app has no deploy
+    /// pending or running (at once if it has none).
+    fn wait(&self, app: &AppId, done: Box<dyn FnOnce(Vec<u8>) + Send>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctl_commands_parse_with_newlines() {
+        assert_eq!(CtlCommand::parse(b"deploy\n"), Some(CtlCommand::Deploy));
+        assert_eq!(CtlCommand::parse(b""), Some(CtlCommand::Deploy));
+        assert_eq!(CtlCommand::parse(b" cancel \n"), Some(CtlCommand::Cancel));
+        assert_eq!(CtlCommand::parse(b"reboot"), None);
+    }
+}

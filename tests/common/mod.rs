@@ -1,0 +1,249 @@
+//! Shared set-up for the real-mount tests: a temp mount point and state
+//! directory, a runtime, the emulators, and guards that always unmount.
+
+#![allow(dead_code)]
+
+pub mod scripted;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pushfs::backend::Backend;
+use pushfs::config::{Config, RetryPolicy};
+use pushfs::emulator::Emulators;
+use pushfs::mount::Mounted;
+
+/// Generous: CI machines are slow, but a test must never hang forever.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Unmounts lazily on drop, even if the test panicked while the mount was busy.
+pub struct MountGuard {
+    path: PathBuf,
+}
+
+impl MountGuard {
+    pub fn new(path: &Path) -> MountGuard {
+        MountGuard {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        if pushfs::fs::mount::is_mount_point(&self.path) {
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+pub struct TestMount {
+    pub runtime: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub mounted: Option<Mounted>,
+    pub emulators: Option<Emulators>,
+    backends: Option<Vec<Arc<dyn Backend>>>,
+    _guard: MountGuard,
+}
+
+impl TestMount {
+    /// A mount whose backends talk to freshly started emulators.
+    pub fn with_emulators() -> TestMount {
+        TestMount::with_emulators_and(|_, _| {})
+    }
+
+    /// Like [`TestMount::with_emulators`], with the configuration adjusted before mounting.
+    pub fn with_emulators_and(adjust: impl FnOnce(&mut Config, &Emulators)) -> TestMount {
+        let mut t = TestMount::prepare();
+        let emulators = t
+            .runtime
+            .block_on(Emulators::start([0, 0, 0]))
+            .expect("emulators start");
+        emulators.configure_clients(&mut t.config);
+        adjust(&mut t.config, &emulators);
+        t.emulators = Some(emulators);
+        t.mount();
+        t
+    }
+
+    pub fn emulators(&self) -> &Emulators {
+        self.emulators.as_ref().expect("started with emulators")
+    }
+
+    /// Every status file of `app`, and every file in the state directory, as text.
+    pub fn everything_written(&self, app: &Path) -> String {
+        let mut all = String::new();
+        for entry in fs::read_dir(app.join(".pushfs")).unwrap() {
+            all.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+        }
+        let mut stack = vec![self.config.state_dir.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(text) = fs::read(&path) {
+                    all.push_str(&String::from_utf8_lossy(&text));
+                }
+            }
+        }
+        all
+    }
+
+    /// A mount whose backends are the given (scripted) ones.
+    pub fn with_backends(backends: Vec<Arc<dyn Backend>>) -> TestMount {
+        let mut t = TestMount::prepare();
+        t.backends = Some(backends);
+        t.mount();
+        t
+    }
+
+    fn prepare() -> TestMount {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("mnt")).unwrap();
+        let mut config = Config::with_state_dir(&dir.path().join("state"));
+        config.settle = Duration::from_millis(150);
+        config.retry = RetryPolicy {
+            attempts: 4,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+        };
+        let guard = MountGuard {
+            path: dir.path().join("mnt"),
+        };
+        TestMount {
+            runtime,
+            dir,
+            config,
+            mounted: None,
+            emulators: None,
+            backends: None,
+            _guard: guard,
+        }
+    }
+
+    pub fn mount(&mut self) {
+        let handle = self.runtime.handle().clone();
+        let mnt = self.mnt();
+        let mounted = match &self.backends {
+            Some(backends) => Mounted::start_with(&self.config, &mnt, handle, backends.clone()),
+            None => Mounted::start(&self.config, &mnt, handle),
+        };
+        self.mounted = Some(mounted.expect("mount"));
+    }
+
+    pub fn unmount(&mut self) {
+        if let Some(m) = self.mounted.take() {
+            m.unmount();
+        }
+    }
+
+    pub fn remount(&mut self) {
+        self.unmount();
+        self.mount();
+    }
+
+    pub fn mnt(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    pub fn app(&self, backend: &str, name: &str) -> PathBuf {
+        self.mnt().join(backend).join(name)
+    }
+
+    /// A scratch directory outside the mount.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join("scratch").join(name);
+        fs::create_dir_all(&p).unwrap();
+        p
+    }
+}
+
+impl Drop for TestMount {
+    fn drop(&mut self) {
+        self.unmount();
+    }
+}
+
+/// Reads `.pushfs/wait` on a thread, failing the test after [`WAIT_TIMEOUT`].
+pub fn wait(app: &Path) -> String {
+    let path = app.join(".pushfs/wait");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let r = fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut s));
+        let _ = tx.send(r.map(|_| s));
+    });
+    match rx.recv_timeout(WAIT_TIMEOUT) {
+        Ok(Ok(s)) => s.trim().to_string(),
+        Ok(Err(e)) => panic!("reading .pushfs/wait failed: {e}"),
+        Err(_) => panic!("timed out waiting for the deploy of {}", app.display()),
+    }
+}
+
+/// One status file, trimmed.
+pub fn status(app: &Path, file: &str) -> String {
+    fs::read_to_string(app.join(".pushfs").join(file))
+        .unwrap_or_else(|e| panic!("reading .pushfs/{file}: {e}"))
+        .trim()
+        .to_string()
+}
+
+pub fn status_json(app: &Path) -> serde_json::Value {
+    serde_json::from_str(&status(app, "status.json")).expect("status.json is JSON")
+}
+
+/// Polls `cond` every 20 ms until it holds or [`WAIT_TIMEOUT`] passes.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT_TIMEOUT;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Writes a tree of `count` small files under `root` in a few subdirectories.
+pub fn write_tree(root: &Path, count: usize) {
+    for i in 0..count {
+        let dir = root.join(format!("d{}", i % 7)).join(format!("e{}", i % 3));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join(format!("f{i}.txt")),
+            format!("file {i}\n").repeat(i % 50 + 1),
+        )
+        .unwrap();
+    }
+}
+
+/// Runs a command, failing the test with its output if it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
