@@ -305,12 +305,13 @@ impl CfClient {
         let (guid, how) = apps::resolve(&session, &app_ref, creds.default_space.as_deref()).await?;
         report.id(&guid);
         report.log(&match (&app_ref, how) {
-            (_, Resolution::Given) => format!("cf: app {guid}"),
             (spec::AppRef::Name { name, .. }, Resolution::Found) => {
                 format!("cf: app {name:?} is {guid}")
             }
-            (spec::AppRef::Name { name, .. }, _) => format!("cf: created app {name:?} as {guid}"),
-            (spec::AppRef::Guid(_), _) => format!("cf: app {guid}"),
+            (spec::AppRef::Name { name, .. }, Resolution::Created) => {
+                format!("cf: created app {name:?} as {guid}")
+            }
+            _ => format!("cf: app {guid}"),
         });
 
         report.state(DeployState::Packaging);
