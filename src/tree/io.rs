@@ -101,8 +101,10 @@ impl Tree {
             None => self.open_sealed_for_writing(ino, truncate)?,
         };
         let mut state = self.state.lock();
-        state.node_mut(ino)?.open_handles += 1;
+        let node = state.node_mut(ino)?;
+        node.open_handles += 1;
         if truncate {
+            node.meta.touch_content();
             self.changed(&state, ino);
         }
         drop(state);

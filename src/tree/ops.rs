@@ -57,6 +57,9 @@ enum Place {
 
 impl Tree {
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> TreeResult<Attr> {
+        if name.len() > 255 {
+            return Err(TreeError::NameTooLong);
+        }
         let mut state = self.state.lock();
         let ino = state.child(parent, name)?;
         let attr = self.attr_of(&state, ino)?;
