@@ -1,0 +1,213 @@
+//! Cloud Foundry end to end on a real mount: the job moves in `.pushfs/job`,
+//! only changed files travel, failures carry the server's words.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use common::{run, status, wait, TestMount};
+use pushfs::emulator::cf::{
+    CfFault, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
+};
+
+const MIB: usize = 1 << 20;
+
+fn copy_example(t: &TestMount) -> std::path::PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(example)
+        .arg(t.mnt().join("cf")));
+    t.app("cf", "cf-hello")
+}
+
+/// Bytes that differ per `seed`, so each file has its own SHA-1.
+fn noise(seed: u8, len: usize) -> Vec<u8> {
+    let mut x = u32::from(seed).wrapping_mul(2654435761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_pushes_and_the_job_is_visible_until_finished() {
+    let t = TestMount::with_emulators();
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "deployed");
+    let cf = &t.emulators().cf.api;
+    let guid = status(&app, "id");
+    let record = cf.app(&guid).expect("the app exists on the server");
+    assert_eq!(record.name, "cf-hello");
+    let job = status(&app, "job");
+    let (job_guid, job_state) = job.split_once(' ').expect("<guid> <state>");
+    assert!(!job_guid.is_empty());
+    assert_eq!(job_state, "finished");
+    assert_eq!(status(&app, "hash").len(), 64, "hex SHA-256 of the zip");
+    let log = status(&app, "log");
+    for state in ["is queued", "is running", "is finished"] {
+        assert!(log.contains(state), "the log shows the job {state}:\n{log}");
+    }
+    let uploads = cf.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert!(uploads[0].is_async, "async=true is a query parameter");
+    assert!(uploads[0].zipped_files.contains(&"index.html".to_string()));
+    assert!(!uploads[0].zipped_files.contains(&"spec.json".to_string()));
+    assert!(
+        !t.everything_written(&app).contains(DEMO_TOKEN),
+        "the token leaked"
+    );
+}
+
+#[test]
+fn changing_one_file_uploads_only_that_file() {
+    let t = TestMount::with_emulators();
+    let app = t.app("cf", "big");
+    fs::create_dir(&app).unwrap();
+    fs::write(
+        app.join("spec.json"),
+        format!(r#"{{"name":"big","space_guid":"{DEMO_SPACE_GUID}"}}"#),
+    )
+    .unwrap();
+    for i in 0..3u8 {
+        fs::write(app.join(format!("blob{i}.bin")), noise(i, 2 * MIB)).unwrap();
+    }
+    fs::write(app.join("small.txt"), "under the pool's minimum size").unwrap();
+    assert_eq!(wait(&app), "deployed");
+    let cf = &t.emulators().cf.api;
+    let first = cf.uploads().last().unwrap().clone();
+    assert!(
+        first.application_bytes.unwrap() > (5 * MIB) as u64,
+        "everything travels the first time"
+    );
+
+    fs::write(app.join("blob1.bin"), noise(42, 2 * MIB)).unwrap();
+    assert_eq!(wait(&app), "deployed");
+    let second = cf.uploads().last().unwrap().clone();
+    let mut zipped = second.zipped_files.clone();
+    zipped.sort();
+    assert_eq!(
+        zipped,
+        ["blob1.bin", "small.txt"],
+        "the changed file, and the small one that is never pooled"
+    );
+    assert!(second.application_bytes.unwrap() < (3 * MIB) as u64);
+    assert_eq!(
+        second.resources, 2,
+        "the unchanged big files are named by fingerprint"
+    );
+}
+
+#[test]
+fn a_failed_job_reports_the_servers_description() {
+    let t = TestMount::with_emulators();
+    t.emulators().cf.api.inject(CfFault::CorruptNextZip);
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "failed");
+    let error = status(&app, "error");
+    assert!(error.contains("zip"), "{error}");
+    assert!(error.contains("CF-"), "the error code is shown: {error}");
+    assert!(
+        status(&app, "job").ends_with("failed"),
+        "{}",
+        status(&app, "job")
+    );
+    // The files are still there, and a forced retry works.
+    assert!(app.join("index.html").exists());
+    fs::write(app.join(".pushfs/ctl"), "deploy").unwrap();
+    assert_eq!(wait(&app), "deployed");
+}
+
+#[test]
+fn a_cf_cli_login_is_reused_and_refreshed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("cf-home");
+    let t = TestMount::with_emulators_and(|config, emulators| {
+        let expired = emulators.cf.api.mint_token(
+            DEVELOPER_SCOPES,
+            SystemTime::now() - Duration::from_secs(3600),
+        );
+        let login = serde_json::json!({
+            "ConfigVersion": 3,
+            "Target": emulators.cf.url,
+            "AuthorizationEndpoint": emulators.cf.url,
+            "AccessToken": format!("bearer {expired}"),
+            "RefreshToken": DEMO_REFRESH_TOKEN,
+            "SpaceFields": {"GUID": DEMO_SPACE_GUID, "Name": "demo"},
+        });
+        fs::create_dir_all(home.join(".cf")).unwrap();
+        fs::write(
+            home.join(".cf/config.json"),
+            serde_json::to_vec_pretty(&login).unwrap(),
+        )
+        .unwrap();
+        config.cf.url = None;
+        config.cf.token = None;
+        config.cf.space_guid = None;
+        config.cf.cf_home = Some(home.clone());
+    });
+    let before = fs::read(home.join(".cf/config.json")).unwrap();
+    // A cf app folder as the cf CLI knows it: manifest.yml, no spec.json.
+    let app = t.app("cf", "from-cli");
+    fs::create_dir(&app).unwrap();
+    fs::write(
+        app.join("manifest.yml"),
+        "---\napplications:\n- name: from-manifest\n  memory: 64M\n",
+    )
+    .unwrap();
+    fs::write(app.join("app.rb"), "puts 'hi'\n").unwrap();
+    assert_eq!(wait(&app), "deployed");
+    let cf = &t.emulators().cf.api;
+    assert_eq!(cf.refreshes(), 1);
+    let record = cf.app(&status(&app, "id")).unwrap();
+    assert_eq!(record.name, "from-manifest");
+    assert_eq!(record.space_guid, DEMO_SPACE_GUID);
+    assert_eq!(
+        fs::read(home.join(".cf/config.json")).unwrap(),
+        before,
+        "the cf CLI's file is untouched"
+    );
+    assert!(!t.everything_written(&app).contains(DEMO_REFRESH_TOKEN));
+}
+
+#[test]
+fn cfignore_keeps_files_out_of_the_zip() {
+    let t = TestMount::with_emulators();
+    let app = t.app("cf", "ignoring");
+    fs::create_dir_all(app.join("logs")).unwrap();
+    fs::write(
+        app.join("spec.json"),
+        format!(r#"{{"name":"ignoring","space_guid":"{DEMO_SPACE_GUID}"}}"#),
+    )
+    .unwrap();
+    fs::write(app.join("main.rb"), "puts 1").unwrap();
+    fs::write(app.join("debug.log"), "noise").unwrap();
+    fs::write(app.join("logs/today.txt"), "noise").unwrap();
+    fs::write(app.join(".cfignore"), "*.log\nlogs/\n").unwrap();
+    fs::create_dir_all(app.join(".git")).unwrap();
+    fs::write(app.join(".git/HEAD"), "ref").unwrap();
+    assert_eq!(wait(&app), "deployed");
+    let zipped = t
+        .emulators()
+        .cf
+        .api
+        .uploads()
+        .last()
+        .unwrap()
+        .zipped_files
+        .clone();
+    assert!(zipped.contains(&"main.rb".to_string()), "{zipped:?}");
+    for ignored in ["debug.log", "logs/today.txt", ".git/HEAD"] {
+        assert!(
+            !zipped.contains(&ignored.to_string()),
+            "{ignored} was uploaded: {zipped:?}"
+        );
+    }
+}
