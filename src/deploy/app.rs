@@ -226,8 +226,15 @@ impl Report for StatusReport<'_> {
         self.app.update(false, |s| s.state = state);
     }
 
+    /// A line that starts with an event name (`package: ...`) keeps it;
+    /// anything else is filed under `upload`.
     fn log(&self, line: &str) {
-        self.app.log("upload", line);
+        match line.split_once(": ") {
+            Some((event, rest)) if matches!(event, "package" | "upload" | "poll" | "result") => {
+                self.app.log(event, rest)
+            }
+            _ => self.app.log("upload", line),
+        }
     }
 
     fn id(&self, id: &str) {

@@ -84,9 +84,19 @@ pub fn wrap(api: Router, faults: Arc<Faults>) -> Router {
         .merge(control)
 }
 
-async fn set_plan(State(faults): State<Arc<Faults>>, Json(plan): Json<FaultPlan>) -> StatusCode {
-    faults.set(plan);
-    StatusCode::NO_CONTENT
+/// Takes the plan as JSON whatever the content type, so a bare `curl -d` works.
+async fn set_plan(State(faults): State<Arc<Faults>>, body: bytes::Bytes) -> Response {
+    match serde_json::from_slice::<FaultPlan>(&body) {
+        Ok(plan) => {
+            faults.set(plan);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            format!("not a fault plan: {err}\n"),
+        )
+            .into_response(),
+    }
 }
 
 async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {

@@ -67,30 +67,36 @@ pub fn is_mount_point(path: &Path) -> bool {
     };
     mount_points()
         .iter()
-        .any(|(p, _)| Path::new(p) == canonical)
+        .any(|(p, _, _)| Path::new(p) == canonical)
 }
 
-/// (mount point, file system type) of every mount, from /proc/self/mountinfo.
-pub fn mount_points() -> Vec<(String, String)> {
+/// (mount point, file system type, source) of every mount, from /proc/self/mountinfo.
+pub fn mount_points() -> Vec<(String, String, String)> {
     let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let dash = fields.iter().position(|f| *f == "-")?;
-            let point = unescape(fields.get(4)?);
-            Some((point, fields.get(dash + 1)?.to_string()))
-        })
-        .collect()
+    text.lines().filter_map(parse_mountinfo_line).collect()
 }
 
-/// The mount points of pushfs mounts on this machine.
+fn parse_mountinfo_line(line: &str) -> Option<(String, String, String)> {
+    let fields: Vec<&str> = line.split(' ').collect();
+    let dash = fields.iter().position(|f| *f == "-")?;
+    let point = unescape(fields.get(4)?);
+    let fstype = fields.get(dash + 1)?.to_string();
+    let source = unescape(fields.get(dash + 2)?);
+    Some((point, fstype, source))
+}
+
+/// The mount points of pushfs mounts on this machine. Mounted without
+/// fusermount the type is plain `fuse` and the source names us.
 pub fn pushfs_mounts() -> Vec<String> {
     mount_points()
         .into_iter()
-        .filter(|(_, fstype)| fstype == &format!("fuse.{FS_NAME}"))
-        .map(|(point, _)| point)
+        .filter(|(_, fstype, source)| {
+            fstype == &format!("fuse.{FS_NAME}")
+                || (fstype.starts_with("fuse") && source == FS_NAME)
+        })
+        .map(|(point, _, _)| point)
         .collect()
 }
 
@@ -122,6 +128,16 @@ mod tests {
     fn mountinfo_escapes_are_undone() {
         assert_eq!(unescape("/tmp/a\\040b"), "/tmp/a b");
         assert_eq!(unescape("/plain"), "/plain");
+    }
+
+    #[test]
+    fn mountinfo_lines_give_point_type_and_source() {
+        let line = "42 27 0:39 / /tmp/my\\040deploy rw,nosuid - fuse pushfs rw,user_id=0";
+        let (point, fstype, source) = parse_mountinfo_line(line).unwrap();
+        assert_eq!(
+            (point.as_str(), fstype.as_str(), source.as_str()),
+            ("/tmp/my deploy", "fuse", "pushfs")
+        );
     }
 
     #[test]
