@@ -168,3 +168,20 @@ fn an_unconfigured_backend_names_the_missing_key() {
         "{error}"
     );
 }
+
+#[test]
+fn a_server_hash_that_differs_from_ours_is_said_plainly() {
+    let t = TestMount::with_emulators_and(|_, emulators| {
+        // The emulator hashes the base64 text instead of the tar.
+        emulators.bytenite.api.hash_base64_text(true);
+    });
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "deployed");
+    let warnings = status_json(&app)["warnings"].clone();
+    let first = warnings[0].as_str().unwrap_or_default();
+    assert!(
+        first.contains("differs from base64(SHA-256) of the tar we sent"),
+        "{warnings}"
+    );
+    assert!(status(&app, "log").contains("warning: the server's hash"));
+}

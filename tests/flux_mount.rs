@@ -77,6 +77,8 @@ fn register_then_update_and_the_hash_is_the_nodes() {
         "the second deploy is an update: {paths:?}"
     );
 
+    let warnings = common::status_json(&app)["warnings"].to_string();
+    assert!(warnings.contains("1 hour"), "{warnings}");
     let written = t.everything_written(&app);
     assert!(!written.contains(DEMO_ONLY_WIF), "the private key leaked");
 }

@@ -240,16 +240,16 @@ impl ByteniteClient {
         report.id(&app.id);
 
         let ours = answer.digest.as_ref().map(|d| d.sha256_base64.clone());
+        let mut warnings = Vec::new();
         match (&app.hash, &ours) {
             (Some(theirs), Some(ours)) if theirs != ours => {
                 tracing::warn!(server = %theirs, ours = %ours, "ByteNite hash differs from the tar's SHA-256");
-                self.log(
-                    report,
-                    &format!(
-                        "warning: the server's hash {theirs} differs from base64(SHA-256) of the tar we sent ({ours}); \
-                         the deploy stands, but the server may have hashed something else"
-                    ),
+                let warning = format!(
+                    "the server's hash {theirs} differs from base64(SHA-256) of the tar we sent ({ours}); \
+                     the deploy stands, but the server may have hashed something else"
                 );
+                self.log(report, &format!("warning: {warning}"));
+                warnings.push(warning);
             }
             (Some(theirs), Some(_)) => self.log(
                 report,
@@ -282,6 +282,7 @@ impl ByteniteClient {
             revision: app.revision,
             job: None,
             response: Some(shown),
+            warnings,
         })
     }
 

@@ -364,6 +364,7 @@ impl CfClient {
                 revision: None,
                 job: None,
                 response: Some(body),
+                warnings: Vec::new(),
             });
         };
         report.log(&format!(
@@ -379,6 +380,7 @@ impl CfClient {
             revision: None,
             job: Some(final_job),
             response: Some(if last.is_null() { body } else { last }),
+            warnings: Vec::new(),
         })
     }
 }

@@ -367,6 +367,9 @@ impl Backend for FluxClient {
             id: Some(hash.clone()),
             hash: Some(hash),
             response: Some(body),
+            warnings: vec![
+                "the network keeps this message for 1 hour unless its fee is paid (see the node's /apps/deploymentinformation)".into(),
+            ],
             ..DeployOutcome::default()
         })
     }

@@ -118,6 +118,9 @@ pub struct DeployOutcome {
     pub job: Option<JobInfo>,
     /// The last response body from the server.
     pub response: Option<serde_json::Value>,
+    /// Things the user should know although the deploy succeeded (shown in
+    /// `status.json` and the log), e.g. a server hash that differs from ours.
+    pub warnings: Vec<String>,
 }
 
 /// What the previous successful deploy of this app left behind, so a backend

@@ -30,6 +30,9 @@ pub struct AppStatus {
     pub deployed_at: Option<String>,
     /// The last response body from the server.
     pub response: Option<serde_json::Value>,
+    /// What the last successful deploy wants the user to know.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl AppStatus {
@@ -51,6 +54,7 @@ impl AppStatus {
             updated_at: now_rfc3339(),
             deployed_at: None,
             response: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -207,6 +207,7 @@ async fn deploy(
                 if outcome.response.is_some() {
                     s.response = outcome.response;
                 }
+                s.warnings = outcome.warnings;
             });
         }
         Err(err) => {

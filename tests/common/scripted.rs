@@ -96,6 +96,7 @@ impl Backend for ScriptedBackend {
                     revision: Some(n.to_string()),
                     job: None,
                     response: Some(serde_json::json!({"deploy": n})),
+                    warnings: Vec::new(),
                 })
             }
         }
