@@ -1,7 +1,7 @@
 //! The real ByteNite client against the ByteNite emulator over loopback:
 //! the fact sheet's conformance cases (B1–B8, B12), tokens, faults, secrets.
 
-mod bytenite_common;
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use bytenite_common::Recorder;
+use common::report::Recorder;
 use pushfs::backend::bytenite::{bundle, ByteniteClient, ByteniteConfig};
 use pushfs::backend::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, PreviousDeploy,

@@ -3,14 +3,13 @@
 //! login reuse with a token refresh, ignore rules, faults, and a few of the
 //! emulator's own conformance cases.
 
-#[path = "cf_common.rs"]
-mod cf_common;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use cf_common::Recorder;
+use common::report::Recorder;
 use pushfs::backend::cf::{CfClient, CfConfig};
 use pushfs::backend::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, PreviousDeploy,

@@ -1,14 +1,14 @@
 //! The Flux client against the Flux emulator over loopback: register,
 //! update, local spec errors, keys, clocks, faults, and secrets.
 
-mod flux_common;
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flux_common::Recorder;
+use common::report::Recorder;
 use pushfs::backend::flux::clock::{Clock, ManualClock, SystemClock};
 use pushfs::backend::flux::message::{signing_payload, zelidauth, MessageKind, SignedMessage};
 use pushfs::backend::flux::signer::{self, FluxSigner};
@@ -410,10 +410,7 @@ async fn stale_and_future_timestamps_are_refused() {
         "{err}"
     );
     // The node's verdict is kept as the last response.
-    assert_eq!(
-        report.responses.lock().unwrap().last().unwrap()["status"],
-        "error"
-    );
+    assert_eq!(report.responses().last().unwrap()["status"], "error");
 
     // Right clock on our side, a node two hours ahead: the same verdict.
     s.emu.api.set_clock_offset_ms(2 * 3_600_000);

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod report;
 pub mod scripted;
 
 use std::fs;

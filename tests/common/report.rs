@@ -1,8 +1,9 @@
-//! A [`Report`] that records everything a backend reports, for the cf tests.
-#![allow(dead_code)]
+//! A [`Report`] that records everything a backend reports, for the
+//! client-against-emulator tests.
 
 use parking_lot::Mutex;
 use pushfs::backend::{DeployState, JobInfo, Report};
+use serde_json::Value;
 
 #[derive(Debug, Default, Clone)]
 pub struct Recorded {
@@ -10,7 +11,7 @@ pub struct Recorded {
     pub log: Vec<String>,
     pub ids: Vec<String>,
     pub jobs: Vec<JobInfo>,
-    pub responses: Vec<serde_json::Value>,
+    pub responses: Vec<Value>,
 }
 
 #[derive(Default)]
@@ -23,20 +24,41 @@ impl Recorder {
         self.inner.lock().clone()
     }
 
+    pub fn logs(&self) -> Vec<String> {
+        self.get().log
+    }
+
+    pub fn states(&self) -> Vec<DeployState> {
+        self.get().states
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.get().ids
+    }
+
+    pub fn responses(&self) -> Vec<Value> {
+        self.get().responses
+    }
+
+    pub fn last_response(&self) -> Option<Value> {
+        self.get().responses.last().cloned()
+    }
+
+    pub fn has_log(&self, needle: &str) -> bool {
+        self.get().log.iter().any(|line| line.contains(needle))
+    }
+
     /// Everything reported, as one string, to search for secrets.
     pub fn all_text(&self) -> String {
         let r = self.get();
+        let responses: Vec<String> = r.responses.iter().map(Value::to_string).collect();
         format!(
             "{:?}\n{}\n{:?}\n{:?}\n{}",
             r.states,
             r.log.join("\n"),
             r.ids,
             r.jobs,
-            r.responses
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
+            responses.join("\n")
         )
     }
 }
@@ -45,16 +67,20 @@ impl Report for Recorder {
     fn state(&self, state: DeployState) {
         self.inner.lock().states.push(state);
     }
+
     fn log(&self, line: &str) {
         self.inner.lock().log.push(line.to_string());
     }
+
     fn id(&self, id: &str) {
         self.inner.lock().ids.push(id.to_string());
     }
+
     fn job(&self, job: &JobInfo) {
         self.inner.lock().jobs.push(job.clone());
     }
-    fn response(&self, body: &serde_json::Value) {
+
+    fn response(&self, body: &Value) {
         self.inner.lock().responses.push(body.clone());
     }
 }
