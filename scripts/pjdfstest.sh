@@ -16,6 +16,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# The suite switches to the `tests` user, who must be able to reach the mount.
+chmod 755 "$WORK"
 mkdir -p "$WORK/mnt"
 PUSHFS_LOG=pushfs=warn target/release/pushfs mount "$WORK/mnt" --state-dir "$WORK/state" --allow-other &
 PID=$!

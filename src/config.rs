@@ -72,6 +72,9 @@ pub struct Config {
     pub settle: Duration,
     /// Let other users see the mount (needs `user_allow_other` for non-root).
     pub allow_other: bool,
+    /// Let the kernel write files straight to disk (FUSE passthrough, root
+    /// and Linux 6.9+); pushfs falls back to handling writes itself.
+    pub passthrough: bool,
     pub retry: RetryPolicy,
     pub bytenite: ByteniteConfig,
     pub flux: FluxConfig,
@@ -85,6 +88,7 @@ struct ConfigFile {
     state_dir: Option<PathBuf>,
     settle_ms: Option<u64>,
     allow_other: Option<bool>,
+    passthrough: Option<bool>,
     #[serde(default)]
     retry: RetryFile,
     #[serde(default)]
@@ -144,6 +148,7 @@ impl Config {
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_SETTLE),
             allow_other: file.allow_other.unwrap_or(false),
+            passthrough: file.passthrough.unwrap_or(true),
             retry: RetryPolicy::default(),
             bytenite: file.bytenite,
             flux: file.flux,
@@ -186,6 +191,7 @@ impl Config {
             state_dir: state_dir.to_path_buf(),
             settle: DEFAULT_SETTLE,
             allow_other: false,
+            passthrough: true,
             retry: RetryPolicy::default(),
             bytenite: ByteniteConfig::default(),
             flux: FluxConfig::default(),

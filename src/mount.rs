@@ -104,14 +104,19 @@ impl Mounted {
         let owner = unsafe { (libc::getuid(), libc::getgid()) };
         let tree = Tree::load(&state_dir, store, deployer.clone(), owner).map_err(io_err)?;
         deployer.start(&tree);
-        let session =
-            fuse_mount::spawn(tree.clone(), &mountpoint, config.allow_other).map_err(|source| {
-                deployer.shutdown();
-                MountError::Fuse {
-                    path: mountpoint.clone(),
-                    source,
-                }
-            })?;
+        let session = fuse_mount::spawn(
+            tree.clone(),
+            &mountpoint,
+            config.allow_other,
+            config.passthrough,
+        )
+        .map_err(|source| {
+            deployer.shutdown();
+            MountError::Fuse {
+                path: mountpoint.clone(),
+                source,
+            }
+        })?;
         let stop_saver = Arc::new(AtomicBool::new(false));
         let saver = {
             let tree = tree.clone();

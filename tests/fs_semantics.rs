@@ -368,3 +368,73 @@ fn a_deploy_sees_what_tools_wrote() {
         b"FILE 0\n"
     );
 }
+
+#[test]
+fn readers_and_writers_of_one_file_agree_whatever_their_io_mode() {
+    let t = mount();
+    let app = app_dir(&t, "modes");
+    let path = app.join("shared.txt");
+    // A new file (written by the kernel straight to disk) read through a second descriptor.
+    let mut writer = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    writer.write_all(b"first").unwrap();
+    writer.flush().unwrap();
+    let mut s = String::new();
+    fs::File::open(&path)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "first");
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        5,
+        "the size is right while it is written"
+    );
+    drop(writer);
+
+    // A reader holds the sealed file open; a writer comes along; a new reader sees the new bytes.
+    let mut old_reader = fs::File::open(&path).unwrap();
+    let writer = OpenOptions::new().write(true).open(&path).unwrap();
+    writer.write_all_at(b"FIRST", 0).unwrap();
+    let mut s = String::new();
+    fs::File::open(&path)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "FIRST");
+    drop(writer);
+    let mut s = String::new();
+    old_reader.read_to_string(&mut s).unwrap();
+    assert_eq!(s.len(), 5);
+    let mut s = String::new();
+    fs::File::open(&path)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "FIRST");
+}
+
+#[test]
+fn cp_p_keeps_modification_times_of_copied_files() {
+    let t = mount();
+    let src = t.scratch("dated");
+    fs::write(src.join("old.txt"), vec![b'x'; 300_000]).unwrap();
+    run(Command::new("touch")
+        .arg("-d")
+        .arg("2001-02-03 04:05:06")
+        .arg(src.join("old.txt")));
+    run(Command::new("cp")
+        .arg("-p")
+        .arg(src.join("old.txt"))
+        .arg(app_dir(&t, "dated")));
+    let copied = fs::metadata(t.app("cf", "dated").join("old.txt")).unwrap();
+    assert_eq!(
+        copied.mtime(),
+        fs::metadata(src.join("old.txt")).unwrap().mtime()
+    );
+    assert_eq!(copied.len(), 300_000);
+}

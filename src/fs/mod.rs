@@ -3,6 +3,7 @@
 
 mod errno;
 pub mod mount;
+mod passthrough;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -19,6 +20,7 @@ use fuser::{
 use crate::tree::{Attr, Creator, FileKind, SetAttr, Tree, TreeError};
 
 pub use errno::errno;
+use passthrough::{IoMode, Passthrough};
 
 /// `cp` and friends size their writes by `st_blksize`; 1 MiB matches max_write.
 const BLOCK_SIZE: u32 = 1 << 20;
@@ -27,11 +29,18 @@ const TTL: Duration = Duration::from_secs(1);
 
 pub struct PushFs {
     tree: Arc<Tree>,
+    /// Asked for by the configuration; used if the kernel offers it.
+    want_passthrough: bool,
+    passthrough: Passthrough,
 }
 
 impl PushFs {
-    pub fn new(tree: Arc<Tree>) -> PushFs {
-        PushFs { tree }
+    pub fn new(tree: Arc<Tree>, want_passthrough: bool) -> PushFs {
+        PushFs {
+            tree,
+            want_passthrough,
+            passthrough: Passthrough::new(),
+        }
     }
 }
 
@@ -110,6 +119,15 @@ impl Filesystem for PushFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_write(MAX_WRITE);
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        if self.want_passthrough && config.capabilities().contains(InitFlags::FUSE_PASSTHROUGH) {
+            // Depth 2: the state directory may itself sit on a stacked fs (overlayfs).
+            if config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+                && config.set_max_stack_depth(2).is_ok()
+            {
+                self.passthrough.enable();
+                tracing::debug!("FUSE passthrough enabled for files being written");
+            }
+        }
         Ok(())
     }
 
@@ -253,12 +271,22 @@ impl Filesystem for PushFs {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.tree.open(ino.0, flags.0) {
             Ok(opened) => {
-                let flags = if opened.direct_io {
-                    FopenFlags::FOPEN_DIRECT_IO
+                let fh = FileHandle(opened.fh);
+                let mode = if opened.direct_io {
+                    IoMode::DirectIo
                 } else {
-                    FopenFlags::empty()
+                    self.passthrough
+                        .choose(ino.0, opened.fh, opened.backing.as_ref(), |file| {
+                            reply.open_backing(file.backing_fd())
+                        })
                 };
-                reply.opened(FileHandle(opened.fh), flags);
+                match mode {
+                    IoMode::Passthrough(id) => {
+                        reply.opened_passthrough(fh, FopenFlags::empty(), &id)
+                    }
+                    IoMode::DirectIo => reply.opened(fh, FopenFlags::FOPEN_DIRECT_IO),
+                    IoMode::Cached => reply.opened(fh, FopenFlags::empty()),
+                }
             }
             Err(err) => reply.error(fail("open", err)),
         }
@@ -325,6 +353,7 @@ impl Filesystem for PushFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.passthrough.released(fh.0);
         reply_empty(reply, "release", self.tree.release(ino.0, fh.0));
     }
 
@@ -419,13 +448,35 @@ impl Filesystem for PushFs {
         reply: ReplyCreate,
     ) {
         match self.tree.create(parent.0, name, creator(req, mode, umask)) {
-            Ok((attr, opened)) => reply.created(
-                &ttl(&attr),
-                &file_attr(&attr),
-                Generation(0),
-                FileHandle(opened.fh),
-                FopenFlags::empty(),
-            ),
+            Ok((attr, opened)) => {
+                let (ttl, file_attr) = (ttl(&attr), file_attr(&attr));
+                let fh = FileHandle(opened.fh);
+                let mode =
+                    self.passthrough
+                        .choose(attr.ino, opened.fh, opened.backing.as_ref(), |file| {
+                            reply.open_backing(file.backing_fd())
+                        });
+                match mode {
+                    IoMode::Passthrough(id) => reply.created_passthrough(
+                        &ttl,
+                        &file_attr,
+                        Generation(0),
+                        fh,
+                        FopenFlags::empty(),
+                        &id,
+                    ),
+                    IoMode::DirectIo => reply.created(
+                        &ttl,
+                        &file_attr,
+                        Generation(0),
+                        fh,
+                        FopenFlags::FOPEN_DIRECT_IO,
+                    ),
+                    IoMode::Cached => {
+                        reply.created(&ttl, &file_attr, Generation(0), fh, FopenFlags::empty())
+                    }
+                }
+            }
             Err(err) => reply.error(fail("create", err)),
         }
     }

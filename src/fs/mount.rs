@@ -20,6 +20,7 @@ pub fn spawn(
     tree: Arc<Tree>,
     mountpoint: &Path,
     allow_other: bool,
+    passthrough: bool,
 ) -> io::Result<BackgroundSession> {
     let mut config = Config::default();
     config.mount_options = vec![
@@ -34,7 +35,7 @@ pub fn spawn(
         SessionACL::Owner
     };
     config.n_threads = Some(THREADS);
-    fuser::Session::new(PushFs::new(tree), mountpoint, &config)?.spawn()
+    fuser::Session::new(PushFs::new(tree, passthrough), mountpoint, &config)?.spawn()
 }
 
 /// What is at a mount point before we mount there.

@@ -1,11 +1,17 @@
 //! A regular file while it is being written: a temp file in the state
 //! directory, sealed into an immutable blob when its last writer closes.
+//!
+//! The temp file is the truth while it is open: writes may reach it
+//! straight from the kernel (FUSE passthrough), so its size and mtime are
+//! read from it rather than counted here.
 
-use std::fs::File;
+use std::fs::{File, FileTimes};
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use crate::store::{BlobInfo, ContentStore};
 
@@ -13,48 +19,73 @@ use crate::store::{BlobInfo, ContentStore};
 pub struct OpenFile {
     pub temp: PathBuf,
     file: File,
-    size: AtomicU64,
-    /// Bumped by every write and truncate, so sealing can tell whether the
-    /// bytes it hashed are still the current ones.
+    /// Bumped by every write, truncate and new handle, so sealing can tell
+    /// whether the bytes it hashed are still the current ones (passthrough
+    /// writes are not seen, but their handle's arrival is).
     generation: AtomicU64,
-    writers: AtomicU32,
+    /// Open handles on this content, readers included: it is sealed when
+    /// the last one closes, so every handle of a file shares one temp file
+    /// (the kernel insists on one backing file per inode for passthrough).
+    handles: AtomicU32,
     sealed: AtomicBool,
 }
 
 impl OpenFile {
     pub fn new(temp: PathBuf, file: File) -> io::Result<OpenFile> {
-        let size = file.metadata()?.len();
         Ok(OpenFile {
             temp,
             file,
-            size: AtomicU64::new(size),
             generation: AtomicU64::new(0),
-            writers: AtomicU32::new(0),
+            handles: AtomicU32::new(0),
             sealed: AtomicBool::new(false),
         })
     }
 
-    pub fn size(&self) -> u64 {
-        self.size.load(Ordering::Acquire)
+    /// Size and modification time, from the temp file itself.
+    pub fn stat(&self) -> io::Result<(u64, SystemTime)> {
+        let meta = self.file.metadata()?;
+        Ok((meta.len(), meta.modified()?))
+    }
+
+    /// Sets the temp file's times, so they survive passthrough writes and sealing.
+    pub fn set_times(
+        &self,
+        atime: Option<SystemTime>,
+        mtime: Option<SystemTime>,
+    ) -> io::Result<()> {
+        let mut times = FileTimes::new();
+        if let Some(t) = atime {
+            times = times.set_accessed(t);
+        }
+        if let Some(t) = mtime {
+            times = times.set_modified(t);
+        }
+        self.file.set_times(times)
+    }
+
+    /// The temp file, for the kernel to write to directly (passthrough).
+    pub fn backing_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
     }
 
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub fn add_writer(&self) {
-        self.writers.fetch_add(1, Ordering::AcqRel);
+    pub fn attach(&self) {
+        self.handles.fetch_add(1, Ordering::AcqRel);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Returns the number of writers left.
-    pub fn remove_writer(&self) -> u32 {
-        self.writers
+    /// Returns the number of handles left.
+    pub fn detach(&self) -> u32 {
+        self.handles
             .fetch_sub(1, Ordering::AcqRel)
             .saturating_sub(1)
     }
 
-    pub fn writers(&self) -> u32 {
-        self.writers.load(Ordering::Acquire)
+    pub fn handles(&self) -> u32 {
+        self.handles.load(Ordering::Acquire)
     }
 
     pub fn read_at(&self, offset: u64, len: u32) -> io::Result<Vec<u8>> {
@@ -63,15 +94,12 @@ impl OpenFile {
 
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.file.write_all_at(data, offset)?;
-        self.size
-            .fetch_max(offset + data.len() as u64, Ordering::AcqRel);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
     pub fn truncate(&self, size: u64) -> io::Result<()> {
         self.file.set_len(size)?;
-        self.size.store(size, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }

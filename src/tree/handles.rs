@@ -12,11 +12,14 @@ use super::io::DirEntry;
 use super::{AppId, TreeError, TreeResult};
 
 /// What `open` and `create` hand back to the adapter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Opened {
     pub fh: u64,
     /// Bypass the page cache: status files change behind the kernel's back.
     pub direct_io: bool,
+    /// The temp file, when the file is being written: the adapter may let
+    /// the kernel write to it directly.
+    pub backing: Option<Arc<OpenFile>>,
 }
 
 #[derive(Debug)]

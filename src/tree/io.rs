@@ -62,13 +62,12 @@ impl Tree {
                     return Ok(Opened {
                         fh,
                         direct_io: true,
+                        backing: None,
                     });
                 }
                 NodeKind::File { content } => match (content, writing) {
                     (Content::Open(open), _) => {
-                        if writing {
-                            open.add_writer();
-                        }
+                        open.attach();
                         Some(Handle::File {
                             open: Some(open.clone()),
                             blob: None,
@@ -108,9 +107,14 @@ impl Tree {
             self.changed(&state, ino);
         }
         drop(state);
+        let backing = match &handle {
+            Handle::File { open, .. } => open.clone(),
+            _ => None,
+        };
         Ok(Opened {
             fh: self.handles.insert(handle),
             direct_io: false,
+            backing,
         })
     }
 
@@ -149,7 +153,7 @@ impl Tree {
                 fresh
             }
         };
-        open.add_writer();
+        open.attach();
         Ok(Handle::File {
             open: Some(open),
             blob: None,
@@ -242,12 +246,10 @@ impl Tree {
             }
         }
         if let Handle::File {
-            open: Some(open),
-            writable: true,
-            ..
+            open: Some(open), ..
         } = &*handle
         {
-            if open.remove_writer() == 0 {
+            if open.detach() == 0 {
                 self.seal(ino, open)?;
             }
         }
@@ -255,7 +257,7 @@ impl Tree {
         Ok(())
     }
 
-    /// Hashes a file whose last writer closed and makes it an immutable
+    /// Hashes a file whose last handle closed and makes it an immutable
     /// blob, unless a writer came back or it changed while hashing.
     fn seal(&self, ino: Ino, open: &Arc<OpenFile>) -> TreeResult<()> {
         loop {
@@ -269,14 +271,17 @@ impl Tree {
                 return Ok(());
             };
             let current = matches!(content, Content::Open(c) if Arc::ptr_eq(c, open));
-            if !current || open.writers() > 0 {
+            if !current || open.handles() > 0 {
                 return Ok(());
             }
             if open.generation() != generation {
                 continue;
             }
+            // The temp file's mtime is the file's: writes may have bypassed us.
+            let (_, modified) = open.stat()?;
             open.commit(&self.store, &info)?;
             *content = Content::Blob(info);
+            node.meta.mtime = modified;
             self.changed(&state, ino);
             return Ok(());
         }

@@ -28,6 +28,7 @@ use crate::deploy::snapshot::{EntryKind, FileContent, SnapshotEntry};
 use crate::package::ignore::STATUS_DIR;
 use crate::store::ContentStore;
 
+pub use content::OpenFile;
 pub use error::{TreeError, TreeResult};
 pub use handles::Opened;
 pub use hooks::{AppReadiness, CtlCommand, DeployHooks};
@@ -217,13 +218,19 @@ impl Tree {
 
     fn attr_of(&self, state: &TreeState, ino: Ino) -> TreeResult<Attr> {
         let node = state.nodes.get(&ino).ok_or(TreeError::NotFound)?;
+        let mut mtime = node.meta.mtime;
         let (size, volatile) = match &node.kind {
             NodeKind::File {
                 content: Content::Blob(b),
             } => (b.size, false),
             NodeKind::File {
                 content: Content::Open(f),
-            } => (f.size(), false),
+            } => {
+                // Writes may bypass us (passthrough): the temp file knows best.
+                let (size, modified) = f.stat()?;
+                mtime = modified;
+                (size, false)
+            }
             NodeKind::Symlink { target } => (target.len() as u64, false),
             NodeKind::StatusFile { app, file } => {
                 (self.status_bytes(app, *file).len() as u64, true)
@@ -246,7 +253,7 @@ impl Tree {
             uid: node.meta.uid,
             gid: node.meta.gid,
             atime: node.meta.atime,
-            mtime: node.meta.mtime,
+            mtime,
             ctime: node.meta.ctime,
             volatile,
         })

@@ -125,7 +125,7 @@ impl Tree {
         let name = utf8_name(name)?;
         let (path, file) = self.store.new_temp()?;
         let open = Arc::new(OpenFile::new(path, file)?);
-        open.add_writer();
+        open.attach();
         let mut state = self.state.lock();
         self.require_in_app(&state, parent, name)?;
         let content = Content::Open(open.clone());
@@ -137,7 +137,7 @@ impl Tree {
         self.changed(&state, ino);
         drop(state);
         let fh = self.handles.insert(Handle::File {
-            open: Some(open),
+            open: Some(open.clone()),
             blob: None,
             writable: true,
         });
@@ -146,6 +146,7 @@ impl Tree {
             Opened {
                 fh,
                 direct_io: false,
+                backing: Some(open),
             },
         ))
     }
@@ -363,6 +364,14 @@ impl Tree {
         }
         if let Some(gid) = set.gid {
             node.meta.gid = gid;
+        }
+        if let NodeKind::File {
+            content: Content::Open(open),
+        } = &node.kind
+        {
+            if set.atime.is_some() || set.mtime.is_some() {
+                open.set_times(set.atime, set.mtime)?;
+            }
         }
         if let Some(atime) = set.atime {
             node.meta.atime = atime;

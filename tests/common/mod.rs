@@ -106,6 +106,13 @@ impl TestMount {
     }
 
     fn prepare() -> TestMount {
+        // PUSHFS_LOG=pushfs=debug shows what the mount did, when a test needs explaining.
+        if let Ok(filter) = std::env::var("PUSHFS_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
