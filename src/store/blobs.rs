@@ -36,8 +36,8 @@ impl ContentStore {
     /// by a previous run stay until [`ContentStore::clear_temp`], so the
     /// tree can first recover the ones its manifests name.
     pub fn open(root: &Path) -> io::Result<Self> {
-        fs::create_dir_all(root.join("objects"))?;
-        fs::create_dir_all(root.join("tmp"))?;
+        make_fan_out(&root.join("objects"))?;
+        make_fan_out(&root.join("tmp"))?;
         Ok(ContentStore {
             root: root.to_path_buf(),
             next_temp: AtomicU64::new(0),
@@ -62,7 +62,7 @@ impl ContentStore {
     pub fn clear_temp(&self) -> io::Result<()> {
         let tmp = self.root.join("tmp");
         fs::remove_dir_all(&tmp)?;
-        fs::create_dir_all(&tmp)
+        make_fan_out(&tmp)
     }
 
     /// Creates an empty temp file for content about to be written.
@@ -70,7 +70,6 @@ impl ContentStore {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
         // Fan out by the counter so no directory grows huge.
         let dir = self.root.join("tmp").join(format!("{:02x}", n % 256));
-        fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{}-{n}", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
@@ -106,8 +105,6 @@ impl ContentStore {
         if dest.exists() {
             fs::remove_file(temp)?;
         } else {
-            fs::create_dir_all(dest.parent().expect("blob paths have a parent"))?;
-            make_read_only(temp)?;
             fs::rename(temp, &dest)?;
         }
         Ok(())
@@ -150,10 +147,13 @@ impl ContentStore {
     }
 }
 
-fn make_read_only(path: &Path) -> io::Result<()> {
-    let mut perms = fs::metadata(path)?.permissions();
-    perms.set_readonly(true);
-    fs::set_permissions(path, perms)
+/// Creates `dir` and its 256 two-hex-digit subdirectories once, so that
+/// creating a temp file or a blob never has to create a directory.
+fn make_fan_out(dir: &Path) -> io::Result<()> {
+    for i in 0..=255u8 {
+        fs::create_dir_all(dir.join(format!("{i:02x}")))?;
+    }
+    Ok(())
 }
 
 /// SHA-256 and SHA-1 of a file in one pass.
