@@ -32,12 +32,13 @@ for _ in $(seq 1 100); do mountpoint -q "$MNT" && break; sleep 0.1; done
 mountpoint -q "$MNT" || { echo "mount failed" >&2; exit 1; }
 
 now() { date +%s.%N; }
-# time_one TARGET_DIR COMMAND...: seconds the command takes, target cleared first.
+# time_one TARGET_DIR COMMAND...: seconds the command takes, into a new
+# directory (never one just emptied: ext4 creates slowly after mass deletes).
 # Outside the timing: sync before, and after it sync and (in the mount) wait
 # until pushfs has sealed every file, so one run never overlaps the next.
 time_one() {
   local target=$1; shift
-  rm -rf "$target"; mkdir -p "$target"; sync
+  mkdir -p "$target"; sync
   local t0 t1; t0=$(now)
   "$@"
   t1=$(now)
@@ -48,16 +49,20 @@ time_one() {
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A RESULT
+CASE=0
 run_case() {
   local name=$1 cmd=$2
+  CASE=$((CASE + 1))
   for where in plain pushfs; do
-    local target
-    if [ "$where" = plain ]; then target=$WORK/plain/app; else target=$MNT/bytenite/app; fi
+    local base
+    if [ "$where" = plain ]; then base=$WORK/plain; else base=$MNT/bytenite; fi
     local times=()
-    for _ in $(seq 1 "$RUNS"); do
+    for run in $(seq 1 "$RUNS"); do
+      local target=$base/case$CASE-run$run
       times+=("$(time_one "$target" bash -c "${cmd//TARGET/$target}")")
     done
     RESULT[$name,$where]=$(printf '%s\n' "${times[@]}" | median)
+    rm -rf "$base"/case$CASE-*; sync
   done
 }
 
@@ -71,7 +76,7 @@ run_case "rsync -a 5000 x 4 KiB" "rsync -a $WORK/src/small/ TARGET/small/"
   echo "# Benchmarks"
   echo
   echo "Measured by \`scripts/bench.sh $RUNS\` on $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r)."
-  echo "Median of $RUNS runs of the command alone (page cache warm, \`sync\` before each run and"
+  echo "Median of $RUNS runs of the command alone, each into a new directory (page cache warm, \`sync\` before each run and"
   echo "after it, outside the timing). \"plain\" is the same work into a directory on the same disk;"
   echo "the ratio is plain time / pushfs time (1.0 = native speed). pushfs hashes each file when it"
   echo "is closed, after the command returns; that time is not in the table."

@@ -302,3 +302,22 @@ fn modes_and_symlinks_reach_the_snapshot() {
     );
     assert_eq!(DeployState::Deployed.as_str(), status(&app, "state"));
 }
+
+#[test]
+fn a_deploy_interrupted_by_unmount_resumes_on_the_next_mount() {
+    let (backend, all) = scripted_set();
+    backend.push(Answer::SlowOk(Duration::from_secs(30)));
+    let mut t = TestMount::with_backends(all);
+    let app = t.app("cf", "resume");
+    fs::create_dir(&app).unwrap();
+    spec(&app);
+    eventually("the deploy to start", || {
+        status(&app, "state") == "uploading"
+    });
+    t.remount();
+    assert_eq!(wait(&app), "deployed");
+    assert_eq!(backend.deploys(), 2, "the interrupted deploy ran again");
+    let log = status(&app, "log");
+    assert!(log.contains("interrupted by shutdown"), "{log}");
+    assert!(log.contains("resuming the deploy interrupted"), "{log}");
+}

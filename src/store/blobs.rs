@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
@@ -28,6 +28,8 @@ pub struct BlobInfo {
 #[derive(Debug)]
 pub struct ContentStore {
     root: PathBuf,
+    objects_made: FanOut,
+    tmp_made: FanOut,
     next_temp: AtomicU64,
 }
 
@@ -36,9 +38,11 @@ impl ContentStore {
     /// by a previous run stay until [`ContentStore::clear_temp`], so the
     /// tree can first recover the ones its manifests name.
     pub fn open(root: &Path) -> io::Result<Self> {
-        make_fan_out(&root.join("objects"))?;
-        make_fan_out(&root.join("tmp"))?;
+        fs::create_dir_all(root.join("objects"))?;
+        fs::create_dir_all(root.join("tmp"))?;
         Ok(ContentStore {
+            objects_made: FanOut::default(),
+            tmp_made: FanOut::default(),
             root: root.to_path_buf(),
             next_temp: AtomicU64::new(0),
         })
@@ -62,14 +66,17 @@ impl ContentStore {
     pub fn clear_temp(&self) -> io::Result<()> {
         let tmp = self.root.join("tmp");
         fs::remove_dir_all(&tmp)?;
-        make_fan_out(&tmp)
+        self.tmp_made.forget();
+        fs::create_dir_all(&tmp)
     }
 
     /// Creates an empty temp file for content about to be written.
     pub fn new_temp(&self) -> io::Result<(PathBuf, File)> {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
         // Fan out by the counter so no directory grows huge.
-        let dir = self.root.join("tmp").join(format!("{:02x}", n % 256));
+        let dir = self
+            .tmp_made
+            .ensure(&self.root.join("tmp"), (n % 256) as u8)?;
         let path = dir.join(format!("{}-{n}", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
@@ -105,6 +112,9 @@ impl ContentStore {
         if dest.exists() {
             fs::remove_file(temp)?;
         } else {
+            let prefix = u8::from_str_radix(&info.sha256[..2], 16).map_err(io::Error::other)?;
+            self.objects_made
+                .ensure(&self.root.join("objects"), prefix)?;
             fs::rename(temp, &dest)?;
         }
         Ok(())
@@ -147,13 +157,36 @@ impl ContentStore {
     }
 }
 
-/// Creates `dir` and its 256 two-hex-digit subdirectories once, so that
-/// creating a temp file or a blob never has to create a directory.
-fn make_fan_out(dir: &Path) -> io::Result<()> {
-    for i in 0..=255u8 {
-        fs::create_dir_all(dir.join(format!("{i:02x}")))?;
+/// Which of a directory's 256 two-hex-digit subdirectories exist, so each
+/// is created once rather than checked on every file.
+#[derive(Debug)]
+struct FanOut {
+    made: [AtomicBool; 256],
+}
+
+impl Default for FanOut {
+    fn default() -> Self {
+        FanOut {
+            made: std::array::from_fn(|_| AtomicBool::new(false)),
+        }
     }
-    Ok(())
+}
+
+impl FanOut {
+    fn ensure(&self, dir: &Path, index: u8) -> io::Result<PathBuf> {
+        let sub = dir.join(format!("{index:02x}"));
+        if !self.made[usize::from(index)].load(Ordering::Acquire) {
+            fs::create_dir_all(&sub)?;
+            self.made[usize::from(index)].store(true, Ordering::Release);
+        }
+        Ok(sub)
+    }
+
+    fn forget(&self) {
+        for flag in &self.made {
+            flag.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// SHA-256 and SHA-1 of a file in one pass.

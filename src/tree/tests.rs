@@ -357,3 +357,25 @@ fn a_file_being_written_is_not_snapshotted_until_released() {
     let (_, entries) = f.tree.snapshot_entries(&app).unwrap();
     assert_eq!(entries.len(), 1);
 }
+
+#[test]
+fn blobs_nothing_refers_to_are_collected_at_the_next_start() {
+    let f = fixture();
+    f.apply(&Op::Create("keep".into(), b"kept bytes".to_vec()))
+        .unwrap();
+    f.apply(&Op::Create("gone".into(), b"dropped bytes".to_vec()))
+        .unwrap();
+    let gone = f.tree.store().put_bytes(b"dropped bytes").unwrap();
+    let kept = f.tree.store().put_bytes(b"kept bytes").unwrap();
+    f.apply(&Op::Unlink("gone".into())).unwrap();
+    f.tree.save_changed().unwrap();
+    assert!(
+        f.tree.store().has_blob(&gone.sha256),
+        "still there until the next start"
+    );
+    let dir = f._dir.path().to_path_buf();
+    let store = Arc::new(ContentStore::open(&dir).unwrap());
+    Tree::load(&dir, store.clone(), Arc::new(NoHooks), (0, 0)).unwrap();
+    assert!(!store.has_blob(&gone.sha256));
+    assert!(store.has_blob(&kept.sha256));
+}
