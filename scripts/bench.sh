@@ -50,20 +50,20 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A RESULT
 CASE=0
+# Plain and pushfs runs alternate, so a slow spell of the disk hits both alike.
 run_case() {
   local name=$1 cmd=$2
   CASE=$((CASE + 1))
-  for where in plain pushfs; do
-    local base
-    if [ "$where" = plain ]; then base=$WORK/plain; else base=$MNT/bytenite; fi
-    local times=()
-    for run in $(seq 1 "$RUNS"); do
-      local target=$base/case$CASE-run$run
-      times+=("$(time_one "$target" bash -c "${cmd//TARGET/$target}")")
-    done
-    RESULT[$name,$where]=$(printf '%s\n' "${times[@]}" | median)
-    rm -rf "$base"/case$CASE-*; sync
+  local plain=() pushfs=()
+  for run in $(seq 1 "$RUNS"); do
+    local target=$WORK/plain/case$CASE-run$run
+    plain+=("$(time_one "$target" bash -c "${cmd//TARGET/$target}")")
+    target=$MNT/bytenite/case$CASE-run$run
+    pushfs+=("$(time_one "$target" bash -c "${cmd//TARGET/$target}")")
   done
+  RESULT[$name,plain]=$(printf '%s\n' "${plain[@]}" | median)
+  RESULT[$name,pushfs]=$(printf '%s\n' "${pushfs[@]}" | median)
+  rm -rf "$WORK"/plain/case$CASE-* "$MNT"/bytenite/case$CASE-*; sync
 }
 
 run_case "cp 1 GiB file" "cp $WORK/src/big.bin TARGET/"

@@ -138,7 +138,6 @@ fn a_stale_timestamp_is_refused_by_the_node() {
     let app = copy_example(&t);
     assert_eq!(wait(&app), "failed");
     let error = status(&app, "error");
-    eprintln!("stale timestamp error: {error}");
     assert!(
         error.to_lowercase().contains("timestamp") || error.to_lowercase().contains("old"),
         "{error}"
