@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::{run, status, wait, TestMount};
+use common::{eventually, run, status, wait, TestMount};
 use pushfs::emulator::cf::{
-    CfFault, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
+    CfFault, JobPacing, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
 };
 
 const MIB: usize = 1 << 20;
@@ -210,4 +210,32 @@ fn cfignore_keeps_files_out_of_the_zip() {
             "{ignored} was uploaded: {zipped:?}"
         );
     }
+}
+
+#[test]
+fn the_state_file_follows_the_job_through_queued_and_running() {
+    let t = TestMount::with_emulators_and(|_, emulators| {
+        // Three polls in each state, so each lasts long enough to be seen.
+        emulators.cf.api.update_settings(|s| {
+            s.job_pacing = JobPacing {
+                queued_polls: 3,
+                running_polls: 3,
+            }
+        });
+    });
+    let app = copy_example(&t);
+    eventually("state queued", || status(&app, "state") == "queued");
+    assert!(
+        status(&app, "job").ends_with(" queued"),
+        "{}",
+        status(&app, "job")
+    );
+    eventually("state running", || status(&app, "state") == "running");
+    assert!(
+        status(&app, "job").ends_with(" running"),
+        "{}",
+        status(&app, "job")
+    );
+    assert_eq!(wait(&app), "deployed");
+    assert!(status(&app, "job").ends_with(" finished"));
 }
