@@ -85,6 +85,12 @@ fn fail(op: &str, err: TreeError) -> Errno {
     errno(&err)
 }
 
+/// A span per kernel request, so every event logged while serving it says
+/// which request and inode it was for.
+fn request_span(req: &Request, op: &'static str, ino: u64) -> tracing::span::EnteredSpan {
+    tracing::debug_span!("fuse", op, req = req.unique().0, ino).entered()
+}
+
 fn time(t: TimeOrNow) -> SystemTime {
     match t {
         TimeOrNow::SpecificTime(t) => t,
@@ -137,7 +143,8 @@ impl Filesystem for PushFs {
         }
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let _span = request_span(req, "lookup", parent.0);
         reply_entry(reply, "lookup", self.tree.lookup(parent.0, name));
     }
 
@@ -145,7 +152,8 @@ impl Filesystem for PushFs {
         self.tree.forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _span = request_span(req, "getattr", ino.0);
         match self.tree.getattr(ino.0) {
             Ok(attr) => reply.attr(&ttl(&attr), &file_attr(&attr)),
             Err(err) => reply.error(fail("getattr", err)),
@@ -154,7 +162,7 @@ impl Filesystem for PushFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -170,6 +178,7 @@ impl Filesystem for PushFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let _span = request_span(req, "setattr", ino.0);
         let set = SetAttr {
             mode,
             uid,
@@ -185,7 +194,8 @@ impl Filesystem for PushFs {
         }
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        let _span = request_span(req, "readlink", ino.0);
         match self.tree.readlink(ino.0) {
             Ok(target) => reply.data(target.as_encoded_bytes()),
             Err(err) => reply.error(fail("readlink", err)),
@@ -202,6 +212,7 @@ impl Filesystem for PushFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
+        let _span = request_span(req, "mknod", parent.0);
         let result = self.tree.mknod(parent.0, name, creator(req, mode, umask));
         reply_entry(reply, "mknod", result);
     }
@@ -215,15 +226,18 @@ impl Filesystem for PushFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
+        let _span = request_span(req, "mkdir", parent.0);
         let result = self.tree.mkdir(parent.0, name, creator(req, mode, umask));
         reply_entry(reply, "mkdir", result);
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _span = request_span(req, "unlink", parent.0);
         reply_empty(reply, "unlink", self.tree.unlink(parent.0, name));
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _span = request_span(req, "rmdir", parent.0);
         reply_empty(reply, "rmdir", self.tree.rmdir(parent.0, name));
     }
 
@@ -235,6 +249,7 @@ impl Filesystem for PushFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
+        let _span = request_span(req, "symlink", parent.0);
         let result = self
             .tree
             .symlink(parent.0, name, target.as_os_str(), req.uid(), req.gid());
@@ -243,7 +258,7 @@ impl Filesystem for PushFs {
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
@@ -251,6 +266,7 @@ impl Filesystem for PushFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        let _span = request_span(req, "rename", parent.0);
         let result = self
             .tree
             .rename(parent.0, name, newparent.0, newname, flags.bits());
@@ -259,16 +275,18 @@ impl Filesystem for PushFs {
 
     fn link(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         _newparent: INodeNo,
         _newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        let _span = request_span(req, "link", ino.0);
         reply.error(fail("link", TreeError::HardLinksNotSupported));
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _span = request_span(req, "open", ino.0);
         match self.tree.open(ino.0, flags.0) {
             Ok(opened) => {
                 let fh = FileHandle(opened.fh);
@@ -294,8 +312,8 @@ impl Filesystem for PushFs {
 
     fn read(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -303,6 +321,7 @@ impl Filesystem for PushFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _span = request_span(req, "read", ino.0);
         self.tree.read(
             fh.0,
             offset,
@@ -316,7 +335,7 @@ impl Filesystem for PushFs {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -326,6 +345,7 @@ impl Filesystem for PushFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let _span = request_span(req, "write", ino.0);
         match self.tree.write(ino.0, fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(err) => reply.error(fail("write", err)),
@@ -334,18 +354,19 @@ impl Filesystem for PushFs {
 
     fn flush(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         _fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        let _span = request_span(req, "flush", ino.0);
         reply.ok();
     }
 
     fn release(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
@@ -353,22 +374,25 @@ impl Filesystem for PushFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let _span = request_span(req, "release", ino.0);
         self.passthrough.released(fh.0);
         reply_empty(reply, "release", self.tree.release(ino.0, fh.0));
     }
 
     fn fsync(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _span = request_span(req, "fsync", ino.0);
         reply_empty(reply, "fsync", self.tree.fsync(fh.0));
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let _span = request_span(req, "opendir", ino.0);
         match self.tree.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(err) => reply.error(fail("opendir", err)),
@@ -377,12 +401,13 @@ impl Filesystem for PushFs {
 
     fn readdir(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        let _span = request_span(req, "readdir", _ino.0);
         match self.tree.readdir(fh.0, offset) {
             Ok(entries) => {
                 for (i, entry) in entries.iter().enumerate() {
@@ -403,24 +428,26 @@ impl Filesystem for PushFs {
 
     fn releasedir(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        let _span = request_span(req, "releasedir", ino.0);
         self.tree.releasedir(fh.0);
         reply.ok();
     }
 
     fn fsyncdir(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _span = request_span(req, "fsyncdir", ino.0);
         reply_empty(
             reply,
             "fsyncdir",
@@ -428,7 +455,8 @@ impl Filesystem for PushFs {
         );
     }
 
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+    fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        let _span = request_span(req, "statfs", ino.0);
         match self.tree.statfs() {
             Ok(s) => reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
@@ -447,6 +475,7 @@ impl Filesystem for PushFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
+        let _span = request_span(req, "create", parent.0);
         match self.tree.create(parent.0, name, creator(req, mode, umask)) {
             Ok((attr, opened)) => {
                 let (ttl, file_attr) = (ttl(&attr), file_attr(&attr));
