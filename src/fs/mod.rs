@@ -402,12 +402,12 @@ impl Filesystem for PushFs {
     fn readdir(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let _span = request_span(req, "readdir", _ino.0);
+        let _span = request_span(req, "readdir", ino.0);
         match self.tree.readdir(fh.0, offset) {
             Ok(entries) => {
                 for (i, entry) in entries.iter().enumerate() {
