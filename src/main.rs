@@ -184,15 +184,23 @@ fn run_emulate(ports: [u16; 3]) -> Result<ExitCode, String> {
     let emulators = rt
         .block_on(Emulators::start(ports))
         .map_err(|e| format!("cannot start the emulators: {e}"))?;
-    let mut config = Config::with_state_dir(Path::new("/tmp"));
-    emulators.configure_clients(&mut config);
+    let config_dir = std::env::temp_dir().join(format!("pushfs-emulate-{}", std::process::id()));
+    let config_path = emulators
+        .write_client_config(&config_dir)
+        .map_err(|e| format!("cannot write the client config: {e}"))?;
     println!("bytenite emulator: {}", emulators.bytenite.url);
     println!("flux emulator:     {}", emulators.flux.url);
     println!("cf emulator:       {}", emulators.cf.url);
+    println!("client config:     {}", config_path.display());
+    println!(
+        "mount against it:  pushfs mount /mnt/deploy --config {}",
+        config_path.display()
+    );
     println!("fault injection:   curl -X POST <url>/_emulator/faults -d '{{\"fail_next\":2,\"status\":503}}'");
     println!("Ctrl-C to stop.");
     rt.block_on(until_signal());
     drop(emulators);
+    let _ = std::fs::remove_dir_all(&config_dir);
     Ok(ExitCode::SUCCESS)
 }
 

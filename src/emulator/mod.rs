@@ -88,6 +88,42 @@ impl Emulators {
         })
     }
 
+    /// Writes a config file for `pushfs mount --config` that points every
+    /// backend at these emulators with their demo credentials (the Flux key
+    /// goes to a 0600 file beside it). Returns the config file's path.
+    pub fn write_client_config(
+        &self,
+        dir: &std::path::Path,
+    ) -> std::io::Result<std::path::PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(dir)?;
+        let key_path = dir.join("flux-demo.wif");
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&key_path)?
+            .write_all(flux::DEMO_ONLY_WIF.as_bytes())?;
+        let config = format!(
+            "# Written by `pushfs emulate`: demo credentials of the local emulators only.\n\
+             [bytenite]\nurl = {:?}\napi_key = {:?}\n\n\
+             [flux]\nurl = {:?}\nprivate_key_file = {:?}\n\n\
+             [cf]\nurl = {:?}\ntoken = {:?}\nspace_guid = {:?}\n",
+            self.bytenite.url,
+            bytenite::DEMO_API_KEY,
+            self.flux.url,
+            key_path.display().to_string(),
+            self.cf.url,
+            format!("bearer {}", cf::DEMO_TOKEN),
+            cf::DEMO_SPACE_GUID,
+        );
+        let path = dir.join("config.toml");
+        std::fs::write(&path, config)?;
+        Ok(path)
+    }
+
     /// Points every backend of `config` at these emulators.
     pub fn configure_clients(&self, config: &mut Config) {
         self.bytenite
