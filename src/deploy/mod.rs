@@ -12,7 +12,6 @@ mod worker;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -39,8 +38,8 @@ pub struct Deployer {
     backends: HashMap<BackendKind, Arc<dyn Backend>>,
     settings: DeploySettings,
     apps: DashMap<AppId, Arc<AppDeploy>>,
+    /// Set by `start`; until then apps are only registered, not run.
     tree: OnceLock<Weak<Tree>>,
-    started: AtomicBool,
 }
 
 impl Deployer {
@@ -55,14 +54,12 @@ impl Deployer {
             settings,
             apps: DashMap::new(),
             tree: OnceLock::new(),
-            started: AtomicBool::new(false),
         })
     }
 
     /// Connects the tree and starts a worker for every app known so far.
     pub fn start(&self, tree: &Arc<Tree>) {
         let _ = self.tree.set(Arc::downgrade(tree));
-        self.started.store(true, Ordering::SeqCst);
         for app in self.apps.iter() {
             self.spawn_worker(app.value().clone());
         }
@@ -101,9 +98,9 @@ impl DeployHooks for Deployer {
             &self.settings.state_dir,
         ));
         self.apps.insert(app.clone(), deploy.clone());
-        if self.started.load(Ordering::SeqCst) {
-            self.spawn_worker(deploy);
-        }
+        // Before `start` there is no tree yet and this does nothing; `start`
+        // runs the workers of the apps restored until then.
+        self.spawn_worker(deploy);
     }
 
     fn app_changed(&self, app: &AppId) {

@@ -31,14 +31,14 @@ pub struct OpenFile {
 }
 
 impl OpenFile {
-    pub fn new(temp: PathBuf, file: File) -> io::Result<OpenFile> {
-        Ok(OpenFile {
+    pub fn new(temp: PathBuf, file: File) -> OpenFile {
+        OpenFile {
             temp,
             file,
             generation: AtomicU64::new(0),
             handles: AtomicU32::new(0),
             sealed: AtomicBool::new(false),
-        })
+        }
     }
 
     /// Size and modification time, from the temp file itself.

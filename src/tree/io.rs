@@ -136,7 +136,7 @@ impl Tree {
         } else {
             self.store.temp_copy_of(&blob.sha256)?
         };
-        let fresh = Arc::new(OpenFile::new(temp, file)?);
+        let fresh = Arc::new(OpenFile::new(temp, file));
         let mut state = self.state.lock();
         let NodeKind::File { content } = &mut state.node_mut(ino)?.kind else {
             return Err(TreeError::NotFound);

@@ -124,7 +124,7 @@ impl Tree {
     ) -> TreeResult<(Attr, Opened)> {
         let name = utf8_name(name)?;
         let (path, file) = self.store.new_temp()?;
-        let open = Arc::new(OpenFile::new(path, file)?);
+        let open = Arc::new(OpenFile::new(path, file));
         open.attach();
         let mut state = self.state.lock();
         self.require_in_app(&state, parent, name)?;
