@@ -8,6 +8,7 @@ pub mod config;
 pub mod deploy;
 pub mod emulator;
 pub mod fs;
+pub mod meta;
 pub mod mount;
 pub mod package;
 pub mod store;

@@ -4,10 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use fuser::BackgroundSession;
 use thiserror::Error;
@@ -19,9 +16,6 @@ use crate::deploy::{DeploySettings, Deployer};
 use crate::fs::mount::{self as fuse_mount, MountPointState};
 use crate::store::ContentStore;
 use crate::tree::Tree;
-
-/// How often changed manifests are written to disk.
-const SAVE_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Error)]
 pub enum MountError {
@@ -44,6 +38,11 @@ pub enum MountError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot open the metadata in {path}: {source}")]
+    Metadata {
+        path: PathBuf,
+        source: crate::tree::TreeError,
+    },
     #[error("cannot mount {path}: {source} (is /dev/fuse available, and are you root or is fusermount3 installed?)")]
     Fuse {
         path: PathBuf,
@@ -56,8 +55,6 @@ pub struct Mounted {
     pub tree: Arc<Tree>,
     deployer: Arc<Deployer>,
     session: Option<BackgroundSession>,
-    saver: Option<JoinHandle<()>>,
-    stop_saver: Arc<AtomicBool>,
     _lock: File,
 }
 
@@ -102,7 +99,12 @@ impl Mounted {
         let deployer = Deployer::new(runtime, backends, settings);
         // SAFETY: getuid/getgid cannot fail.
         let owner = unsafe { (libc::getuid(), libc::getgid()) };
-        let tree = Tree::load(&state_dir, store, deployer.clone(), owner).map_err(io_err)?;
+        let tree = Tree::load(&state_dir, store, deployer.clone(), owner).map_err(|err| {
+            MountError::Metadata {
+                path: state_dir.clone(),
+                source: err,
+            }
+        })?;
         deployer.start(&tree);
         let session = fuse_mount::spawn(
             tree.clone(),
@@ -117,28 +119,12 @@ impl Mounted {
                 source,
             }
         })?;
-        let stop_saver = Arc::new(AtomicBool::new(false));
-        let saver = {
-            let tree = tree.clone();
-            let stop = stop_saver.clone();
-            std::thread::Builder::new()
-                .name("pushfs-saver".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        std::thread::sleep(SAVE_INTERVAL);
-                        let _ = tree.save_changed();
-                    }
-                })
-                .map_err(io_err)?
-        };
         tracing::info!(mountpoint = %mountpoint.display(), state_dir = %state_dir.display(), "mounted");
         Ok(Mounted {
             mountpoint,
             tree,
             deployer,
             session: Some(session),
-            saver: Some(saver),
-            stop_saver,
             _lock: lock,
         })
     }
@@ -155,12 +141,8 @@ impl Mounted {
                 tracing::warn!(%err, "unmount reported an error; try: umount -l {}", self.mountpoint.display());
             }
         }
-        self.stop_saver.store(true, Ordering::SeqCst);
-        if let Some(saver) = self.saver.take() {
-            let _ = saver.join();
-        }
-        if let Err(err) = self.tree.save_changed() {
-            tracing::error!(%err, "cannot save manifests");
+        if let Err(err) = self.tree.shutdown() {
+            tracing::error!(%err, "cannot record the clean stop; the next mount treats it as unclean");
         }
         tracing::info!(mountpoint = %self.mountpoint.display(), "unmounted");
     }

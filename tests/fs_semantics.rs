@@ -290,15 +290,26 @@ fn renames_unlinks_and_directories() {
         ErrorKind::NotFound
     );
 
-    // Hard links are refused clearly; symlinks work.
-    assert_eq!(
-        fs::hard_link(app.join("empty/f"), app.join("h"))
-            .unwrap_err()
-            .raw_os_error(),
-        Some(libc::EPERM)
+    // Hard links share content and attributes inside an app; symlinks work.
+    fs::hard_link(app.join("empty/f"), app.join("h")).unwrap();
+    let (f, h) = (
+        fs::metadata(app.join("empty/f")).unwrap(),
+        fs::metadata(app.join("h")).unwrap(),
     );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((f.ino(), f.nlink()), (h.ino(), 2));
+    fs::write(app.join("h"), "through the link").unwrap();
+    assert_eq!(
+        fs::read_to_string(app.join("empty/f")).unwrap(),
+        "through the link"
+    );
+    fs::remove_file(app.join("h")).unwrap();
+    assert_eq!(fs::metadata(app.join("empty/f")).unwrap().nlink(), 1);
     std::os::unix::fs::symlink("empty/f", app.join("s")).unwrap();
-    assert_eq!(fs::read_to_string(app.join("s")).unwrap(), "f");
+    assert_eq!(
+        fs::read_to_string(app.join("s")).unwrap(),
+        "through the link"
+    );
 
     // The app directory itself can be renamed, and removed with rm -r.
     fs::rename(&app, t.app("cf", "ns2")).unwrap();

@@ -59,6 +59,8 @@ impl fmt::Display for BackendKind {
 pub enum DeployState {
     Idle,
     Pending,
+    /// Automatic deploys are stopped (`hold`, or recovery after an unclean stop).
+    Held,
     Packaging,
     Uploading,
     Queued,
@@ -73,6 +75,7 @@ impl DeployState {
         match self {
             DeployState::Idle => "idle",
             DeployState::Pending => "pending",
+            DeployState::Held => "held",
             DeployState::Packaging => "packaging",
             DeployState::Uploading => "uploading",
             DeployState::Queued => "queued",
@@ -87,7 +90,7 @@ impl DeployState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            DeployState::Idle | DeployState::Deployed | DeployState::Failed
+            DeployState::Idle | DeployState::Held | DeployState::Deployed | DeployState::Failed
         )
     }
 }

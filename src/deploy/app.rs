@@ -10,9 +10,9 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::log::AppLog;
+use super::records::{app_dir, write_atomically};
 use super::status::{now_rfc3339, AppStatus};
 use crate::backend::{BackendKind, DeployState, JobInfo, Report};
-use crate::store::manifest::{app_dir, write_atomically};
 use crate::tree::status_files::StatusFile;
 use crate::tree::AppId;
 
@@ -38,6 +38,8 @@ pub struct AppDeploy {
     /// Restored from disk: the first snapshot only deploys if the content
     /// differs from the last attempt, or that attempt never finished.
     recheck: AtomicBool,
+    /// Automatic deploys are stopped, for this reason, until the user asks.
+    held: Mutex<Option<String>>,
 }
 
 impl AppDeploy {
@@ -50,10 +52,13 @@ impl AppDeploy {
             .and_then(|b| serde_json::from_slice::<AppStatus>(&b).ok());
         let log = AppLog::open(&dir);
         let mut resume = false;
+        let mut held = None;
         let status = match saved {
             Some(mut s) => {
                 s.app = name.to_string();
-                if !s.state.is_final() {
+                if s.state == DeployState::Held {
+                    held = s.error.clone();
+                } else if !s.state.is_final() {
                     resume = true;
                     s.state = DeployState::Pending;
                 }
@@ -76,6 +81,7 @@ impl AppDeploy {
             stopped: CancellationToken::new(),
             removed: AtomicBool::new(false),
             recheck: AtomicBool::new(!resume),
+            held: Mutex::new(held),
         };
         if resume {
             app.log(
@@ -95,7 +101,7 @@ impl AppDeploy {
         let mut status = self.status.lock();
         if self.deploying.load(Ordering::SeqCst) {
             status.followup_queued = true;
-        } else if status.state != DeployState::Pending {
+        } else if status.state != DeployState::Pending && status.state != DeployState::Held {
             status.state = DeployState::Pending;
             status.updated_at = now_rfc3339();
         }
@@ -103,10 +109,47 @@ impl AppDeploy {
         self.wake.notify_one();
     }
 
+    /// `deploy` through ctl: deploys now, and ends a hold.
     pub fn force(&self) {
+        self.held.lock().take();
         self.forced.store(true, Ordering::SeqCst);
         self.log("trigger", "deploy requested through .pushfs/ctl");
         self.mark_changed();
+    }
+
+    /// Stops automatic deploys; the deploy in flight, if any, finishes.
+    pub fn hold(&self, reason: &str) {
+        *self.held.lock() = Some(reason.to_string());
+        self.log("trigger", &format!("held: {reason}"));
+        self.update(true, |s| {
+            if s.state.is_final() || s.state == DeployState::Pending {
+                s.state = DeployState::Held;
+            }
+            s.error = Some(reason.to_string());
+        });
+        self.wake.notify_one();
+    }
+
+    /// Resumes automatic deploys; the worker deploys if the tree changed.
+    pub fn release(&self) {
+        if self.held.lock().take().is_none() {
+            self.log("trigger", "release requested, but the app is not held");
+            return;
+        }
+        self.log("trigger", "released through .pushfs/ctl");
+        self.update(true, |s| {
+            s.error = None;
+            if s.state == DeployState::Held {
+                s.state = DeployState::Idle;
+            }
+        });
+        self.recheck.store(true, Ordering::SeqCst);
+        self.mark_changed();
+    }
+
+    /// Why automatic deploys are stopped, if they are.
+    pub fn held(&self) -> Option<String> {
+        self.held.lock().clone()
     }
 
     pub fn cancel(&self) {

@@ -6,6 +6,7 @@
 
 mod app;
 pub mod log;
+pub mod records;
 pub mod snapshot;
 pub mod status;
 mod worker;
@@ -115,9 +116,24 @@ impl DeployHooks for Deployer {
         }
     }
 
+    fn app_note(&self, app: &AppId, message: &str) {
+        if let Some(deploy) = self.app(app) {
+            deploy.log("recovery", message);
+        }
+    }
+
+    fn app_held(&self, app: &AppId, reason: &str) {
+        if let Some(deploy) = self.app(app) {
+            deploy.hold(reason);
+        }
+    }
+
     fn app_removed(&self, app: &AppId) {
         if let Some((_, deploy)) = self.apps.remove(app) {
             deploy.remove();
+        }
+        if let Err(err) = records::remove_app(&self.settings.state_dir, &app.0) {
+            tracing::warn!(app = %app, %err, "cannot delete the removed app's records");
         }
     }
 
@@ -126,6 +142,10 @@ impl DeployHooks for Deployer {
             match command {
                 CtlCommand::Deploy => deploy.force(),
                 CtlCommand::Cancel => deploy.cancel(),
+                CtlCommand::Hold => {
+                    deploy.hold("held through .pushfs/ctl; write `release` to resume")
+                }
+                CtlCommand::Release => deploy.release(),
             }
         }
     }

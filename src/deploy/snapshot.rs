@@ -3,9 +3,10 @@
 //! Entries point at blobs in the content store, which never change, so a
 //! deploy can read them while the user goes on editing the folder.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -46,6 +47,9 @@ pub struct FileContent {
     pub blob: BlobInfo,
     /// Absolute path of the immutable blob holding the bytes.
     pub path: PathBuf,
+    /// The inode, for a file with several names (hard links): packages
+    /// that can say so store the content once.
+    pub inode: Option<u64>,
 }
 
 impl SnapshotEntry {
@@ -154,6 +158,7 @@ fn walk(
             EntryKind::File(FileContent {
                 path: store.blob_path(&blob.sha256),
                 blob,
+                inode: (meta.nlink() > 1).then(|| meta.ino()),
             })
         };
         out.push(SnapshotEntry {
@@ -166,11 +171,21 @@ fn walk(
 }
 
 /// SHA-256 over what a package depends on: path, type, mode and content.
+/// Hard links count too: the second name of an inode is a link to the first.
 fn digest(entries: &[SnapshotEntry]) -> String {
     let mut hasher = Sha256::new();
+    let mut first_names: HashMap<u64, &str> = HashMap::new();
     for entry in entries {
         let (tag, content) = match &entry.kind {
-            EntryKind::File(f) => ("F", f.blob.sha256.as_str()),
+            EntryKind::File(FileContent {
+                inode: Some(inode), ..
+            }) if first_names.contains_key(inode) => ("H", first_names[inode]),
+            EntryKind::File(f) => {
+                if let Some(inode) = f.inode {
+                    first_names.insert(inode, entry.path.as_str());
+                }
+                ("F", f.blob.sha256.as_str())
+            }
             EntryKind::Dir => ("D", ""),
             EntryKind::Symlink { target } => ("L", target.as_str()),
         };

@@ -44,6 +44,16 @@ pub async fn run(
                 continue;
             }
         }
+        if let Some(reason) = app.held() {
+            app.claim_change();
+            if app.status().state != DeployState::Held {
+                app.update(true, |s| {
+                    s.state = DeployState::Held;
+                    s.error = Some(reason);
+                });
+            }
+            continue;
+        }
         let Some(tree) = tree.upgrade() else { return };
         let Some(readiness) = tree.readiness(&app.id, backend.spec_files()) else {
             return;
@@ -67,7 +77,7 @@ pub async fn run(
             });
             continue;
         }
-        let Some((name, entries)) = tree.snapshot_entries(&app.id) else {
+        let Some((name, entries, pins)) = tree.snapshot_entries(&app.id) else {
             // A file was opened for writing since the readiness check.
             app.mark_changed();
             continue;
@@ -98,6 +108,8 @@ pub async fn run(
             continue;
         }
         deploy(&app, &*backend, &settings, snapshot, forced).await;
+        // The blobs may go now if the user deleted their files meanwhile.
+        drop(pins);
     }
 }
 

@@ -13,13 +13,14 @@ pub fn errno(err: &TreeError) -> Errno {
         TreeError::NotEmpty => libc::ENOTEMPTY,
         TreeError::StatusFileReadOnly => libc::EACCES,
         TreeError::OnlyAppDirectoriesHere | TreeError::TopLevelIsFixed => libc::EPERM,
-        TreeError::CrossAppRename => libc::EXDEV,
-        TreeError::HardLinksNotSupported | TreeError::UnsupportedFileType => libc::EPERM,
+        TreeError::CrossAppRename | TreeError::CrossAppLink => libc::EXDEV,
+        TreeError::HardLinkToDirectory | TreeError::UnsupportedFileType => libc::EPERM,
         TreeError::UnknownCtlCommand | TreeError::InvalidArgument => libc::EINVAL,
         TreeError::BadHandle => libc::EBADF,
         TreeError::NameTooLong => libc::ENAMETOOLONG,
         TreeError::NoXattr => libc::ENODATA,
         TreeError::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
+        TreeError::Meta(meta) => meta.errno(),
     };
     Errno::from_i32(code)
 }
@@ -33,5 +34,6 @@ mod tests {
         let err = TreeError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
         assert_eq!(errno(&err), Errno::from_i32(libc::ENOSPC));
         assert_eq!(errno(&TreeError::StatusFileReadOnly), Errno::EACCES);
+        assert_eq!(errno(&TreeError::CrossAppLink), Errno::EXDEV);
     }
 }

@@ -138,9 +138,7 @@ impl Filesystem for PushFs {
     }
 
     fn destroy(&mut self) {
-        if let Err(err) = self.tree.save_changed() {
-            tracing::error!(%err, "cannot save manifests at unmount");
-        }
+        self.tree.drain_seals();
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
@@ -277,12 +275,12 @@ impl Filesystem for PushFs {
         &self,
         req: &Request,
         ino: INodeNo,
-        _newparent: INodeNo,
-        _newname: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
         reply: ReplyEntry,
     ) {
         let _span = request_span(req, "link", ino.0);
-        reply.error(fail("link", TreeError::HardLinksNotSupported));
+        reply_entry(reply, "link", self.tree.link(ino.0, newparent.0, newname));
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -448,11 +446,7 @@ impl Filesystem for PushFs {
         reply: ReplyEmpty,
     ) {
         let _span = request_span(req, "fsyncdir", ino.0);
-        reply_empty(
-            reply,
-            "fsyncdir",
-            self.tree.save_changed().map_err(Into::into),
-        );
+        reply_empty(reply, "fsyncdir", self.tree.sync());
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {

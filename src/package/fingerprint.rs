@@ -107,6 +107,7 @@ mod tests {
                     size,
                 },
                 path: PathBuf::from("/nonexistent"),
+                inode: None,
             }),
         }
     }

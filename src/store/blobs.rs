@@ -120,6 +120,47 @@ impl ContentStore {
         Ok(())
     }
 
+    /// Gives a hashed temp file its content address by a hard link, so the
+    /// temp file stays until the caller has recorded the blob and removes
+    /// it: a crash at any point leaves the bytes under a name the metadata
+    /// knows. `durable` also syncs the new directory entry (for files the
+    /// writer fsynced). An existing blob is left as it is.
+    pub fn link_in(&self, temp: &Path, info: &BlobInfo, durable: bool) -> io::Result<()> {
+        let dest = self.blob_path(&info.sha256);
+        let prefix = u8::from_str_radix(&info.sha256[..2], 16).map_err(io::Error::other)?;
+        let dir = self
+            .objects_made
+            .ensure(&self.root.join("objects"), prefix)?;
+        match fs::hard_link(temp, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a blob nothing refers to any more. A failure is logged: the
+    /// sweep at the next mount gets another go.
+    pub fn remove_blob(&self, sha256: &str) {
+        match fs::remove_file(self.blob_path(sha256)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(%err, blob = sha256, "cannot delete an unreferenced blob"),
+        }
+    }
+
+    /// Syncs the directory holding a temp file, so an fsynced file's name
+    /// survives power loss too.
+    pub fn sync_temp_dir(&self, temp: &Path) -> io::Result<()> {
+        match temp.parent() {
+            Some(dir) => File::open(dir)?.sync_all(),
+            None => Ok(()),
+        }
+    }
+
     /// Stores bytes directly (small files, tests).
     pub fn put_bytes(&self, bytes: &[u8]) -> io::Result<BlobInfo> {
         let (path, mut file) = self.new_temp()?;

@@ -27,7 +27,20 @@ pub struct OpenFile {
     /// the last one closes, so every handle of a file shares one temp file
     /// (the kernel insists on one backing file per inode for passthrough).
     handles: AtomicU32,
-    sealed: AtomicBool,
+    /// A writer called fsync: sealing must keep the bytes durable too.
+    synced: AtomicBool,
+}
+
+/// An inode with open handles, or whose bytes are still in a temp file.
+#[derive(Debug)]
+pub struct OpenInode {
+    /// The app root, to tell the deploy layer without asking the engine.
+    pub app: Option<super::Ino>,
+    pub handles: u32,
+    /// The temp file, from the first write until the seal is committed.
+    pub writing: Option<std::sync::Arc<OpenFile>>,
+    /// Its last name went while it was open: freed at the last close.
+    pub orphan: bool,
 }
 
 impl OpenFile {
@@ -37,7 +50,7 @@ impl OpenFile {
             file,
             generation: AtomicU64::new(0),
             handles: AtomicU32::new(0),
-            sealed: AtomicBool::new(false),
+            synced: AtomicBool::new(false),
         }
     }
 
@@ -105,7 +118,12 @@ impl OpenFile {
     }
 
     pub fn sync(&self) -> io::Result<()> {
+        self.synced.store(true, Ordering::Release);
         self.file.sync_data()
+    }
+
+    pub fn was_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
     }
 
     /// Hashes the temp file without moving it. Slow for big files: call
@@ -114,21 +132,16 @@ impl OpenFile {
         crate::store::hash_file(&self.temp)
     }
 
-    /// Moves the temp file into the store under `info`. Call under the
-    /// tree lock, after checking that nothing was written since `hash`.
-    pub fn commit(&self, store: &ContentStore, info: &BlobInfo) -> io::Result<()> {
-        store.adopt(&self.temp, info)?;
-        self.sealed.store(true, Ordering::Release);
-        Ok(())
+    /// Links the temp file into the store under `info`; the temp file
+    /// itself goes once the seal is committed.
+    pub fn link_in(&self, store: &ContentStore, info: &BlobInfo) -> io::Result<()> {
+        store.link_in(&self.temp, info, self.was_synced())
     }
-}
 
-impl Drop for OpenFile {
-    fn drop(&mut self) {
-        if !self.sealed.load(Ordering::Acquire) {
-            // Unlinked or replaced before it was sealed: nothing refers to it.
-            let _ = std::fs::remove_file(&self.temp);
-        }
+    /// The seal is committed, or the content was never recorded: the temp
+    /// file is no longer needed. (Not on drop: the engine may still name it.)
+    pub fn remove_temp(&self) {
+        let _ = std::fs::remove_file(&self.temp);
     }
 }
 

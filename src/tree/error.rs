@@ -16,7 +16,7 @@ pub enum TreeError {
     #[error("directory not empty")]
     NotEmpty,
     #[error(
-        "status files under .pushfs/ are read-only; write `deploy` or `cancel` to .pushfs/ctl"
+        "status files under .pushfs/ are read-only; write `deploy`, `cancel`, `hold` or `release` to .pushfs/ctl"
     )]
     StatusFileReadOnly,
     #[error("only app directories can be created here; put files inside an app folder")]
@@ -25,11 +25,13 @@ pub enum TreeError {
     TopLevelIsFixed,
     #[error("cannot move between apps or backends in place; mv copies instead")]
     CrossAppRename,
-    #[error("hard links are not supported; copy the file instead")]
-    HardLinksNotSupported,
+    #[error("hard links to directories are not allowed")]
+    HardLinkToDirectory,
+    #[error("hard links stay inside one app; copy the file to link it into another")]
+    CrossAppLink,
     #[error("only regular files, directories and symlinks can be deployed")]
     UnsupportedFileType,
-    #[error("unknown command for .pushfs/ctl (use `deploy` or `cancel`)")]
+    #[error("unknown command for .pushfs/ctl (use `deploy`, `cancel`, `hold` or `release`)")]
     UnknownCtlCommand,
     #[error("invalid argument")]
     InvalidArgument,
@@ -41,6 +43,8 @@ pub enum TreeError {
     NoXattr,
     #[error("I/O error in the state directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Meta(#[from] crate::meta::MetaError),
 }
 
 impl TreeError {

@@ -25,6 +25,8 @@ pub struct Opened {
 #[derive(Debug)]
 pub(super) enum Handle {
     File {
+        /// The app root, told of every write.
+        app: Option<super::Ino>,
         /// Set while the file is being written (by this handle or another).
         open: Option<Arc<OpenFile>>,
         /// The immutable blob, for a handle opened on a sealed file.

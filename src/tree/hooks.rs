@@ -13,6 +13,10 @@ pub enum CtlCommand {
     Deploy,
     /// Stop the deploy in flight.
     Cancel,
+    /// Stop automatic deploys until `release` (or `deploy`).
+    Hold,
+    /// Resume automatic deploys; a changed tree deploys.
+    Release,
 }
 
 impl CtlCommand {
@@ -20,6 +24,8 @@ impl CtlCommand {
         match std::str::from_utf8(text).ok()?.trim() {
             "deploy" | "" => Some(CtlCommand::Deploy),
             "cancel" => Some(CtlCommand::Cancel),
+            "hold" => Some(CtlCommand::Hold),
+            "release" => Some(CtlCommand::Release),
             _ => None,
         }
     }
@@ -38,6 +44,10 @@ pub trait DeployHooks: Send + Sync {
     /// Anything inside the app changed: restart its settle timer.
     fn app_changed(&self, app: &AppId);
     fn app_renamed(&self, app: &AppId, name: &str);
+    /// A line for the app's log (what recovery at start-up did).
+    fn app_note(&self, app: &AppId, message: &str);
+    /// Stop automatic deploys of the app, saying why, until the user asks.
+    fn app_held(&self, app: &AppId, reason: &str);
     /// The app directory was removed: stop its deploys, forget its state.
     fn app_removed(&self, app: &AppId);
     fn command(&self, app: &AppId, command: CtlCommand);
@@ -57,6 +67,8 @@ mod tests {
         assert_eq!(CtlCommand::parse(b"deploy\n"), Some(CtlCommand::Deploy));
         assert_eq!(CtlCommand::parse(b""), Some(CtlCommand::Deploy));
         assert_eq!(CtlCommand::parse(b" cancel \n"), Some(CtlCommand::Cancel));
+        assert_eq!(CtlCommand::parse(b"hold\n"), Some(CtlCommand::Hold));
+        assert_eq!(CtlCommand::parse(b"release"), Some(CtlCommand::Release));
         assert_eq!(CtlCommand::parse(b"reboot"), None);
     }
 }

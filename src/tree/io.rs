@@ -1,7 +1,7 @@
 //! Opening, reading, writing and releasing files and directories.
 //!
-//! Bytes move between the kernel and temp files or blobs without the tree
-//! lock; the lock is taken only to look up or swap a file's content.
+//! Bytes move between the kernel and temp files or blobs without any lock;
+//! the engine is asked only to find a file's content or record a new one.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use super::content::{read_exact_or_eof, OpenFile};
 use super::handles::{Handle, Opened};
-use super::node::{Content, NodeKind};
+use super::sealer::{Hashed, Job};
 use super::status_files::StatusFile;
+use super::status_inodes::StatusInode;
 use super::{CtlCommand, FileKind, Ino, Tree, TreeError, TreeResult};
+use crate::meta::InodeKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
@@ -40,48 +42,44 @@ impl Tree {
     pub fn open(&self, ino: Ino, flags: i32) -> TreeResult<Opened> {
         let writing = flags & libc::O_ACCMODE != libc::O_RDONLY;
         let truncate = writing && flags & libc::O_TRUNC != 0;
+        if let Some(status) = StatusInode::decode(ino) {
+            return self.open_status(status, writing);
+        }
         let handle = {
-            let state = self.state.lock();
-            match &state.node(ino)?.kind {
-                NodeKind::Dir { .. } | NodeKind::StatusDir { .. } => return Err(TreeError::IsDir),
-                NodeKind::Symlink { .. } => return Err(TreeError::InvalidArgument),
-                NodeKind::StatusFile { app, file } => {
-                    let handle = match file {
-                        StatusFile::Ctl => Handle::Ctl { app: app.clone() },
-                        _ if writing => return Err(TreeError::StatusFileReadOnly),
-                        StatusFile::Wait => Handle::Wait {
-                            app: app.clone(),
-                            result: Default::default(),
-                        },
-                        other => Handle::Status {
-                            bytes: self.hooks.status_file(app, *other),
-                        },
-                    };
-                    drop(state);
-                    let fh = self.handles.insert(handle);
-                    return Ok(Opened {
-                        fh,
-                        direct_io: true,
-                        backing: None,
-                    });
-                }
-                NodeKind::File { content } => match (content, writing) {
-                    (Content::Open(open), _) => {
-                        open.attach();
-                        Some(Handle::File {
-                            open: Some(open.clone()),
-                            blob: None,
-                            writable: writing,
-                        })
-                    }
-                    (Content::Blob(blob), false) => Some(Handle::File {
-                        open: None,
-                        blob: Some(File::open(self.store.blob_path(&blob.sha256))?),
-                        writable: false,
-                    }),
-                    (Content::Blob(_), true) => None,
-                },
+            let txn = self.meta.read()?;
+            let row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+            match row.kind {
+                InodeKind::Dir => return Err(TreeError::IsDir),
+                InodeKind::Symlink => return Err(TreeError::InvalidArgument),
+                InodeKind::File => {}
             }
+            // Under the engine's lock: the blob cannot be freed meanwhile.
+            let blob = match (&row.blob, writing) {
+                (Some(blob), false) => Some(File::open(self.store.blob_path(&blob.sha256))?),
+                _ => None,
+            };
+            self.open_entry(ino, row.app, |entry| match &entry.writing {
+                Some(open) => {
+                    open.attach();
+                    entry.handles += 1;
+                    Some(Handle::File {
+                        app: row.app,
+                        open: Some(open.clone()),
+                        blob: None,
+                        writable: writing,
+                    })
+                }
+                None if !writing => {
+                    entry.handles += 1;
+                    Some(Handle::File {
+                        app: row.app,
+                        open: None,
+                        blob,
+                        writable: false,
+                    })
+                }
+                None => None,
+            })
         };
         let handle = match handle {
             Some(handle) => {
@@ -99,18 +97,13 @@ impl Tree {
             }
             None => self.open_sealed_for_writing(ino, truncate)?,
         };
-        let mut state = self.state.lock();
-        let node = state.node_mut(ino)?;
-        node.open_handles += 1;
-        if truncate {
-            node.meta.touch_content();
-            self.changed(&state, ino);
-        }
-        drop(state);
-        let backing = match &handle {
-            Handle::File { open, .. } => open.clone(),
-            _ => None,
+        let (app, backing) = match &handle {
+            Handle::File { app, open, .. } => (*app, open.clone()),
+            _ => (None, None),
         };
+        if truncate {
+            self.notify(app);
+        }
         Ok(Opened {
             fh: self.handles.insert(handle),
             direct_io: false,
@@ -118,43 +111,84 @@ impl Tree {
         })
     }
 
+    fn open_status(&self, status: StatusInode, writing: bool) -> TreeResult<Opened> {
+        let StatusInode::File { root, file } = status else {
+            return Err(TreeError::IsDir);
+        };
+        let app = self.app_id(root).ok_or(TreeError::NotFound)?;
+        let handle = match file {
+            StatusFile::Ctl => Handle::Ctl { app },
+            _ if writing => return Err(TreeError::StatusFileReadOnly),
+            StatusFile::Wait => Handle::Wait {
+                app,
+                result: Default::default(),
+            },
+            other => Handle::Status {
+                bytes: self.hooks.status_file(&app, other),
+            },
+        };
+        Ok(Opened {
+            fh: self.handles.insert(handle),
+            direct_io: true,
+            backing: None,
+        })
+    }
+
     /// A sealed file opened for writing gets a temp copy of its blob (or an
-    /// empty one on O_TRUNC). The copy is made outside the lock; if another
+    /// empty one on O_TRUNC), recorded in the engine so a crash keeps what
+    /// is written to it. The copy is made outside the lock; if another
     /// writer got there first, its temp file is shared instead.
     fn open_sealed_for_writing(&self, ino: Ino, truncate: bool) -> TreeResult<Handle> {
-        let blob = {
-            let state = self.state.lock();
-            match &state.node(ino)?.kind {
-                NodeKind::File {
-                    content: Content::Blob(blob),
-                } => blob.clone(),
-                _ => return Err(TreeError::NotFound),
-            }
-        };
+        let row = self.meta.read()?.inode(ino)?.ok_or(TreeError::NotFound)?;
+        let blob = row.blob.clone().ok_or(TreeError::NotFound)?;
         let (temp, file) = if truncate || blob.size == 0 {
             self.store.new_temp()?
         } else {
             self.store.temp_copy_of(&blob.sha256)?
         };
         let fresh = Arc::new(OpenFile::new(temp, file));
-        let mut state = self.state.lock();
-        let NodeKind::File { content } = &mut state.node_mut(ino)?.kind else {
-            return Err(TreeError::NotFound);
-        };
-        let open = match content {
-            Content::Open(existing) => {
+        let mut txn = self.meta.begin()?;
+        let current = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        let mut open_table = self.open.lock();
+        let entry = open_table.entry(ino).or_insert(super::content::OpenInode {
+            app: current.app,
+            handles: 0,
+            writing: None,
+            orphan: false,
+        });
+        let open = match &entry.writing {
+            Some(existing) => {
+                fresh.remove_temp();
                 if truncate {
                     existing.truncate(0)?;
                 }
                 existing.clone()
             }
-            Content::Blob(_) => {
-                *content = Content::Open(fresh.clone());
+            None => {
+                txn.set_content(ino, current.blob.as_ref(), Some(&fresh.temp))?;
+                entry.writing = Some(fresh.clone());
                 fresh
             }
         };
         open.attach();
+        entry.handles += 1;
+        let app = entry.app;
+        let recorded = txn.commit();
+        if let Err(err) = recorded {
+            entry.handles -= 1;
+            open.detach();
+            if Arc::ptr_eq(&open, entry.writing.as_ref().expect("set above")) && open.handles() == 0
+            {
+                entry.writing = None;
+                open.remove_temp();
+            }
+            if entry.handles == 0 && entry.writing.is_none() {
+                open_table.remove(&ino);
+            }
+            return Err(err.into());
+        }
         Ok(Handle::File {
+            app,
             open: Some(open),
             blob: None,
             writable: true,
@@ -199,20 +233,17 @@ impl Tree {
         }
     }
 
-    pub fn write(&self, ino: Ino, fh: u64, offset: u64, data: &[u8]) -> TreeResult<u32> {
+    pub fn write(&self, _ino: Ino, fh: u64, offset: u64, data: &[u8]) -> TreeResult<u32> {
         let handle = self.handles.get(fh)?;
         match &*handle {
             Handle::File {
+                app,
                 open: Some(open),
                 writable: true,
                 ..
             } => {
                 open.write_at(offset, data)?;
-                let mut state = self.state.lock();
-                if let Some(node) = state.nodes.get_mut(&ino) {
-                    node.meta.touch_content();
-                }
-                self.changed(&state, ino);
+                self.notify(*app);
                 Ok(data.len() as u32)
             }
             Handle::Ctl { app } => {
@@ -225,107 +256,193 @@ impl Tree {
         }
     }
 
+    /// Makes the file's bytes and its record durable against power loss.
     pub fn fsync(&self, fh: u64) -> TreeResult<()> {
         if let Handle::File {
             open: Some(open), ..
         } = &*self.handles.get(fh)?
         {
             open.sync()?;
+            self.store.sync_temp_dir(&open.temp)?;
         }
+        self.meta.sync()?;
         Ok(())
     }
 
+    /// Closes a handle. The last close of a written file queues its seal
+    /// and returns at once; an unlinked file goes with its last handle.
     pub fn release(&self, ino: Ino, fh: u64) -> TreeResult<()> {
         let Some(handle) = self.handles.remove(fh) else {
             return Err(TreeError::BadHandle);
         };
+        let Handle::File { open: written, .. } = &*handle else {
+            return Ok(());
+        };
+        let mut free_orphan = false;
         {
-            let mut state = self.state.lock();
-            if let Some(node) = state.nodes.get_mut(&ino) {
-                node.open_handles = node.open_handles.saturating_sub(1);
+            let mut open_table = self.open.lock();
+            let Some(entry) = open_table.get_mut(&ino) else {
+                return Ok(());
+            };
+            entry.handles = entry.handles.saturating_sub(1);
+            if let Some(open) = written {
+                if open.detach() == 0 && !entry.orphan {
+                    self.sealer.queue(ino, open.clone());
+                }
+            }
+            if entry.handles == 0 && (entry.writing.is_none() || entry.orphan) {
+                free_orphan = entry.orphan;
+                if let Some(open) = open_table.remove(&ino).and_then(|e| e.writing) {
+                    open.remove_temp();
+                }
             }
         }
-        if let Handle::File {
-            open: Some(open), ..
-        } = &*handle
-        {
-            if open.detach() == 0 {
-                self.seal(ino, open)?;
-            }
+        if free_orphan {
+            self.free_orphan(ino)?;
         }
-        self.state.lock().reap(ino);
         Ok(())
     }
 
-    /// Hashes a file whose last handle closed and makes it an immutable
-    /// blob, unless a writer came back or it changed while hashing.
-    fn seal(&self, ino: Ino, open: &Arc<OpenFile>) -> TreeResult<()> {
-        loop {
-            let generation = open.generation();
-            let info = open.hash()?;
-            let mut state = self.state.lock();
-            let Some(node) = state.nodes.get_mut(&ino) else {
-                return Ok(());
-            };
-            let NodeKind::File { content } = &mut node.kind else {
-                return Ok(());
-            };
-            let current = matches!(content, Content::Open(c) if Arc::ptr_eq(c, open));
-            if !current || open.handles() > 0 {
-                return Ok(());
+    /// Deletes an inode whose last name went while it was open.
+    fn free_orphan(&self, ino: Ino) -> TreeResult<()> {
+        let mut txn = self.meta.begin()?;
+        if let Some(row) = txn.inode(ino)? {
+            if row.nlink == 0 && !self.open.lock().contains_key(&ino) {
+                txn.delete_inode(&row)?;
             }
-            if open.generation() != generation {
-                continue;
+        }
+        Ok(txn.commit()?)
+    }
+
+    /// Makes every recorded change durable (fsyncdir).
+    pub fn sync(&self) -> TreeResult<()> {
+        Ok(self.meta.sync()?)
+    }
+
+    /// Seals a batch of closed files in one transaction. Returns the ones
+    /// to try again (the commit failed); files written again meanwhile are
+    /// dropped from the batch, as their next close queues them anew.
+    pub(super) fn seal_batch(&self, batch: Vec<Job>) -> Vec<Job> {
+        let mut hashed = Vec::with_capacity(batch.len());
+        for job in batch {
+            match Hashed::of(job.ino, job.open.clone()) {
+                Ok(h) => hashed.push(h),
+                Err(err) => {
+                    tracing::error!(ino = job.ino, %err, "cannot hash a closed file; its bytes stay in its temp file");
+                }
             }
-            // The temp file's mtime is the file's: writes may have bypassed us.
-            let (_, modified) = open.stat()?;
-            open.commit(&self.store, &info)?;
-            *content = Content::Blob(info);
-            node.meta.mtime = modified;
-            self.changed(&state, ino);
-            return Ok(());
+        }
+        let result = self.commit_seals(&hashed);
+        match result {
+            Ok(()) => Vec::new(),
+            Err(err) => {
+                tracing::error!(%err, files = hashed.len(), "cannot record closed files; retrying (their bytes are safe in temp files)");
+                hashed
+                    .into_iter()
+                    .map(|h| Job {
+                        ino: h.ino,
+                        open: h.open,
+                    })
+                    .collect()
+            }
         }
     }
 
-    pub fn opendir(&self, ino: Ino) -> TreeResult<u64> {
-        let state = self.state.lock();
-        let node = state.node(ino)?;
-        let mut entries = vec![
-            DirEntry {
-                ino,
-                kind: FileKind::Dir,
-                name: ".".into(),
-            },
-            DirEntry {
-                ino: node.parent,
-                kind: FileKind::Dir,
-                name: "..".into(),
-            },
-        ];
-        match &node.kind {
-            // `.pushfs/` is reachable by name but not listed, so `rm -r`,
-            // `cp -r` and `rsync --delete` of an app never trip over it.
-            NodeKind::Dir { children, .. } => {
-                for (name, child) in children {
-                    entries.push(DirEntry {
-                        ino: *child,
-                        kind: state.nodes[child].file_kind(),
-                        name: name.clone(),
-                    });
-                }
+    fn commit_seals(&self, hashed: &[Hashed]) -> TreeResult<()> {
+        let mut txn = self.meta.begin()?;
+        let mut open_table = self.open.lock();
+        let mut sealed = Vec::new();
+        let mut durable = false;
+        for h in hashed {
+            let Some(entry) = open_table.get(&h.ino) else {
+                continue;
+            };
+            let current = entry
+                .writing
+                .as_ref()
+                .is_some_and(|w| Arc::ptr_eq(w, &h.open));
+            if !current || entry.orphan || h.open.handles() > 0 {
+                continue;
             }
-            NodeKind::StatusDir { .. } => {
-                for (i, file) in StatusFile::ALL.iter().enumerate() {
-                    entries.push(DirEntry {
-                        ino: ino + 1 + i as Ino,
-                        kind: FileKind::File,
-                        name: file.name().into(),
-                    });
-                }
+            if h.open.generation() != h.generation {
+                self.sealer.queue(h.ino, h.open.clone());
+                continue;
             }
-            _ => return Err(TreeError::NotDir),
+            h.open.link_in(&self.store, &h.info)?;
+            // Now, not at hashing: a utime() may have come in between.
+            let (_, mtime) = h.open.stat()?;
+            txn.seal(h.ino, &h.info, mtime)?;
+            durable |= h.open.was_synced();
+            sealed.push(h);
         }
-        drop(state);
+        txn.commit()?;
+        let mut apps = Vec::new();
+        for h in &sealed {
+            if let Some(entry) = open_table.get_mut(&h.ino) {
+                entry.writing = None;
+                apps.push(entry.app);
+                if entry.handles == 0 {
+                    open_table.remove(&h.ino);
+                }
+            }
+        }
+        drop(open_table);
+        if durable {
+            self.meta.sync()?;
+        }
+        for h in &sealed {
+            h.open.remove_temp();
+        }
+        apps.sort();
+        apps.dedup();
+        for app in apps {
+            self.notify(app);
+        }
+        Ok(())
+    }
+
+    pub fn opendir(&self, ino: Ino) -> TreeResult<u64> {
+        let dot = |ino, name: &str| DirEntry {
+            ino,
+            kind: FileKind::Dir,
+            name: name.into(),
+        };
+        let entries = match StatusInode::decode(ino) {
+            Some(StatusInode::Dir { root }) => {
+                let mut entries = vec![dot(ino, "."), dot(root, "..")];
+                entries.extend(StatusFile::ALL.iter().map(|file| DirEntry {
+                    ino: StatusInode::file_ino(root, *file),
+                    kind: FileKind::File,
+                    name: file.name().into(),
+                }));
+                entries
+            }
+            Some(StatusInode::File { .. }) => return Err(TreeError::NotDir),
+            None => {
+                let txn = self.meta.read()?;
+                let row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+                if row.kind != InodeKind::Dir {
+                    return Err(TreeError::NotDir);
+                }
+                // `.pushfs/` is reachable by name but not listed, so `rm -r`,
+                // `cp -r` and `rsync --delete` of an app never trip over it.
+                let mut entries = vec![dot(ino, "."), dot(row.parent, "..")];
+                entries.extend(
+                    txn.children(ino)?
+                        .into_iter()
+                        .map(|(name, child)| DirEntry {
+                            ino: child.ino,
+                            kind: match child.kind {
+                                InodeKind::Dir => FileKind::Dir,
+                                InodeKind::File => FileKind::File,
+                                InodeKind::Symlink => FileKind::Symlink,
+                            },
+                            name: name.into(),
+                        }),
+                );
+                entries
+            }
+        };
         Ok(self.handles.insert(Handle::Dir { entries }))
     }
 

@@ -2,9 +2,12 @@
 //! `.pushfs/` files. Knows nothing about HTTP or fuser: the FUSE adapter
 //! calls plain methods that return [`Attr`]s or a [`TreeError`].
 //!
-//! One mutex guards the inode table; it is held only for in-memory work.
-//! File bytes are read and written through handles outside it, and hashing
-//! a finished file happens outside it too.
+//! The metadata engine ([`crate::meta`]) holds every inode and name; each
+//! operation here is one engine transaction, committed before it returns.
+//! In memory the tree keeps only what lives while mounted: open handles,
+//! files being written (their temp files), and the list of apps. Lock
+//! order: the engine, then `open`, then `apps`; hooks are called with none
+//! held.
 
 mod content;
 mod error;
@@ -13,18 +16,22 @@ mod hooks;
 mod io;
 mod node;
 mod ops;
-mod persist;
+mod recovery;
+mod sealer;
 pub mod status_files;
+mod status_inodes;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ffi::{OsStr, OsString};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
 use crate::backend::BackendKind;
 use crate::deploy::snapshot::{EntryKind, FileContent, SnapshotEntry};
+use crate::meta::{BlobPins, InodeKind, InodeRow, MetaStore, Txn};
 use crate::package::ignore::STATUS_DIR;
 use crate::store::ContentStore;
 
@@ -36,9 +43,11 @@ pub use io::{DirEntry, StatFs};
 pub use node::{Attr, FileKind, Ino, ROOT_INO};
 pub use ops::{Creator, SetAttr};
 
+use content::OpenInode;
 use handles::HandleTable;
-use node::{Content, DirRole, Meta, Node, NodeKind};
-use status_files::StatusFile;
+use node::DirRole;
+use sealer::Sealer;
+use status_inodes::StatusInode;
 
 /// An app's stable identity: survives renames and remounts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,75 +59,74 @@ impl std::fmt::Display for AppId {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct AppEntry {
-    root: Ino,
-    status_dir: Ino,
+    id: AppId,
     backend: BackendKind,
 }
 
-#[derive(Debug)]
-struct TreeState {
-    nodes: HashMap<Ino, Node>,
-    next_ino: Ino,
-    apps: BTreeMap<AppId, AppEntry>,
+/// The apps by root inode, and back.
+#[derive(Debug, Default)]
+struct AppIndex {
+    by_root: HashMap<Ino, AppEntry>,
+    by_id: HashMap<AppId, Ino>,
+}
+
+impl AppIndex {
+    fn insert(&mut self, root: Ino, entry: AppEntry) {
+        self.by_id.insert(entry.id.clone(), root);
+        self.by_root.insert(root, entry);
+    }
+
+    fn remove(&mut self, root: Ino) -> Option<AppEntry> {
+        let entry = self.by_root.remove(&root)?;
+        self.by_id.remove(&entry.id);
+        Some(entry)
+    }
 }
 
 pub struct Tree {
-    state: Mutex<TreeState>,
-    handles: HandleTable,
+    meta: Arc<MetaStore>,
     store: Arc<ContentStore>,
+    handles: HandleTable,
+    open: Mutex<HashMap<Ino, OpenInode>>,
+    apps: Mutex<AppIndex>,
+    backends: HashMap<Ino, BackendKind>,
+    /// This run's number in the engine; apps changed in it are marked so.
+    run: i64,
+    /// App roots already marked changed in this run.
+    marked: Mutex<HashSet<Ino>>,
     state_dir: PathBuf,
     hooks: Arc<dyn DeployHooks>,
-    /// Apps whose manifest must be written again.
-    unsaved: Mutex<HashSet<AppId>>,
+    sealer: Sealer,
 }
 
 impl Tree {
-    /// Builds the tree from the manifests in `state_dir`, recovering files
-    /// that were being written when the last run ended, and collecting
-    /// blobs that nothing refers to any more.
+    /// Opens the engine in `state_dir`, recovers what the last run left
+    /// (files being written, unlinked open files, an unclean stop), and
+    /// tells the deploy layer about every app.
     pub fn load(
         state_dir: &Path,
         store: Arc<ContentStore>,
         hooks: Arc<dyn DeployHooks>,
         owner: (u32, u32),
-    ) -> std::io::Result<Arc<Tree>> {
-        let mut nodes = HashMap::new();
-        let root_meta = Meta::new(0o755, owner.0, owner.1);
-        let mut root_children = BTreeMap::new();
-        let mut next_ino = ROOT_INO + 1;
-        for kind in BackendKind::ALL {
-            let ino = next_ino;
-            next_ino += 1;
-            root_children.insert(OsString::from(kind.dir_name()), ino);
-            let kind = NodeKind::Dir {
-                children: BTreeMap::new(),
-                role: DirRole::Backend(kind),
-            };
-            nodes.insert(
-                ino,
-                Node::attached(ROOT_INO, kind_name(&kind), kind, root_meta),
-            );
-        }
-        let root = NodeKind::Dir {
-            children: root_children,
-            role: DirRole::Root,
-        };
-        nodes.insert(ROOT_INO, Node::attached(ROOT_INO, "", root, root_meta));
-        let tree = Arc::new(Tree {
-            state: Mutex::new(TreeState {
-                nodes,
-                next_ino,
-                apps: BTreeMap::new(),
-            }),
-            handles: HandleTable::default(),
+    ) -> TreeResult<Arc<Tree>> {
+        let meta = Arc::new(MetaStore::open(state_dir, store.clone())?);
+        let start = recovery::prepare(&meta, &store, state_dir, owner)?;
+        let tree = Arc::new_cyclic(|weak| Tree {
+            meta,
             store,
+            handles: HandleTable::default(),
+            open: Mutex::new(HashMap::new()),
+            apps: Mutex::new(AppIndex::default()),
+            backends: start.backends.clone(),
+            run: start.run.run,
+            marked: Mutex::new(HashSet::new()),
             state_dir: state_dir.to_path_buf(),
             hooks,
-            unsaved: Mutex::new(HashSet::new()),
+            sealer: Sealer::start(weak.clone()),
         });
-        persist::restore(&tree)?;
+        recovery::announce_apps(&tree, &start)?;
         Ok(tree)
     }
 
@@ -126,256 +134,244 @@ impl Tree {
         &self.store
     }
 
+    pub fn meta(&self) -> &Arc<MetaStore> {
+        &self.meta
+    }
+
+    /// Finishes pending seals and records a clean stop.
+    pub fn shutdown(&self) -> TreeResult<()> {
+        self.sealer.drain();
+        let mut txn = self.meta.begin()?;
+        txn.end_run()?;
+        txn.commit()?;
+        self.meta.sync()?;
+        Ok(())
+    }
+
+    /// Waits until every closed file is sealed.
+    pub fn drain_seals(&self) {
+        self.sealer.drain();
+    }
+
+    /// How many handles are open (a clean stop waits for none).
+    pub fn open_handles(&self) -> usize {
+        self.open.lock().values().map(|o| o.handles as usize).sum()
+    }
+
     /// The apps, with their backend and current directory name.
     pub fn apps(&self) -> Vec<(AppId, BackendKind, String)> {
-        let state = self.state.lock();
-        state
-            .apps
-            .iter()
-            .map(|(id, e)| {
-                let name = state.nodes[&e.root].name.to_string_lossy().into_owned();
-                (id.clone(), e.backend, name)
-            })
-            .collect()
+        let roots: Vec<(Ino, AppEntry)> = {
+            let apps = self.apps.lock();
+            apps.by_root.iter().map(|(r, e)| (*r, e.clone())).collect()
+        };
+        let Ok(txn) = self.meta.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = roots
+            .into_iter()
+            .map(|(root, e)| (e.id, e.backend, app_name(&txn, root)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn app_root(&self, app: &AppId) -> Option<Ino> {
+        self.apps.lock().by_id.get(app).copied()
+    }
+
+    fn app_id(&self, root: Ino) -> Option<AppId> {
+        self.apps.lock().by_root.get(&root).map(|e| e.id.clone())
     }
 
     /// Whether the app can start a deploy now: no file being written, and
     /// one of `spec_files` present at its root.
     pub fn readiness(&self, app: &AppId, spec_files: &[&str]) -> Option<AppReadiness> {
-        let state = self.state.lock();
-        let entry = state.apps.get(app)?;
-        let root = &state.nodes[&entry.root];
-        let children = root.children()?;
-        let has_spec = spec_files.iter().any(|name| {
-            children
-                .get(OsStr::new(name))
-                .is_some_and(|ino| matches!(state.nodes[ino].kind, NodeKind::File { .. }))
-        });
-        let mut files_being_written = 0;
-        state.walk(entry.root, &mut |_, node| {
-            if let NodeKind::File {
-                content: Content::Open(_),
-            } = &node.kind
-            {
-                files_being_written += 1;
+        let root = self.app_root(app)?;
+        let txn = self.meta.read().ok()?;
+        let mut has_spec = false;
+        for name in spec_files {
+            if let Ok(Some(row)) = txn.lookup_row(root, name) {
+                has_spec |= row.kind == InodeKind::File;
             }
-        });
+        }
+        drop(txn);
+        let files_being_written = self
+            .open
+            .lock()
+            .values()
+            .filter(|o| o.app == Some(root) && o.writing.is_some() && !o.orphan)
+            .count();
         Some(AppReadiness {
             has_spec,
             files_being_written,
         })
     }
 
-    /// The app's entries for a snapshot (status files excluded), and its name.
-    /// `None` if the app is gone or a file is still being written.
-    pub fn snapshot_entries(&self, app: &AppId) -> Option<(String, Vec<SnapshotEntry>)> {
-        let state = self.state.lock();
-        let entry = state.apps.get(app)?;
-        let name = state.nodes[&entry.root].name.to_string_lossy().into_owned();
-        let mut entries = Vec::new();
-        let mut complete = true;
-        state.walk(entry.root, &mut |path, node| {
-            let kind = match &node.kind {
-                NodeKind::Dir { .. } => EntryKind::Dir,
-                NodeKind::Symlink { target } => EntryKind::Symlink {
-                    target: target.to_string_lossy().into_owned(),
+    /// The app's entries for a snapshot (status files excluded), its name,
+    /// and pins that keep their blobs until the deploy is done. `None` if
+    /// the app is gone or a file is still being written.
+    pub fn snapshot_entries(&self, app: &AppId) -> Option<(String, Vec<SnapshotEntry>, BlobPins)> {
+        let root = self.app_root(app)?;
+        let txn = self.meta.read().ok()?;
+        let name = app_name(&txn, root);
+        let walked = txn.walk(root).ok()?;
+        let mut entries = Vec::with_capacity(walked.len());
+        for item in walked {
+            let row = item.row;
+            let kind = match row.kind {
+                InodeKind::Dir => EntryKind::Dir,
+                InodeKind::Symlink => EntryKind::Symlink {
+                    target: row.target.clone().unwrap_or_default(),
                 },
-                NodeKind::File {
-                    content: Content::Blob(blob),
-                } => EntryKind::File(FileContent {
-                    path: self.store.blob_path(&blob.sha256),
-                    blob: blob.clone(),
-                }),
-                NodeKind::File {
-                    content: Content::Open(_),
-                } => {
-                    complete = false;
-                    return;
-                }
-                _ => return,
+                InodeKind::File => match (&row.blob, &row.temp) {
+                    (Some(blob), None) => EntryKind::File(FileContent {
+                        path: self.store.blob_path(&blob.sha256),
+                        blob: blob.clone(),
+                        inode: (row.nlink > 1).then_some(row.ino),
+                    }),
+                    _ => return None,
+                },
             };
             entries.push(SnapshotEntry {
-                path: path.to_string(),
-                mode: u32::from(node.meta.perm),
+                path: item.path,
+                mode: u32::from(row.perm),
                 kind,
             });
-        });
-        complete.then_some((name, entries))
+        }
+        // Pinned under the engine's lock: no blob can go in between.
+        let pins = self.meta.pin(
+            entries
+                .iter()
+                .filter_map(|e| e.file().map(|f| f.blob.sha256.clone())),
+        );
+        drop(txn);
+        Some((name, entries, pins))
     }
 
-    /// Marks the app holding `ino` changed: its settle timer restarts and
-    /// its manifest is saved again.
-    fn changed(&self, state: &TreeState, ino: Ino) {
-        if let Some(app) = state.app_of(ino) {
-            self.app_changed(app);
+    /// Records in the engine that this run changed the app (once per run).
+    fn mark(&self, txn: &mut Txn, app: Option<Ino>) -> TreeResult<()> {
+        if let Some(root) = app {
+            if !self.marked.lock().contains(&root) {
+                txn.mark_app_changed(root, self.run)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a commit: the app's settle timer restarts.
+    fn notify(&self, app: Option<Ino>) {
+        let Some(root) = app else { return };
+        self.marked.lock().insert(root);
+        if let Some(id) = self.app_id(root) {
+            self.hooks.app_changed(&id);
         }
     }
 
-    fn app_changed(&self, app: AppId) {
-        self.hooks.app_changed(&app);
-        self.unsaved.lock().insert(app);
+    fn role(&self, row: &InodeRow) -> DirRole {
+        if row.ino == ROOT_INO {
+            DirRole::Root
+        } else if let Some(kind) = self.backends.get(&row.ino) {
+            DirRole::Backend(*kind)
+        } else {
+            DirRole::App
+        }
     }
 
-    fn attr_of(&self, state: &TreeState, ino: Ino) -> TreeResult<Attr> {
-        let node = state.nodes.get(&ino).ok_or(TreeError::NotFound)?;
-        let mut mtime = node.meta.mtime;
-        let (size, volatile) = match &node.kind {
-            NodeKind::File {
-                content: Content::Blob(b),
-            } => (b.size, false),
-            NodeKind::File {
-                content: Content::Open(f),
-            } => {
-                // Writes may bypass us (passthrough): the temp file knows best.
-                let (size, modified) = f.stat()?;
-                mtime = modified;
-                (size, false)
+    /// A fresh read of one inode's attributes.
+    fn attr(&self, ino: Ino) -> TreeResult<Attr> {
+        let txn = self.meta.read()?;
+        let row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        self.attr_of_row(&txn, &row)
+    }
+
+    /// Takes the engine's read view as proof that it is still held: a seal
+    /// must not land between reading the row and asking for its temp file,
+    /// or the size would read as that of neither.
+    fn attr_of_row(&self, _held: &Txn, row: &InodeRow) -> TreeResult<Attr> {
+        let mut mtime = row.mtime;
+        let size = match row.kind {
+            InodeKind::File => {
+                let writing = self
+                    .open
+                    .lock()
+                    .get(&row.ino)
+                    .and_then(|o| o.writing.clone());
+                match writing {
+                    Some(open) => {
+                        // Writes may bypass us (passthrough): the temp file knows best.
+                        let (size, modified) = open.stat()?;
+                        mtime = modified;
+                        size
+                    }
+                    None => row.size,
+                }
             }
-            NodeKind::Symlink { target } => (target.len() as u64, false),
-            NodeKind::StatusFile { app, file } => {
-                (self.status_bytes(app, *file).len() as u64, true)
-            }
-            NodeKind::StatusDir { .. } => (0, true),
-            _ => (0, false),
-        };
-        let nlink = match &node.kind {
-            NodeKind::Dir { children, .. } => 2 + state.subdirs(children),
-            NodeKind::StatusDir { .. } => 2,
-            _ if node.detached => 0,
-            _ => 1,
+            InodeKind::Symlink => row.target.as_ref().map_or(0, |t| t.len() as u64),
+            InodeKind::Dir => 0,
         };
         Ok(Attr {
-            ino,
-            kind: node.file_kind(),
+            ino: row.ino,
+            kind: match row.kind {
+                InodeKind::Dir => FileKind::Dir,
+                InodeKind::File => FileKind::File,
+                InodeKind::Symlink => FileKind::Symlink,
+            },
             size,
-            perm: node.meta.perm,
-            nlink,
-            uid: node.meta.uid,
-            gid: node.meta.gid,
-            atime: node.meta.atime,
+            perm: row.perm,
+            nlink: row.nlink,
+            uid: row.uid,
+            gid: row.gid,
+            atime: row.atime,
             mtime,
-            ctime: node.meta.ctime,
-            volatile,
+            ctime: row.ctime,
+            volatile: false,
         })
     }
 
-    fn status_bytes(&self, app: &AppId, file: StatusFile) -> Vec<u8> {
-        self.hooks.status_file(app, file)
-    }
-}
-
-fn kind_name(kind: &NodeKind) -> &'static str {
-    match kind {
-        NodeKind::Dir {
-            role: DirRole::Backend(b),
-            ..
-        } => b.dir_name(),
-        _ => "",
-    }
-}
-
-impl Node {
-    fn attached(parent: Ino, name: &str, kind: NodeKind, meta: Meta) -> Node {
-        Node {
-            parent,
-            name: OsString::from(name),
-            kind,
-            meta,
-            lookups: 0,
-            open_handles: 0,
-            detached: false,
-        }
-    }
-}
-
-impl TreeState {
-    fn alloc(&mut self) -> Ino {
-        let ino = self.next_ino;
-        self.next_ino += 1;
-        ino
-    }
-
-    fn node(&self, ino: Ino) -> TreeResult<&Node> {
-        self.nodes.get(&ino).ok_or(TreeError::NotFound)
-    }
-
-    fn node_mut(&mut self, ino: Ino) -> TreeResult<&mut Node> {
-        self.nodes.get_mut(&ino).ok_or(TreeError::NotFound)
-    }
-
-    fn subdirs(&self, children: &BTreeMap<OsString, Ino>) -> u32 {
-        children
-            .values()
-            .filter(|ino| matches!(self.nodes[ino].kind, NodeKind::Dir { .. }))
-            .count() as u32
-    }
-
-    /// The app whose root is `ino` or an ancestor of it.
-    fn app_of(&self, mut ino: Ino) -> Option<AppId> {
-        loop {
-            let node = self.nodes.get(&ino)?;
-            match &node.kind {
-                NodeKind::StatusDir { app } | NodeKind::StatusFile { app, .. } => {
-                    return Some(app.clone())
-                }
-                NodeKind::Dir {
-                    role: DirRole::Root | DirRole::Backend(_),
-                    ..
-                } => return None,
-                _ => {}
-            }
-            let parent = self.nodes.get(&node.parent)?;
-            if let Some(DirRole::Backend(_)) = parent.role() {
-                return self
-                    .apps
-                    .iter()
-                    .find(|(_, e)| e.root == ino)
-                    .map(|(id, _)| id.clone());
-            }
-            ino = node.parent;
-        }
-    }
-
-    /// Whether `ino` is an app's root directory.
-    fn is_app_root(&self, ino: Ino) -> bool {
-        self.nodes
-            .get(&ino)
-            .and_then(|n| self.nodes.get(&n.parent))
-            .is_some_and(|p| matches!(p.role(), Some(DirRole::Backend(_))))
-            && self.nodes[&ino].role() == Some(DirRole::App)
-    }
-
-    /// Visits every node under `root` (excluded) depth-first, parents
-    /// before children, with its path relative to `root`.
-    fn walk(&self, root: Ino, visit: &mut dyn FnMut(&str, &Node)) {
-        let mut stack: Vec<(String, Ino)> = Vec::new();
-        let push_children = |stack: &mut Vec<(String, Ino)>, prefix: &str, ino: Ino| {
-            if let Some(children) = self.nodes.get(&ino).and_then(|n| n.children()) {
-                for (name, child) in children.iter().rev() {
-                    let name = name.to_string_lossy();
-                    let path = if prefix.is_empty() {
-                        name.into_owned()
-                    } else {
-                        format!("{prefix}/{name}")
-                    };
-                    stack.push((path, *child));
-                }
-            }
+    fn status_attr(&self, status: StatusInode) -> TreeResult<Attr> {
+        let (root, file) = match status {
+            StatusInode::Dir { root } => (root, None),
+            StatusInode::File { root, file } => (root, Some(file)),
         };
-        push_children(&mut stack, "", root);
-        while let Some((path, ino)) = stack.pop() {
-            let node = &self.nodes[&ino];
-            visit(&path, node);
-            push_children(&mut stack, &path, ino);
-        }
+        let owner = self.meta.read()?.inode(root)?.ok_or(TreeError::NotFound)?;
+        let app = self.app_id(root).ok_or(TreeError::NotFound)?;
+        let now = SystemTime::now();
+        let (kind, perm, size, nlink) = match file {
+            None => (FileKind::Dir, 0o555, 0, 2),
+            Some(file) => (
+                FileKind::File,
+                file.perm(),
+                self.hooks.status_file(&app, file).len() as u64,
+                1,
+            ),
+        };
+        Ok(Attr {
+            ino: status.ino(),
+            kind,
+            size,
+            perm,
+            nlink,
+            uid: owner.uid,
+            gid: owner.gid,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            volatile: true,
+        })
     }
+}
 
-    /// Drops a detached node once nothing refers to it.
-    fn reap(&mut self, ino: Ino) {
-        if self.nodes.get(&ino).is_some_and(|n| n.is_unreferenced()) {
-            self.nodes.remove(&ino);
-        }
-    }
+/// An app's directory name, from its root's one dentry.
+fn app_name(txn: &Txn, root: Ino) -> String {
+    txn.names_of(root)
+        .ok()
+        .and_then(|names| names.into_iter().next())
+        .map(|(_, name)| name)
+        .unwrap_or_default()
+}
+
+fn is_app_root(row: &InodeRow) -> bool {
+    row.kind == InodeKind::Dir && row.app == Some(row.ino)
 }
 
 /// Names must be UTF-8: every package format and API carries them as text.

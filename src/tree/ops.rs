@@ -1,20 +1,23 @@
-//! Namespace operations: lookup, create, mkdir, unlink, rmdir, rename,
-//! symlink, setattr. Each edits the in-memory tree and marks the app changed.
+//! Namespace operations: lookup, create, mkdir, link, unlink, rmdir,
+//! rename, symlink, setattr. Each is one engine transaction, committed
+//! before it returns; the app's settle timer restarts after the commit.
 
-use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::collections::hash_map::Entry;
+use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::content::OpenFile;
+use super::content::{OpenFile, OpenInode};
 use super::handles::{Handle, Opened};
-use super::node::{Content, DirRole, Meta, Node, NodeKind};
+use super::node::DirRole;
 use super::status_files::StatusFile;
+use super::status_inodes::StatusInode;
 use super::{
-    is_status_dir_name, utf8_name, AppEntry, AppId, Attr, CtlCommand, Ino, Tree, TreeError,
-    TreeResult, TreeState,
+    is_app_root, is_status_dir_name, utf8_name, AppEntry, AppId, Attr, CtlCommand, Ino, Tree,
+    TreeError, TreeResult, ROOT_INO,
 };
 use crate::backend::BackendKind;
+use crate::meta::{InodeKind, InodeRow, NewInode, Txn};
 
 /// A setattr request; `None` leaves the attribute alone.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,6 +31,19 @@ pub struct SetAttr {
     pub fh: Option<u64>,
 }
 
+impl SetAttr {
+    /// Whether anything is to change (`chown(f, -1, -1)` changes nothing,
+    /// not even ctime).
+    fn changes_anything(&self) -> bool {
+        self.mode.is_some()
+            || self.uid.is_some()
+            || self.gid.is_some()
+            || self.size.is_some()
+            || self.atime.is_some()
+            || self.mtime.is_some()
+    }
+}
+
 /// Who is creating a node, and with which mode.
 #[derive(Debug, Clone, Copy)]
 pub struct Creator {
@@ -38,12 +54,22 @@ pub struct Creator {
 }
 
 impl Creator {
-    fn meta(&self) -> Meta {
-        Meta::new(
-            ((self.mode & !self.umask) & 0o7777) as u16,
-            self.uid,
-            self.gid,
-        )
+    fn perm(&self) -> u16 {
+        ((self.mode & !self.umask) & 0o7777) as u16
+    }
+
+    fn new_inode(&self, kind: InodeKind, parent: &InodeRow) -> NewInode {
+        NewInode {
+            kind,
+            parent: parent.ino,
+            app: parent.app,
+            perm: self.perm(),
+            uid: self.uid,
+            gid: self.gid,
+            blob: None,
+            temp: None,
+            target: None,
+        }
     }
 }
 
@@ -60,59 +86,94 @@ impl Tree {
         if name.len() > 255 {
             return Err(TreeError::NameTooLong);
         }
-        let mut state = self.state.lock();
-        let ino = state.child(parent, name)?;
-        let attr = self.attr_of(&state, ino)?;
-        state.node_mut(ino)?.lookups += 1;
-        Ok(attr)
+        if let Some(status) = StatusInode::decode(parent) {
+            let StatusInode::Dir { root } = status else {
+                return Err(TreeError::NotDir);
+            };
+            let file = name
+                .to_str()
+                .and_then(StatusFile::from_name)
+                .ok_or(TreeError::NotFound)?;
+            return self.status_attr(StatusInode::File { root, file });
+        }
+        let txn = self.meta.read()?;
+        let parent_row = txn.inode(parent)?.ok_or(TreeError::NotFound)?;
+        if parent_row.kind != InodeKind::Dir {
+            return Err(TreeError::NotDir);
+        }
+        if is_status_dir_name(name) && is_app_root(&parent_row) {
+            drop(txn);
+            return self.status_attr(StatusInode::Dir { root: parent });
+        }
+        let name = name.to_str().ok_or(TreeError::NotFound)?;
+        let row = txn.lookup_row(parent, name)?.ok_or(TreeError::NotFound)?;
+        self.attr_of_row(&txn, &row)
     }
 
-    pub fn forget(&self, ino: Ino, count: u64) {
-        let mut state = self.state.lock();
-        if let Some(node) = state.nodes.get_mut(&ino) {
-            node.lookups = node.lookups.saturating_sub(count);
-        }
-        state.reap(ino);
-    }
+    /// The kernel dropped its references. Inodes are freed by their link
+    /// count and open handles, not by lookups, so there is nothing to do.
+    pub fn forget(&self, _ino: Ino, _count: u64) {}
 
     pub fn getattr(&self, ino: Ino) -> TreeResult<Attr> {
-        let state = self.state.lock();
-        self.attr_of(&state, ino)
+        if let Some(status) = StatusInode::decode(ino) {
+            return self.status_attr(status);
+        }
+        self.attr(ino)
     }
 
-    pub fn readlink(&self, ino: Ino) -> TreeResult<OsString> {
-        let state = self.state.lock();
-        match &state.node(ino)?.kind {
-            NodeKind::Symlink { target } => Ok(target.clone()),
+    pub fn readlink(&self, ino: Ino) -> TreeResult<std::ffi::OsString> {
+        if StatusInode::decode(ino).is_some() {
+            return Err(TreeError::InvalidArgument);
+        }
+        let row = self.meta.read()?.inode(ino)?.ok_or(TreeError::NotFound)?;
+        match (row.kind, row.target) {
+            (InodeKind::Symlink, Some(target)) => Ok(target.into()),
             _ => Err(TreeError::InvalidArgument),
         }
     }
 
     pub fn mkdir(&self, parent: Ino, name: &OsStr, creator: Creator) -> TreeResult<Attr> {
         let name = utf8_name(name)?;
-        let mut state = self.state.lock();
-        let place = state.place_for(parent, name)?;
-        let meta = creator.meta();
+        let mut txn = self.meta.begin()?;
+        let (mut parent_row, place) = self.place_for(&txn, parent, name)?;
+        let mut new_app = None;
         let ino = match place {
             Place::Backend(backend) => {
-                let (app, ino) = state.add_app(parent, name, backend, meta, None);
-                self.hooks.app_created(&app, backend, name);
-                self.unsaved.lock().insert(app);
+                let ino = txn.insert_inode(&creator.new_inode(InodeKind::Dir, &parent_row))?;
+                let mut row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+                row.app = Some(ino);
+                txn.update_attrs(&row)?;
+                let id = AppId(uuid::Uuid::new_v4().to_string());
+                txn.insert_app(&id.0, backend.dir_name(), ino, self.run)?;
+                new_app = Some((id, backend));
                 ino
             }
             Place::InApp => {
-                let kind = NodeKind::Dir {
-                    children: BTreeMap::new(),
-                    role: DirRole::App,
-                };
-                let ino = state.add_child(parent, name, kind, meta);
-                self.changed(&state, ino);
+                let ino = txn.insert_inode(&creator.new_inode(InodeKind::Dir, &parent_row))?;
+                self.mark(&mut txn, parent_row.app)?;
                 ino
             }
         };
-        let attr = self.attr_of(&state, ino)?;
-        state.node_mut(ino)?.lookups += 1;
-        Ok(attr)
+        txn.insert_dentry(parent, name, ino)?;
+        parent_row.nlink += 1;
+        touch_dir(&mut txn, &mut parent_row)?;
+        let row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        txn.commit()?;
+        match new_app {
+            Some((id, backend)) => {
+                self.apps.lock().insert(
+                    ino,
+                    AppEntry {
+                        id: id.clone(),
+                        backend,
+                    },
+                );
+                self.marked.lock().insert(ino);
+                self.hooks.app_created(&id, backend, name);
+            }
+            None => self.notify(parent_row.app),
+        }
+        self.attr(row.ino)
     }
 
     /// Creates and opens a regular file.
@@ -124,25 +185,22 @@ impl Tree {
     ) -> TreeResult<(Attr, Opened)> {
         let name = utf8_name(name)?;
         let (path, file) = self.store.new_temp()?;
-        let open = Arc::new(OpenFile::new(path, file));
+        let open = Arc::new(OpenFile::new(path.clone(), file));
+        let result = self.create_recorded(parent, name, creator, &open);
+        if result.is_err() {
+            open.remove_temp();
+        }
+        let (row, app) = result?;
         open.attach();
-        let mut state = self.state.lock();
-        self.require_in_app(&state, parent, name)?;
-        let content = Content::Open(open.clone());
-        let ino = state.add_child(parent, name, NodeKind::File { content }, creator.meta());
-        let node = state.node_mut(ino)?;
-        node.lookups += 1;
-        node.open_handles += 1;
-        let attr = self.attr_of(&state, ino)?;
-        self.changed(&state, ino);
-        drop(state);
         let fh = self.handles.insert(Handle::File {
+            app,
             open: Some(open.clone()),
             blob: None,
             writable: true,
         });
+        self.notify(app);
         Ok((
-            attr,
+            self.attr(row.ino)?,
             Opened {
                 fh,
                 direct_io: false,
@@ -151,20 +209,61 @@ impl Tree {
         ))
     }
 
+    fn create_recorded(
+        &self,
+        parent: Ino,
+        name: &str,
+        creator: Creator,
+        open: &Arc<OpenFile>,
+    ) -> TreeResult<(InodeRow, Option<Ino>)> {
+        let mut txn = self.meta.begin()?;
+        let mut parent_row = self.require_in_app(&txn, parent, name)?;
+        let mut new = creator.new_inode(InodeKind::File, &parent_row);
+        new.temp = Some(open.temp.clone());
+        let ino = txn.insert_inode(&new)?;
+        txn.insert_dentry(parent, name, ino)?;
+        touch_dir(&mut txn, &mut parent_row)?;
+        self.mark(&mut txn, parent_row.app)?;
+        let row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        // Registered before the commit, under the engine's lock: nobody can
+        // see the new inode without its temp file.
+        let mut open_table = self.open.lock();
+        open_table.insert(
+            ino,
+            OpenInode {
+                app: parent_row.app,
+                handles: 1,
+                writing: Some(open.clone()),
+                orphan: false,
+            },
+        );
+        if let Err(err) = txn.commit() {
+            open_table.remove(&ino);
+            return Err(err.into());
+        }
+        Ok((row, parent_row.app))
+    }
+
     /// mknod: only regular files are deployable.
     pub fn mknod(&self, parent: Ino, name: &OsStr, creator: Creator) -> TreeResult<Attr> {
         if creator.mode & libc::S_IFMT != libc::S_IFREG && creator.mode & libc::S_IFMT != 0 {
             return Err(TreeError::UnsupportedFileType);
         }
         let name = utf8_name(name)?;
+        let mut txn = self.meta.begin()?;
+        let mut parent_row = self.require_in_app(&txn, parent, name)?;
+        // Stored under the engine's lock, so no commit can free it meanwhile.
         let empty = self.store.put_bytes(b"")?;
-        let mut state = self.state.lock();
-        self.require_in_app(&state, parent, name)?;
-        let content = Content::Blob(empty);
-        let ino = state.add_child(parent, name, NodeKind::File { content }, creator.meta());
-        state.node_mut(ino)?.lookups += 1;
-        self.changed(&state, ino);
-        self.attr_of(&state, ino)
+        let mut new = creator.new_inode(InodeKind::File, &parent_row);
+        new.blob = Some(empty);
+        let ino = txn.insert_inode(&new)?;
+        txn.insert_dentry(parent, name, ino)?;
+        touch_dir(&mut txn, &mut parent_row)?;
+        self.mark(&mut txn, parent_row.app)?;
+        let row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        txn.commit()?;
+        self.notify(parent_row.app);
+        self.attr(row.ino)
     }
 
     pub fn symlink(
@@ -177,54 +276,111 @@ impl Tree {
     ) -> TreeResult<Attr> {
         let name = utf8_name(name)?;
         let target = target.to_str().ok_or(TreeError::InvalidArgument)?;
-        let mut state = self.state.lock();
-        self.require_in_app(&state, parent, name)?;
-        let kind = NodeKind::Symlink {
-            target: OsString::from(target),
+        let mut txn = self.meta.begin()?;
+        let mut parent_row = self.require_in_app(&txn, parent, name)?;
+        let creator = Creator {
+            uid,
+            gid,
+            mode: 0o777,
+            umask: 0,
         };
-        let ino = state.add_child(parent, name, kind, Meta::new(0o777, uid, gid));
-        state.node_mut(ino)?.lookups += 1;
-        self.changed(&state, ino);
-        self.attr_of(&state, ino)
+        let mut new = creator.new_inode(InodeKind::Symlink, &parent_row);
+        new.target = Some(target.to_string());
+        let ino = txn.insert_inode(&new)?;
+        txn.insert_dentry(parent, name, ino)?;
+        touch_dir(&mut txn, &mut parent_row)?;
+        self.mark(&mut txn, parent_row.app)?;
+        let row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        txn.commit()?;
+        self.notify(parent_row.app);
+        self.attr(row.ino)
+    }
+
+    /// A hard link: a second name for a file or symlink of the same app.
+    pub fn link(&self, ino: Ino, new_parent: Ino, new_name: &OsStr) -> TreeResult<Attr> {
+        if StatusInode::decode(ino).is_some() {
+            return Err(TreeError::StatusFileReadOnly);
+        }
+        let new_name = utf8_name(new_name)?;
+        let mut txn = self.meta.begin()?;
+        let mut row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        if row.kind == InodeKind::Dir {
+            return Err(TreeError::HardLinkToDirectory);
+        }
+        let mut parent_row = self.require_in_app(&txn, new_parent, new_name)?;
+        if parent_row.app != row.app {
+            return Err(TreeError::CrossAppLink);
+        }
+        txn.insert_dentry(new_parent, new_name, ino)?;
+        row.nlink += 1;
+        row.ctime = SystemTime::now();
+        txn.update_attrs(&row)?;
+        touch_dir(&mut txn, &mut parent_row)?;
+        self.mark(&mut txn, row.app)?;
+        txn.commit()?;
+        self.notify(row.app);
+        self.attr(row.ino)
     }
 
     pub fn unlink(&self, parent: Ino, name: &OsStr) -> TreeResult<()> {
-        let mut state = self.state.lock();
-        let ino = state.child(parent, name)?;
-        match &state.node(ino)?.kind {
-            NodeKind::Dir { .. } | NodeKind::StatusDir { .. } => return Err(TreeError::IsDir),
-            NodeKind::StatusFile { .. } => return Err(TreeError::StatusFileReadOnly),
-            _ => {}
+        if StatusInode::decode(parent).is_some() {
+            return Err(TreeError::StatusFileReadOnly);
         }
-        self.changed(&state, parent);
-        state.detach(parent, name, ino);
+        let mut txn = self.meta.begin()?;
+        let mut parent_row = txn.inode(parent)?.ok_or(TreeError::NotFound)?;
+        if is_status_dir_name(name) && is_app_root(&parent_row) {
+            return Err(TreeError::IsDir);
+        }
+        let name = name.to_str().ok_or(TreeError::NotFound)?;
+        let row = txn.lookup_row(parent, name)?.ok_or(TreeError::NotFound)?;
+        if row.kind == InodeKind::Dir {
+            return Err(TreeError::IsDir);
+        }
+        txn.delete_dentry(parent, name)?;
+        self.drop_link(&mut txn, row)?;
+        touch_dir(&mut txn, &mut parent_row)?;
+        self.mark(&mut txn, parent_row.app)?;
+        txn.commit()?;
+        self.notify(parent_row.app);
         Ok(())
     }
 
     pub fn rmdir(&self, parent: Ino, name: &OsStr) -> TreeResult<()> {
-        let mut state = self.state.lock();
-        let ino = state.child(parent, name)?;
-        let node = state.node(ino)?;
-        match (&node.kind, state.node(parent)?.role()) {
-            (NodeKind::StatusDir { .. }, _) => return Err(TreeError::StatusFileReadOnly),
-            (NodeKind::Dir { .. }, Some(DirRole::Root)) => return Err(TreeError::TopLevelIsFixed),
-            (NodeKind::Dir { children, .. }, _) if !children.is_empty() => {
-                return Err(TreeError::NotEmpty)
-            }
-            (NodeKind::Dir { .. }, _) => {}
-            _ => return Err(TreeError::NotDir),
+        if StatusInode::decode(parent).is_some() {
+            return Err(TreeError::StatusFileReadOnly);
         }
-        if state.is_app_root(ino) {
-            let app = state.app_of(ino).ok_or(TreeError::NotFound)?;
-            state.remove_app(&app);
-            self.unsaved.lock().remove(&app);
-            drop(state);
-            self.hooks.app_removed(&app);
-            crate::store::manifest::remove_app(&self.state_dir, &app.0)?;
-            return Ok(());
+        let mut txn = self.meta.begin()?;
+        let mut parent_row = txn.inode(parent)?.ok_or(TreeError::NotFound)?;
+        if is_status_dir_name(name) && is_app_root(&parent_row) {
+            return Err(TreeError::StatusFileReadOnly);
         }
-        self.changed(&state, parent);
-        state.detach(parent, name, ino);
+        let name = name.to_str().ok_or(TreeError::NotFound)?;
+        let row = txn.lookup_row(parent, name)?.ok_or(TreeError::NotFound)?;
+        if row.kind != InodeKind::Dir {
+            return Err(TreeError::NotDir);
+        }
+        if self.role(&parent_row) == DirRole::Root {
+            return Err(TreeError::TopLevelIsFixed);
+        }
+        if txn.has_children(row.ino)? {
+            return Err(TreeError::NotEmpty);
+        }
+        txn.delete_dentry(parent, name)?;
+        txn.delete_inode(&row)?;
+        parent_row.nlink = parent_row.nlink.saturating_sub(1);
+        touch_dir(&mut txn, &mut parent_row)?;
+        let removed_app = is_app_root(&row);
+        if removed_app {
+            txn.delete_app(row.ino)?;
+        } else {
+            self.mark(&mut txn, parent_row.app)?;
+        }
+        txn.commit()?;
+        if removed_app {
+            self.forget_app(row.ino);
+        } else {
+            self.notify(parent_row.app);
+        }
         Ok(())
     }
 
@@ -239,154 +395,176 @@ impl Tree {
         if flags & libc::RENAME_EXCHANGE != 0 {
             return Err(TreeError::InvalidArgument);
         }
-        let new_name_str = utf8_name(new_name)?;
-        let mut state = self.state.lock();
-        let ino = state.child(parent, name)?;
-        if matches!(
-            state.node(ino)?.kind,
-            NodeKind::StatusDir { .. } | NodeKind::StatusFile { .. }
-        ) {
+        if StatusInode::decode(parent).is_some() || StatusInode::decode(new_parent).is_some() {
             return Err(TreeError::StatusFileReadOnly);
         }
-        let is_dir = state.node(ino)?.role().is_some();
-        let source_role = state.node(parent)?.role();
-        let target_role = match &state.node(new_parent)?.kind {
-            NodeKind::Dir { role, .. } => *role,
-            NodeKind::StatusDir { .. } => return Err(TreeError::StatusFileReadOnly),
-            _ => return Err(TreeError::NotDir),
-        };
+        let new_name_str = utf8_name(new_name)?;
+        let mut txn = self.meta.begin()?;
+        let source_dir = txn.inode(parent)?.ok_or(TreeError::NotFound)?;
+        if is_status_dir_name(name) && is_app_root(&source_dir) {
+            return Err(TreeError::StatusFileReadOnly);
+        }
+        let name = name.to_str().ok_or(TreeError::NotFound)?;
+        let mut row = txn.lookup_row(parent, name)?.ok_or(TreeError::NotFound)?;
+        let target_dir = txn.inode(new_parent)?.ok_or(TreeError::NotFound)?;
+        if target_dir.kind != InodeKind::Dir {
+            return Err(TreeError::NotDir);
+        }
+        let is_dir = row.kind == InodeKind::Dir;
+        let (source_role, target_role) = (self.role(&source_dir), self.role(&target_dir));
         match (source_role, target_role) {
-            (Some(DirRole::Root), _) | (_, DirRole::Root) => {
-                return Err(TreeError::TopLevelIsFixed)
-            }
+            (DirRole::Root, _) | (_, DirRole::Root) => return Err(TreeError::TopLevelIsFixed),
             // An app directory renamed within its backend: the app keeps its identity.
-            (Some(DirRole::Backend(_)), DirRole::Backend(_)) if parent == new_parent => {}
-            (Some(DirRole::Backend(_)), _) | (_, DirRole::Backend(_)) => {
+            (DirRole::Backend(_), DirRole::Backend(_)) if parent == new_parent => {}
+            (DirRole::Backend(_), _) | (_, DirRole::Backend(_)) => {
                 return Err(TreeError::CrossAppRename)
             }
             _ => {}
         }
-        if target_role == DirRole::App
-            && state.is_app_root(new_parent)
-            && is_status_dir_name(new_name)
-        {
+        let cross_app = source_dir.app != target_dir.app;
+        if cross_app && !is_dir && row.nlink > 1 {
+            // Its other names would stay in the old app.
+            return Err(TreeError::CrossAppLink);
+        }
+        if is_app_root(&target_dir) && is_status_dir_name(new_name) {
             return Err(TreeError::StatusFileReadOnly);
         }
-        if is_dir && state.is_ancestor(ino, new_parent) {
+        if is_dir && is_ancestor(&txn, row.ino, new_parent)? {
             return Err(TreeError::InvalidArgument);
         }
-        let existing = state
-            .node(new_parent)?
-            .children()
-            .and_then(|c| c.get(new_name).copied());
-        if let Some(target) = existing {
-            if target == ino {
+        let mut removed_app = None;
+        let mut replaced_dir = false;
+        if let Some(existing) = txn.lookup_row(new_parent, new_name_str)? {
+            if existing.ino == row.ino {
                 return Ok(());
             }
             if flags & libc::RENAME_NOREPLACE != 0 {
                 return Err(TreeError::Exists);
             }
-            match (&state.node(target)?.kind, is_dir) {
-                (NodeKind::Dir { children, .. }, true) if !children.is_empty() => {
-                    return Err(TreeError::NotEmpty)
-                }
-                (NodeKind::Dir { .. }, true) => {}
-                (NodeKind::Dir { .. }, false) => return Err(TreeError::IsDir),
-                (_, true) => return Err(TreeError::NotDir),
+            match (existing.kind == InodeKind::Dir, is_dir) {
+                (true, true) if txn.has_children(existing.ino)? => return Err(TreeError::NotEmpty),
+                (true, false) => return Err(TreeError::IsDir),
+                (false, true) => return Err(TreeError::NotDir),
                 _ => {}
             }
-            if state.is_app_root(target) {
-                let app = state.app_of(target).ok_or(TreeError::NotFound)?;
-                state.remove_app(&app);
-                self.hooks.app_removed(&app);
-                let _ = crate::store::manifest::remove_app(&self.state_dir, &app.0);
+            txn.delete_dentry(new_parent, new_name_str)?;
+            if existing.kind == InodeKind::Dir {
+                replaced_dir = true;
+                txn.delete_inode(&existing)?;
+                if is_app_root(&existing) {
+                    txn.delete_app(existing.ino)?;
+                    removed_app = Some(existing.ino);
+                }
             } else {
-                state.detach(new_parent, new_name, target);
+                self.drop_link(&mut txn, existing.clone())?;
             }
         }
-        self.changed(&state, parent);
-        let name = name.to_os_string();
-        state
-            .node_mut(parent)?
-            .children_mut()
-            .expect("parent is a dir")
-            .remove(&name);
-        state
-            .node_mut(new_parent)?
-            .children_mut()
-            .expect("checked above")
-            .insert(new_name.to_os_string(), ino);
-        let node = state.node_mut(ino)?;
-        node.parent = new_parent;
-        node.name = new_name.to_os_string();
-        node.meta.ctime = SystemTime::now();
-        if let Some(DirRole::Backend(_)) = source_role {
-            if let Some(app) = state.app_of(ino) {
-                self.hooks.app_renamed(&app, new_name_str);
-                self.unsaved.lock().insert(app);
+        txn.delete_dentry(parent, name)?;
+        txn.insert_dentry(new_parent, new_name_str, row.ino)?;
+        let now = SystemTime::now();
+        row.parent = new_parent;
+        row.ctime = now;
+        txn.update_attrs(&row)?;
+        if cross_app {
+            txn.set_app_of_subtree(row.ino, target_dir.app)?;
+            if let Some(open) = self.open.lock().get_mut(&row.ino) {
+                open.app = target_dir.app;
             }
         }
-        self.changed(&state, ino);
+        // Both directories changed (one row if they are the same): a moved
+        // directory's `..` and a replaced directory change their link counts.
+        let moved_dir = i64::from(is_dir && parent != new_parent);
+        let mut source_dir = txn.inode(parent)?.ok_or(TreeError::NotFound)?;
+        let mut source_delta = -moved_dir;
+        let target_delta = moved_dir - i64::from(replaced_dir);
+        if parent == new_parent {
+            source_delta += target_delta;
+        }
+        source_dir.nlink = (i64::from(source_dir.nlink) + source_delta).max(2) as u32;
+        touch_dir(&mut txn, &mut source_dir)?;
+        if parent != new_parent {
+            let mut target_dir = txn.inode(new_parent)?.ok_or(TreeError::NotFound)?;
+            target_dir.nlink = (i64::from(target_dir.nlink) + target_delta).max(2) as u32;
+            touch_dir(&mut txn, &mut target_dir)?;
+        }
+        self.mark(&mut txn, source_dir.app)?;
+        self.mark(&mut txn, target_dir.app)?;
+        txn.commit()?;
+        if let Some(root) = removed_app {
+            self.forget_app(root);
+        }
+        if matches!(source_role, DirRole::Backend(_)) {
+            if let Some(id) = self.app_id(row.ino) {
+                self.hooks.app_renamed(&id, new_name_str);
+            }
+            self.notify(Some(row.ino));
+        }
+        self.notify(source_dir.app);
+        if cross_app {
+            self.notify(target_dir.app);
+        }
         Ok(())
     }
 
     pub fn setattr(&self, ino: Ino, set: SetAttr) -> TreeResult<Attr> {
+        if let Some(status) = StatusInode::decode(ino) {
+            let StatusInode::File {
+                root,
+                file: StatusFile::Ctl,
+            } = status
+            else {
+                return Err(TreeError::StatusFileReadOnly);
+            };
+            // `touch .pushfs/ctl` forces a deploy; the truncation of `echo deploy > ctl` does not.
+            if set.size.is_none() && (set.mtime.is_some() || set.atime.is_some()) {
+                if let Some(app) = self.app_id(root) {
+                    self.hooks.command(&app, CtlCommand::Deploy);
+                }
+            }
+            return self.status_attr(status);
+        }
         if let Some(size) = set.size {
             self.truncate(ino, size, set.fh)?;
         }
-        let mut state = self.state.lock();
-        let node = state.node_mut(ino)?;
-        match &node.kind {
-            NodeKind::StatusFile {
-                app,
-                file: StatusFile::Ctl,
-            } => {
-                // `touch .pushfs/ctl` forces a deploy; the truncation of `echo deploy > ctl` does not.
-                if set.size.is_none() && (set.mtime.is_some() || set.atime.is_some()) {
-                    let app = app.clone();
-                    drop(state);
-                    self.hooks.command(&app, CtlCommand::Deploy);
-                    state = self.state.lock();
-                }
-                return self.attr_of(&state, ino);
-            }
-            NodeKind::StatusFile { .. } | NodeKind::StatusDir { .. } => {
-                return Err(TreeError::StatusFileReadOnly)
-            }
-            _ => {}
+        let mut txn = self.meta.begin()?;
+        let mut row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        if !set.changes_anything() {
+            return self.attr_of_row(&txn, &row);
         }
         let now = SystemTime::now();
         if let Some(mode) = set.mode {
-            node.meta.perm = (mode & 0o7777) as u16;
+            row.perm = (mode & 0o7777) as u16;
         }
         if let Some(uid) = set.uid {
-            node.meta.uid = uid;
+            row.uid = uid;
         }
         if let Some(gid) = set.gid {
-            node.meta.gid = gid;
+            row.gid = gid;
         }
-        if let NodeKind::File {
-            content: Content::Open(open),
-        } = &node.kind
-        {
-            if set.atime.is_some() || set.mtime.is_some() {
+        if set.atime.is_some() || set.mtime.is_some() {
+            let writing = self.open.lock().get(&ino).and_then(|o| o.writing.clone());
+            if let Some(open) = writing {
                 open.set_times(set.atime, set.mtime)?;
             }
         }
         if let Some(atime) = set.atime {
-            node.meta.atime = atime;
+            row.atime = atime;
         }
         if let Some(mtime) = set.mtime {
-            node.meta.mtime = mtime;
+            row.mtime = mtime;
         } else if set.size.is_some() {
-            node.meta.mtime = now;
+            row.mtime = now;
         }
-        node.meta.ctime = now;
-        self.changed(&state, ino);
-        self.attr_of(&state, ino)
+        row.ctime = now;
+        txn.update_attrs(&row)?;
+        self.mark(&mut txn, row.app)?;
+        txn.commit()?;
+        self.notify(row.app);
+        self.attr(row.ino)
     }
 
-    /// Sets a regular file's size, through its write handle if it has one.
+    /// Sets a regular file's size, through its temp file if it is being
+    /// written, else by sealing a resized copy of its blob.
     fn truncate(&self, ino: Ino, size: u64, fh: Option<u64>) -> TreeResult<()> {
         if let Some(Handle::File {
             open: Some(open), ..
@@ -394,215 +572,149 @@ impl Tree {
         {
             return Ok(open.truncate(size)?);
         }
-        let blob = {
-            let state = self.state.lock();
-            match &state.node(ino)?.kind {
-                NodeKind::File {
-                    content: Content::Open(open),
-                } => return Ok(open.truncate(size)?),
-                NodeKind::File {
-                    content: Content::Blob(blob),
-                } => blob.clone(),
-                NodeKind::Dir { .. } => return Err(TreeError::IsDir),
-                NodeKind::StatusFile {
-                    file: StatusFile::Ctl,
-                    ..
-                } => return Ok(()),
-                NodeKind::StatusFile { .. } | NodeKind::StatusDir { .. } => {
-                    return Err(TreeError::StatusFileReadOnly)
-                }
-                NodeKind::Symlink { .. } => return Err(TreeError::InvalidArgument),
-            }
+        let writing = self.open.lock().get(&ino).and_then(|o| o.writing.clone());
+        if let Some(open) = writing {
+            return Ok(open.truncate(size)?);
+        }
+        let row = self.meta.read()?.inode(ino)?.ok_or(TreeError::NotFound)?;
+        let blob = match (row.kind, &row.blob) {
+            (InodeKind::Dir, _) => return Err(TreeError::IsDir),
+            (InodeKind::Symlink, _) => return Err(TreeError::InvalidArgument),
+            (InodeKind::File, Some(blob)) => blob.clone(),
+            (InodeKind::File, None) => return Err(TreeError::NotFound),
         };
         if blob.size == size {
             return Ok(());
         }
-        // Copying a big blob happens outside the lock; install only if
-        // nobody replaced the content meanwhile.
+        // The copy of a big blob happens outside the engine's lock; it is
+        // installed only if nobody replaced the content meanwhile.
         let (temp, file) = if size == 0 {
             self.store.new_temp()?
         } else {
             self.store.temp_copy_of(&blob.sha256)?
         };
         file.set_len(size)?;
-        drop(file);
-        let info = self.store.seal(&temp)?;
-        let mut state = self.state.lock();
-        if let NodeKind::File { content } = &mut state.node_mut(ino)?.kind {
-            if matches!(content, Content::Blob(b) if *b == blob) {
-                *content = Content::Blob(info);
+        let resized = Arc::new(OpenFile::new(temp, file));
+        let hashed = super::sealer::Hashed::of(ino, resized.clone());
+        let result = hashed.map_err(TreeError::from).and_then(|hashed| {
+            let mut txn = self.meta.begin()?;
+            let current = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+            let untouched = current.blob.as_ref() == Some(&blob)
+                && current.temp.is_none()
+                && self
+                    .open
+                    .lock()
+                    .get(&ino)
+                    .is_none_or(|o| o.writing.is_none());
+            if untouched {
+                resized.link_in(&self.store, &hashed.info)?;
+                txn.seal(ino, &hashed.info, SystemTime::now())?;
+                txn.commit()?;
             }
+            Ok(())
+        });
+        resized.remove_temp();
+        result
+    }
+
+    /// Drops one link of a file; with none left it is freed, or kept as an
+    /// orphan until its last handle closes.
+    fn drop_link(&self, txn: &mut Txn, mut row: InodeRow) -> TreeResult<()> {
+        row.nlink = row.nlink.saturating_sub(1);
+        row.ctime = SystemTime::now();
+        if row.nlink > 0 {
+            return Ok(txn.update_attrs(&row)?);
         }
-        Ok(())
+        let mut open = self.open.lock();
+        if let Some(entry) = open.get_mut(&row.ino) {
+            entry.orphan = true;
+            return Ok(txn.update_attrs(&row)?);
+        }
+        drop(open);
+        Ok(txn.delete_inode(&row)?)
+    }
+
+    /// The app directory is gone: forget it here and in the deploy layer.
+    fn forget_app(&self, root: Ino) {
+        let entry = self.apps.lock().remove(root);
+        self.marked.lock().remove(&root);
+        if let Some(entry) = entry {
+            self.hooks.app_removed(&entry.id);
+        }
     }
 
     /// Rejects a new non-directory entry anywhere but inside an app.
-    fn require_in_app(&self, state: &TreeState, parent: Ino, name: &str) -> TreeResult<()> {
-        match state.place_for(parent, name)? {
-            Place::InApp => Ok(()),
-            Place::Backend(_) => Err(TreeError::OnlyAppDirectoriesHere),
-        }
-    }
-}
-
-impl TreeState {
-    /// Resolves `name` in `parent`, including the virtual `.pushfs/` entries.
-    pub(super) fn child(&self, parent: Ino, name: &OsStr) -> TreeResult<Ino> {
-        let node = self.node(parent)?;
-        match &node.kind {
-            NodeKind::Dir { children, .. } => {
-                if is_status_dir_name(name) && self.is_app_root(parent) {
-                    let app = self.app_of(parent).ok_or(TreeError::NotFound)?;
-                    return Ok(self.apps[&app].status_dir);
-                }
-                children.get(name).copied().ok_or(TreeError::NotFound)
-            }
-            NodeKind::StatusDir { app } => {
-                let file = name
-                    .to_str()
-                    .and_then(StatusFile::from_name)
-                    .ok_or(TreeError::NotFound)?;
-                let index = StatusFile::ALL
-                    .iter()
-                    .position(|f| *f == file)
-                    .expect("listed");
-                Ok(self.apps[app].status_dir + 1 + index as Ino)
-            }
-            _ => Err(TreeError::NotDir),
+    fn require_in_app(&self, txn: &Txn, parent: Ino, name: &str) -> TreeResult<InodeRow> {
+        match self.place_for(txn, parent, name)? {
+            (row, Place::InApp) => Ok(row),
+            (_, Place::Backend(_)) => Err(TreeError::OnlyAppDirectoriesHere),
         }
     }
 
     /// Checks that `name` can be created in `parent`, and what it becomes.
-    fn place_for(&self, parent: Ino, name: &str) -> TreeResult<Place> {
-        let node = self.node(parent)?;
-        let place = match &node.kind {
-            NodeKind::Dir {
-                role: DirRole::Root,
-                ..
-            } => return Err(TreeError::TopLevelIsFixed),
-            NodeKind::Dir {
-                role: DirRole::Backend(b),
-                ..
-            } => Place::Backend(*b),
-            NodeKind::Dir { .. } => Place::InApp,
-            NodeKind::StatusDir { .. } => return Err(TreeError::StatusFileReadOnly),
-            _ => return Err(TreeError::NotDir),
+    fn place_for(&self, txn: &Txn, parent: Ino, name: &str) -> TreeResult<(InodeRow, Place)> {
+        if StatusInode::decode(parent).is_some() {
+            return Err(TreeError::StatusFileReadOnly);
+        }
+        let row = txn.inode(parent)?.ok_or(TreeError::NotFound)?;
+        if row.kind != InodeKind::Dir {
+            return Err(TreeError::NotDir);
+        }
+        let place = match self.role(&row) {
+            DirRole::Root => return Err(TreeError::TopLevelIsFixed),
+            DirRole::Backend(b) => Place::Backend(b),
+            DirRole::App => Place::InApp,
         };
-        let exists = node
-            .children()
-            .is_some_and(|c| c.contains_key(OsStr::new(name)))
-            || (is_status_dir_name(OsStr::new(name)) && self.is_app_root(parent));
-        if exists {
+        if txn.lookup(parent, name)?.is_some()
+            || (is_status_dir_name(OsStr::new(name)) && is_app_root(&row))
+        {
             return Err(TreeError::Exists);
         }
-        Ok(place)
+        Ok((row, place))
     }
 
-    pub(super) fn add_child(&mut self, parent: Ino, name: &str, kind: NodeKind, meta: Meta) -> Ino {
-        let ino = self.alloc();
-        self.nodes
-            .insert(ino, Node::attached(parent, name, kind, meta));
-        let parent_node = self
-            .nodes
-            .get_mut(&parent)
-            .expect("parent checked by caller");
-        parent_node
-            .children_mut()
-            .expect("parent is a directory")
-            .insert(OsString::from(name), ino);
-        parent_node.meta.touch_content();
-        ino
-    }
-
-    /// Adds an app directory and its `.pushfs/` files. `id` is given when
-    /// restoring from disk, and made up for a new app.
-    pub(super) fn add_app(
-        &mut self,
-        backend_dir: Ino,
-        name: &str,
-        backend: BackendKind,
-        meta: Meta,
-        id: Option<AppId>,
-    ) -> (AppId, Ino) {
-        let kind = NodeKind::Dir {
-            children: BTreeMap::new(),
-            role: DirRole::App,
+    /// Registers a handle on `ino`; the entry lives while handles or a
+    /// temp file do.
+    pub(super) fn open_entry<R>(
+        &self,
+        ino: Ino,
+        app: Option<Ino>,
+        with: impl FnOnce(&mut OpenInode) -> R,
+    ) -> R {
+        let mut open = self.open.lock();
+        let entry = match open.entry(ino) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(OpenInode {
+                app,
+                handles: 0,
+                writing: None,
+                orphan: false,
+            }),
         };
-        let root = self.add_child(backend_dir, name, kind, meta);
-        let app = id.unwrap_or_else(|| AppId(uuid::Uuid::new_v4().to_string()));
-        let status_dir = self.alloc();
-        let status_meta = Meta::new(0o555, meta.uid, meta.gid);
-        let dir_node = Node::attached(
-            root,
-            crate::package::ignore::STATUS_DIR,
-            NodeKind::StatusDir { app: app.clone() },
-            status_meta,
-        );
-        self.nodes.insert(status_dir, dir_node);
-        for file in StatusFile::ALL {
-            let ino = self.alloc();
-            let kind = NodeKind::StatusFile {
-                app: app.clone(),
-                file,
-            };
-            let file_meta = Meta::new(file.perm(), meta.uid, meta.gid);
-            self.nodes.insert(
-                ino,
-                Node::attached(status_dir, file.name(), kind, file_meta),
-            );
-        }
-        self.apps.insert(
-            app.clone(),
-            AppEntry {
-                root,
-                status_dir,
-                backend,
-            },
-        );
-        (app, root)
+        with(entry)
     }
+}
 
-    /// Removes an (empty) app directory and its status files.
-    fn remove_app(&mut self, app: &AppId) {
-        let Some(entry) = self.apps.remove(app) else {
-            return;
-        };
-        let root = &self.nodes[&entry.root];
-        let (parent, name) = (root.parent, root.name.clone());
-        self.detach(parent, &name, entry.root);
-        for ino in entry.status_dir..=entry.status_dir + StatusFile::ALL.len() as Ino {
-            if let Some(node) = self.nodes.get_mut(&ino) {
-                node.detached = true;
-            }
-            self.reap(ino);
-        }
-    }
+/// A directory's content changed: mtime and ctime move.
+fn touch_dir(txn: &mut Txn, row: &mut InodeRow) -> TreeResult<()> {
+    let now = SystemTime::now();
+    row.mtime = now;
+    row.ctime = now;
+    Ok(txn.update_attrs(row)?)
+}
 
-    /// Unlinks `ino` from `parent`; it lives on while the kernel or a handle refers to it.
-    pub(super) fn detach(&mut self, parent: Ino, name: &OsStr, ino: Ino) {
-        if let Some(parent_node) = self.nodes.get_mut(&parent) {
-            if let Some(children) = parent_node.children_mut() {
-                children.remove(name);
-            }
-            parent_node.meta.touch_content();
+/// Whether `ancestor` is `ino` or above it.
+fn is_ancestor(txn: &Txn, ancestor: Ino, mut ino: Ino) -> TreeResult<bool> {
+    loop {
+        if ino == ancestor {
+            return Ok(true);
         }
-        if let Some(node) = self.nodes.get_mut(&ino) {
-            node.detached = true;
-            node.meta.ctime = SystemTime::now();
+        if ino == ROOT_INO {
+            return Ok(false);
         }
-        self.reap(ino);
-    }
-
-    /// Whether `ancestor` is `ino` or above it.
-    fn is_ancestor(&self, ancestor: Ino, mut ino: Ino) -> bool {
-        loop {
-            if ino == ancestor {
-                return true;
-            }
-            match self.nodes.get(&ino) {
-                Some(node) if node.parent != ino => ino = node.parent,
-                _ => return false,
-            }
+        match txn.inode(ino)? {
+            Some(row) if row.parent != ino => ino = row.parent,
+            _ => return Ok(false),
         }
     }
 }

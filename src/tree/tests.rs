@@ -9,13 +9,25 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::deploy::status::AppStatus;
+use status_files::StatusFile;
 
-struct NoHooks;
+/// Records what the tree tells the deploy layer about recovery.
+#[derive(Default)]
+struct Hooks {
+    notes: parking_lot::Mutex<Vec<String>>,
+    held: parking_lot::Mutex<Vec<String>>,
+}
 
-impl DeployHooks for NoHooks {
+impl DeployHooks for Hooks {
     fn app_created(&self, _: &AppId, _: BackendKind, _: &str) {}
     fn app_changed(&self, _: &AppId) {}
     fn app_renamed(&self, _: &AppId, _: &str) {}
+    fn app_note(&self, _: &AppId, message: &str) {
+        self.notes.lock().push(message.to_string());
+    }
+    fn app_held(&self, _: &AppId, reason: &str) {
+        self.held.lock().push(reason.to_string());
+    }
     fn app_removed(&self, _: &AppId) {}
     fn command(&self, _: &AppId, _: CtlCommand) {}
     fn status_file(&self, _: &AppId, file: StatusFile) -> Vec<u8> {
@@ -27,24 +39,58 @@ impl DeployHooks for NoHooks {
 }
 
 struct Fixture {
-    _dir: tempfile::TempDir,
-    tree: Arc<Tree>,
+    dir: tempfile::TempDir,
+    /// `None` only while restarting.
+    tree: Option<Arc<Tree>>,
+    hooks: Arc<Hooks>,
     app: Ino,
+}
+
+fn load(dir: &std::path::Path) -> (Arc<Tree>, Arc<Hooks>) {
+    let store = Arc::new(ContentStore::open(dir).unwrap());
+    let hooks = Arc::new(Hooks::default());
+    let tree = Tree::load(dir, store, hooks.clone(), (0, 0)).unwrap();
+    (tree, hooks)
 }
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(ContentStore::open(dir.path()).unwrap());
-    let tree = Tree::load(dir.path(), store, Arc::new(NoHooks), (0, 0)).unwrap();
+    let (tree, hooks) = load(dir.path());
     let cf = tree.lookup(ROOT_INO, OsStr::new("cf")).unwrap().ino;
     let app = tree
         .mkdir(cf, OsStr::new("app"), creator(0o755))
         .unwrap()
         .ino;
     Fixture {
-        _dir: dir,
-        tree,
+        dir,
+        tree: Some(tree),
+        hooks,
         app,
+    }
+}
+
+impl Fixture {
+    /// Stops the tree, cleanly or as `kill -9` would (nothing flushed,
+    /// nothing recorded), and starts it again on the same state directory.
+    fn restart(&mut self, clean: bool) {
+        let old = self.tree.take().expect("running");
+        if clean {
+            old.shutdown().unwrap();
+        }
+        drop(old);
+        let (tree, hooks) = load(self.dir.path());
+        self.tree = Some(tree);
+        self.hooks = hooks;
+    }
+
+    fn tree(&self) -> &Arc<Tree> {
+        self.tree.as_ref().expect("running")
+    }
+
+    fn app_id(&self) -> AppId {
+        let apps = self.tree().apps();
+        let app = apps.iter().find(|(_, _, name)| name == "app");
+        app.expect("the fixture's app").0.clone()
     }
 }
 
@@ -57,10 +103,55 @@ fn creator(mode: u32) -> Creator {
     }
 }
 
+/// What a path shows: a directory, or a file's bytes and link count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Model {
     Dir,
-    File(Vec<u8>),
+    File(Vec<u8>, u32),
+}
+
+/// The reference: names point at directories or at file identities, so
+/// hard links share their bytes.
+#[derive(Debug, Clone, Default)]
+struct RefModel {
+    names: BTreeMap<String, Node>,
+    files: std::collections::HashMap<u32, Vec<u8>>,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Dir,
+    File(u32),
+}
+
+impl RefModel {
+    fn view(&self) -> BTreeMap<String, Model> {
+        self.names
+            .iter()
+            .map(|(path, node)| {
+                let model = match node {
+                    Node::Dir => Model::Dir,
+                    Node::File(id) => {
+                        let links = self
+                            .names
+                            .values()
+                            .filter(|n| **n == Node::File(*id))
+                            .count();
+                        Model::File(self.files[id].clone(), links as u32)
+                    }
+                };
+                (path.clone(), model)
+            })
+            .collect()
+    }
+
+    fn file_mut(&mut self, path: &str) -> Option<&mut Vec<u8>> {
+        match self.names.get(path) {
+            Some(Node::File(id)) => self.files.get_mut(id),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +163,11 @@ enum Op {
     Unlink(String),
     Rmdir(String),
     Rename(String, String),
+    Link(String, String),
+    /// `kill -9` and a new mount on the same state directory.
+    Crash,
+    /// Unmount and mount again.
+    Restart,
 }
 
 fn path() -> impl Strategy<Value = String> {
@@ -89,6 +185,9 @@ fn op() -> impl Strategy<Value = Op> {
         path().prop_map(Op::Unlink),
         path().prop_map(Op::Rmdir),
         (path(), path()).prop_map(|(a, b)| Op::Rename(a, b)),
+        (path(), path()).prop_map(|(a, b)| Op::Link(a, b)),
+        Just(Op::Crash),
+        Just(Op::Restart),
     ]
 }
 
@@ -107,46 +206,46 @@ impl Fixture {
             return Ok(ino);
         }
         for part in p.split('/') {
-            ino = self.tree.lookup(ino, OsStr::new(part))?.ino;
+            ino = self.tree().lookup(ino, OsStr::new(part))?.ino;
         }
         Ok(ino)
     }
 
     fn read_all(&self, ino: Ino) -> Vec<u8> {
-        let opened = self.tree.open(ino, libc::O_RDONLY).unwrap();
+        let opened = self.tree().open(ino, libc::O_RDONLY).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        self.tree.read(
+        self.tree().read(
             opened.fh,
             0,
             1 << 20,
             Box::new(move |r| tx.send(r.unwrap()).unwrap()),
         );
         let bytes = rx.recv().unwrap();
-        self.tree.release(ino, opened.fh).unwrap();
+        self.tree().release(ino, opened.fh).unwrap();
         bytes
     }
 
-    fn apply(&self, op: &Op) -> TreeResult<()> {
+    fn apply(&mut self, op: &Op) -> TreeResult<()> {
         match op {
             Op::Create(p, bytes) => {
                 let parent = self.resolve(parent_of(p))?;
                 let (attr, opened) =
-                    self.tree
+                    self.tree()
                         .create(parent, OsStr::new(name_of(p)), creator(0o644))?;
-                self.tree.write(attr.ino, opened.fh, 0, bytes)?;
-                self.tree.release(attr.ino, opened.fh)
+                self.tree().write(attr.ino, opened.fh, 0, bytes)?;
+                self.tree().release(attr.ino, opened.fh)
             }
             Op::Mkdir(p) => {
                 let parent = self.resolve(parent_of(p))?;
-                self.tree
+                self.tree()
                     .mkdir(parent, OsStr::new(name_of(p)), creator(0o755))
                     .map(|_| ())
             }
             Op::Write(p, offset, bytes) => {
                 let ino = self.resolve(p)?;
-                let opened = self.tree.open(ino, libc::O_WRONLY)?;
-                let r = self.tree.write(ino, opened.fh, u64::from(*offset), bytes);
-                self.tree.release(ino, opened.fh)?;
+                let opened = self.tree().open(ino, libc::O_WRONLY)?;
+                let r = self.tree().write(ino, opened.fh, u64::from(*offset), bytes);
+                self.tree().release(ino, opened.fh)?;
                 r.map(|_| ())
             }
             Op::Truncate(p, size) => {
@@ -155,21 +254,36 @@ impl Fixture {
                     size: Some(u64::from(*size)),
                     ..Default::default()
                 };
-                self.tree.setattr(ino, set).map(|_| ())
+                self.tree().setattr(ino, set).map(|_| ())
             }
             Op::Unlink(p) => {
                 let parent = self.resolve(parent_of(p))?;
-                self.tree.unlink(parent, OsStr::new(name_of(p)))
+                self.tree().unlink(parent, OsStr::new(name_of(p)))
             }
             Op::Rmdir(p) => {
                 let parent = self.resolve(parent_of(p))?;
-                self.tree.rmdir(parent, OsStr::new(name_of(p)))
+                self.tree().rmdir(parent, OsStr::new(name_of(p)))
             }
             Op::Rename(a, b) => {
                 let pa = self.resolve(parent_of(a))?;
                 let pb = self.resolve(parent_of(b))?;
-                self.tree
+                self.tree()
                     .rename(pa, OsStr::new(name_of(a)), pb, OsStr::new(name_of(b)), 0)
+            }
+            Op::Link(a, b) => {
+                let ino = self.resolve(a)?;
+                let pb = self.resolve(parent_of(b))?;
+                self.tree()
+                    .link(ino, pb, OsStr::new(name_of(b)))
+                    .map(|_| ())
+            }
+            Op::Crash => {
+                self.restart(false);
+                Ok(())
+            }
+            Op::Restart => {
+                self.restart(true);
+                Ok(())
             }
         }
     }
@@ -179,8 +293,8 @@ impl Fixture {
         let mut out = BTreeMap::new();
         let mut stack = vec![(String::new(), self.app)];
         while let Some((prefix, ino)) = stack.pop() {
-            let fh = self.tree.opendir(ino).unwrap();
-            for entry in self.tree.readdir(fh, 2).unwrap() {
+            let fh = self.tree().opendir(ino).unwrap();
+            for entry in self.tree().readdir(fh, 2).unwrap() {
                 let name = entry.name.to_string_lossy();
                 let p = if prefix.is_empty() {
                     name.to_string()
@@ -193,38 +307,40 @@ impl Fixture {
                         stack.push((p, entry.ino));
                     }
                     _ => {
-                        assert_eq!(
-                            self.tree.getattr(entry.ino).unwrap().size as usize,
-                            self.read_all(entry.ino).len()
-                        );
-                        out.insert(p, Model::File(self.read_all(entry.ino)));
+                        let attr = self.tree().getattr(entry.ino).unwrap();
+                        let bytes = self.read_all(entry.ino);
+                        assert_eq!(attr.size as usize, bytes.len());
+                        out.insert(p, Model::File(bytes, attr.nlink));
                     }
                 }
             }
-            self.tree.releasedir(fh);
+            self.tree().releasedir(fh);
         }
         out
     }
 }
 
 /// Applies `op` to the model: `false` if the real call must fail.
-fn model_apply(m: &mut BTreeMap<String, Model>, op: &Op) -> bool {
-    let parent_is_dir = |m: &BTreeMap<String, Model>, p: &str| {
+fn model_apply(m: &mut RefModel, op: &Op) -> bool {
+    let parent_is_dir = |m: &RefModel, p: &str| {
         let parent = parent_of(p);
-        parent.is_empty() || m.get(parent) == Some(&Model::Dir)
+        parent.is_empty() || m.names.get(parent) == Some(&Node::Dir)
     };
+    let under = |p: &str, k: &str| k.starts_with(&format!("{p}/"));
     match op {
-        Op::Create(p, _) | Op::Mkdir(p) if parent_is_dir(m, p) && !m.contains_key(p) => {
-            let node = match op {
-                Op::Create(_, bytes) => Model::File(bytes.clone()),
-                _ => Model::Dir,
-            };
-            m.insert(p.clone(), node);
+        Op::Create(p, bytes) if parent_is_dir(m, p) && !m.names.contains_key(p) => {
+            m.next += 1;
+            m.files.insert(m.next, bytes.clone());
+            m.names.insert(p.clone(), Node::File(m.next));
             true
         }
-        Op::Write(p, offset, bytes) => match m.get_mut(p) {
-            Some(Model::File(_)) if bytes.is_empty() => true,
-            Some(Model::File(data)) => {
+        Op::Mkdir(p) if parent_is_dir(m, p) && !m.names.contains_key(p) => {
+            m.names.insert(p.clone(), Node::Dir);
+            true
+        }
+        Op::Write(p, offset, bytes) => match m.file_mut(p) {
+            Some(_) if bytes.is_empty() => true,
+            Some(data) => {
                 let end = *offset as usize + bytes.len();
                 if data.len() < end {
                     data.resize(end, 0);
@@ -232,54 +348,61 @@ fn model_apply(m: &mut BTreeMap<String, Model>, op: &Op) -> bool {
                 data[*offset as usize..end].copy_from_slice(bytes);
                 true
             }
-            _ => false,
+            None => false,
         },
-        Op::Truncate(p, size) => match m.get_mut(p) {
-            Some(Model::File(data)) => {
+        Op::Truncate(p, size) => match m.file_mut(p) {
+            Some(data) => {
                 data.resize(*size as usize, 0);
+                true
+            }
+            None => false,
+        },
+        Op::Unlink(p) => {
+            matches!(m.names.get(p), Some(Node::File(_))) && m.names.remove(p).is_some()
+        }
+        Op::Rmdir(p) => {
+            let empty = !m.names.keys().any(|k| under(p, k));
+            m.names.get(p) == Some(&Node::Dir) && empty && m.names.remove(p).is_some()
+        }
+        Op::Link(a, b) => match m.names.get(a).copied() {
+            Some(Node::File(id)) if parent_is_dir(m, b) && !m.names.contains_key(b) => {
+                m.names.insert(b.clone(), Node::File(id));
                 true
             }
             _ => false,
         },
-        Op::Unlink(p) => {
-            m.get(p).is_some_and(|n| matches!(n, Model::File(_))) && m.remove(p).is_some()
-        }
-        Op::Rmdir(p) => {
-            let empty = !m.keys().any(|k| k.starts_with(&format!("{p}/")));
-            m.get(p) == Some(&Model::Dir) && empty && m.remove(p).is_some()
-        }
         Op::Rename(a, b) => {
-            let Some(src) = m.get(a).cloned() else {
+            let Some(src) = m.names.get(a).copied() else {
                 return false;
             };
             if !parent_is_dir(m, b) {
                 return false;
             }
-            if a == b {
+            if a == b || m.names.get(b) == Some(&src) && src != Node::Dir {
                 return true;
             }
-            let is_dir = src == Model::Dir;
-            if is_dir && b.starts_with(&format!("{a}/")) {
+            let is_dir = src == Node::Dir;
+            if is_dir && under(a, b) {
                 return false;
             }
-            match m.get(b) {
-                Some(Model::Dir) if !is_dir => return false,
-                Some(Model::File(_)) if is_dir => return false,
-                Some(Model::Dir) if m.keys().any(|k| k.starts_with(&format!("{b}/"))) => {
-                    return false
-                }
+            match m.names.get(b) {
+                Some(Node::Dir) if !is_dir => return false,
+                Some(Node::File(_)) if is_dir => return false,
+                Some(Node::Dir) if m.names.keys().any(|k| under(b, k)) => return false,
                 _ => {}
             }
-            let moved: Vec<(String, Model)> = m
+            let moved: Vec<(String, Node)> = m
+                .names
                 .iter()
-                .filter(|(k, _)| *k == a || k.starts_with(&format!("{a}/")))
-                .map(|(k, v)| (format!("{b}{}", &k[a.len()..]), v.clone()))
+                .filter(|(k, _)| *k == a || under(a, k))
+                .map(|(k, v)| (format!("{b}{}", &k[a.len()..]), *v))
                 .collect();
-            m.retain(|k, _| k != a && !k.starts_with(&format!("{a}/")));
-            m.remove(b);
-            m.extend(moved);
+            m.names.retain(|k, _| k != a && !under(a, k));
+            m.names.remove(b);
+            m.names.extend(moved);
             true
         }
+        Op::Crash | Op::Restart => true,
         _ => false,
     }
 }
@@ -289,93 +412,214 @@ proptest! {
 
     #[test]
     fn tree_matches_the_model(ops in prop::collection::vec(op(), 1..40)) {
-        let f = fixture();
-        let mut model = BTreeMap::new();
+        let mut f = fixture();
+        let mut model = RefModel::default();
         for op in &ops {
             let expect_ok = model_apply(&mut model, op);
             let got = f.apply(op);
             prop_assert_eq!(got.is_ok(), expect_ok, "{:?} gave {:?}", op, got.err());
-            prop_assert_eq!(f.observe(), model.clone(), "after {:?}", op);
+            prop_assert_eq!(f.observe(), model.view(), "after {:?}", op);
         }
-        // And a snapshot agrees with what reads returned.
-        let (_, entries) = f.tree.snapshot_entries(&f.tree.apps()[0].0).unwrap();
-        prop_assert_eq!(entries.len(), model.len());
+        // And a snapshot agrees with what reads returned, once sealed.
+        f.tree().drain_seals();
+        let (_, entries, _pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
+        prop_assert_eq!(entries.len(), model.names.len());
     }
 }
 
-#[test]
-fn a_restored_tree_is_the_same_tree() {
-    let f = fixture();
+fn sample_tree(f: &mut Fixture) {
     for op in [
         Op::Mkdir("a".into()),
         Op::Create("a/b".into(), b"bee".to_vec()),
         Op::Create("c".into(), b"sea".to_vec()),
         Op::Rename("c".into(), "a/c".into()),
+        Op::Link("a/b".into(), "d".into()),
     ] {
         f.apply(&op).unwrap();
     }
-    let before = f.observe();
-    f.tree.save_changed().unwrap();
-    let dir = f._dir.path().to_path_buf();
-    let store = Arc::new(ContentStore::open(&dir).unwrap());
-    let restored = Tree::load(&dir, store, Arc::new(NoHooks), (0, 0)).unwrap();
-    let cf = restored.lookup(ROOT_INO, OsStr::new("cf")).unwrap().ino;
-    let app = restored.lookup(cf, OsStr::new("app")).unwrap().ino;
-    let again = Fixture {
-        _dir: tempfile::tempdir().unwrap(),
-        tree: restored,
-        app,
-    };
-    assert_eq!(again.observe(), before);
 }
 
 #[test]
-fn a_file_being_written_is_not_snapshotted_until_released() {
+fn a_restored_tree_is_the_same_tree() {
+    let mut f = fixture();
+    sample_tree(&mut f);
+    let before = f.observe();
+    f.restart(true);
+    assert_eq!(f.observe(), before);
+    assert!(f.hooks.held.lock().is_empty(), "a clean stop holds nothing");
+    f.restart(false);
+    assert_eq!(f.observe(), before);
+    assert!(
+        f.hooks.held.lock().is_empty(),
+        "the crashed run changed nothing, so nothing is held"
+    );
+}
+
+#[test]
+fn an_app_changed_before_an_unclean_stop_comes_back_held() {
+    let mut f = fixture();
+    f.apply(&Op::Create("x".into(), b"1".to_vec())).unwrap();
+    f.restart(false);
+    assert_eq!(
+        f.hooks.held.lock().as_slice(),
+        [recovery::HELD_AFTER_CRASH.to_string()]
+    );
+}
+
+#[test]
+fn a_file_open_when_pushfs_dies_keeps_the_bytes_that_reached_its_temp_file() {
+    let mut f = fixture();
+    let tree = f.tree().clone();
+    let (attr, opened) = tree.create(f.app, OsStr::new("x"), creator(0o644)).unwrap();
+    tree.write(attr.ino, opened.fh, 0, b"partial").unwrap();
+    drop(tree);
+    f.restart(false);
+    let ino = f.resolve("x").unwrap();
+    assert_eq!(f.read_all(ino), b"partial");
+    let notes = f.hooks.notes.lock().clone();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("recovered x") && n.contains("7 bytes")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_file_being_written_is_not_snapshotted_until_sealed() {
     let f = fixture();
     let (attr, opened) = f
-        .tree
+        .tree()
         .create(f.app, OsStr::new("x"), creator(0o644))
         .unwrap();
-    f.tree.write(attr.ino, opened.fh, 0, b"partial").unwrap();
-    let app = f.tree.apps()[0].0.clone();
-    assert_eq!(
-        f.tree
+    f.tree().write(attr.ino, opened.fh, 0, b"partial").unwrap();
+    let app = f.app_id();
+    let writing = |f: &Fixture| {
+        f.tree()
             .readiness(&app, &["spec.json"])
             .unwrap()
-            .files_being_written,
-        1
-    );
-    assert!(f.tree.snapshot_entries(&app).is_none());
-    f.tree.release(attr.ino, opened.fh).unwrap();
-    assert_eq!(
-        f.tree
-            .readiness(&app, &["spec.json"])
-            .unwrap()
-            .files_being_written,
-        0
-    );
-    let (_, entries) = f.tree.snapshot_entries(&app).unwrap();
+            .files_being_written
+    };
+    assert_eq!(writing(&f), 1);
+    assert!(f.tree().snapshot_entries(&app).is_none());
+    f.tree().release(attr.ino, opened.fh).unwrap();
+    f.tree().drain_seals();
+    assert_eq!(writing(&f), 0);
+    let (_, entries, _pins) = f.tree().snapshot_entries(&app).unwrap();
     assert_eq!(entries.len(), 1);
 }
 
 #[test]
-fn blobs_nothing_refers_to_are_collected_at_the_next_start() {
-    let f = fixture();
-    f.apply(&Op::Create("keep".into(), b"kept bytes".to_vec()))
+fn space_comes_back_when_the_last_name_goes() {
+    let mut f = fixture();
+    f.apply(&Op::Create("one".into(), b"shared bytes".to_vec()))
         .unwrap();
-    f.apply(&Op::Create("gone".into(), b"dropped bytes".to_vec()))
+    f.apply(&Op::Link("one".into(), "two".into())).unwrap();
+    f.apply(&Op::Create("copy".into(), b"shared bytes".to_vec()))
         .unwrap();
-    let gone = f.tree.store().put_bytes(b"dropped bytes").unwrap();
-    let kept = f.tree.store().put_bytes(b"kept bytes").unwrap();
-    f.apply(&Op::Unlink("gone".into())).unwrap();
-    f.tree.save_changed().unwrap();
-    assert!(
-        f.tree.store().has_blob(&gone.sha256),
-        "still there until the next start"
+    f.tree().drain_seals();
+    let blob = f.tree().store().put_bytes(b"shared bytes").unwrap();
+    let stored = |f: &Fixture| f.tree().store().has_blob(&blob.sha256);
+    f.apply(&Op::Unlink("one".into())).unwrap();
+    f.apply(&Op::Unlink("copy".into())).unwrap();
+    assert!(stored(&f), "`two` still names it");
+    // A deploy packaging the blob keeps it until it is done.
+    let (_, _, pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
+    f.apply(&Op::Unlink("two".into())).unwrap();
+    assert!(stored(&f), "pinned by the deploy");
+    drop(pins);
+    assert!(!stored(&f), "freed while mounted, when the deploy let go");
+}
+
+#[test]
+fn rewriting_a_file_frees_its_old_content() {
+    let mut f = fixture();
+    f.apply(&Op::Create("big".into(), vec![7; 4000])).unwrap();
+    f.tree().drain_seals();
+    let old = f.tree().store().put_bytes(&[7; 4000]).unwrap();
+    f.apply(&Op::Truncate("big".into(), 10)).unwrap();
+    f.tree().drain_seals();
+    assert!(!f.tree().store().has_blob(&old.sha256));
+    f.apply(&Op::Write("big".into(), 0, b"new".to_vec()))
+        .unwrap();
+    f.tree().drain_seals();
+    let (inodes, blobs) = f.tree().meta().read().unwrap().counts().unwrap();
+    assert_eq!(blobs, 1, "only the current content is kept");
+    assert!(inodes >= 6, "root, three backends, the app, the file");
+}
+
+#[test]
+fn hard_links_share_content_and_stay_inside_their_app() {
+    let mut f = fixture();
+    f.apply(&Op::Mkdir("d".into())).unwrap();
+    f.apply(&Op::Create("a".into(), b"same".to_vec())).unwrap();
+    f.apply(&Op::Link("a".into(), "d/b".into())).unwrap();
+    let a = f.resolve("a").unwrap();
+    assert_eq!(f.tree().getattr(a).unwrap().nlink, 2);
+    assert_eq!(f.resolve("d/b").unwrap(), a);
+    assert!(matches!(
+        f.apply(&Op::Link("d".into(), "e".into())),
+        Err(TreeError::HardLinkToDirectory)
+    ));
+    let cf = f.tree().lookup(ROOT_INO, OsStr::new("cf")).unwrap().ino;
+    let other = f
+        .tree()
+        .mkdir(cf, OsStr::new("other"), creator(0o755))
+        .unwrap()
+        .ino;
+    assert!(matches!(
+        f.tree().link(a, other, OsStr::new("a")),
+        Err(TreeError::CrossAppLink)
+    ));
+    f.tree().drain_seals();
+    let (_, entries, _pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
+    let inodes: Vec<_> = entries
+        .iter()
+        .filter_map(|e| e.file().map(|c| c.inode))
+        .collect();
+    assert_eq!(inodes, [Some(a), Some(a)], "both names carry the inode");
+}
+
+#[test]
+fn chown_to_nobody_in_particular_leaves_ctime_alone() {
+    let mut f = fixture();
+    f.apply(&Op::Create("x".into(), b"x".to_vec())).unwrap();
+    f.tree().drain_seals();
+    let ino = f.resolve("x").unwrap();
+    let before = f.tree().getattr(ino).unwrap();
+    let after = f.tree().setattr(ino, SetAttr::default()).unwrap();
+    assert_eq!(before.ctime, after.ctime);
+}
+
+#[test]
+fn apps_saved_by_an_earlier_pushfs_are_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ContentStore::open(dir.path()).unwrap();
+    let blob = store.put_bytes(b"print(1)").unwrap();
+    let app_dir = dir.path().join("apps/old-id");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    let meta = r#""perm":420,"uid":0,"gid":0,"mtime":[1,2]"#;
+    let manifest = format!(
+        r#"{{"format":1,"id":"old-id","backend":"cf","name":"legacy",
+            "root":{{{meta}}},
+            "entries":[{{"path":"src",{meta},"kind":{{"type":"dir"}}}},
+                       {{"path":"src/main.py",{meta},"kind":{{"type":"file","sha256":"{}","sha1":"{}","size":8}}}}]}}"#,
+        blob.sha256, blob.sha1
     );
-    let dir = f._dir.path().to_path_buf();
-    let store = Arc::new(ContentStore::open(&dir).unwrap());
-    Tree::load(&dir, store.clone(), Arc::new(NoHooks), (0, 0)).unwrap();
-    assert!(!store.has_blob(&gone.sha256));
-    assert!(store.has_blob(&kept.sha256));
+    std::fs::write(app_dir.join("manifest.json"), manifest).unwrap();
+    let (tree, _) = load(dir.path());
+    let apps = tree.apps();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(
+        (apps[0].0 .0.as_str(), apps[0].2.as_str()),
+        ("old-id", "legacy")
+    );
+    let (_, entries, _pins) = tree.snapshot_entries(&apps[0].0).unwrap();
+    let paths: Vec<_> = entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["src", "src/main.py"]);
+    assert!(app_dir.join("manifest.json.imported").exists());
+    assert!(
+        tree.store().has_blob(&blob.sha256),
+        "kept: the engine names it"
+    );
 }

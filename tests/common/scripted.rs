@@ -11,7 +11,7 @@ use pushfs::backend::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
     Report,
 };
-use pushfs::deploy::snapshot::Snapshot;
+use pushfs::deploy::snapshot::{EntryKind, Snapshot};
 
 /// One scripted answer.
 pub enum Answer {
@@ -24,7 +24,10 @@ pub enum Answer {
 pub struct ScriptedBackend {
     kind: BackendKind,
     answers: Mutex<VecDeque<Answer>>,
+    /// What each deploy received, its files copied aside: pushfs frees a
+    /// blob once no file and no deploy needs it.
     pub received: Mutex<Vec<Snapshot>>,
+    copies: tempfile::TempDir,
     pub previous: Mutex<Vec<PreviousDeploy>>,
 }
 
@@ -34,6 +37,7 @@ impl ScriptedBackend {
             kind,
             answers: Mutex::new(VecDeque::new()),
             received: Mutex::new(Vec::new()),
+            copies: tempfile::tempdir().expect("a directory for received files"),
             previous: Mutex::new(Vec::new()),
         })
     }
@@ -78,7 +82,15 @@ impl Backend for ScriptedBackend {
         previous: &PreviousDeploy,
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
-        self.received.lock().push(snapshot.clone());
+        let mut kept = snapshot.clone();
+        for entry in &mut kept.entries {
+            if let EntryKind::File(content) = &mut entry.kind {
+                let copy = self.copies.path().join(&content.blob.sha256);
+                std::fs::copy(&content.path, &copy).expect("the blob is there during the deploy");
+                content.path = copy;
+            }
+        }
+        self.received.lock().push(kept);
         self.previous.lock().push(previous.clone());
         report.state(DeployState::Uploading);
         report.log("scripted upload");

@@ -1,0 +1,145 @@
+//! The metadata engine: inodes, names, attributes, link counts, blob
+//! references and the apps, in an embedded SQLite database (WAL mode).
+//! The only code that persists the tree.
+//!
+//! Every namespace or attribute change is one [`Txn`], committed before the
+//! kernel is answered. A commit is a write into the WAL, so it survives
+//! `kill -9` of pushfs; [`MetaStore::sync`] makes it survive power loss
+//! too (pushfs calls it for `fsync`). JuiceFS's `pkg/meta` is the model:
+//! the tree speaks to the engine through the typed methods of [`Txn`], and a
+//! networked SQL engine would implement the same methods.
+//!
+//! Blob files follow their references: a commit that drops a blob's last
+//! reference deletes its file while the engine's lock is still held, so a
+//! concurrent seal can never adopt a blob that is about to vanish. Blobs a
+//! deploy is packaging are pinned ([`BlobPins`]) and outlive their last
+//! reference until the deploy lets go.
+
+mod error;
+mod legacy;
+mod pins;
+mod schema;
+mod txn;
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rusqlite::Connection;
+
+use crate::store::ContentStore;
+
+pub use error::{MetaError, MetaResult};
+pub use legacy::import_legacy;
+pub use pins::BlobPins;
+pub use txn::{AppRow, InodeKind, InodeRow, NewInode, RunStart, Txn, WalkEntry};
+
+pub type Ino = u64;
+
+/// The database file's name in the state directory.
+pub const DB_FILE: &str = "meta.db";
+
+pub struct MetaStore {
+    conn: Mutex<Connection>,
+    store: Arc<ContentStore>,
+    /// Blobs a deploy is reading, by SHA-256, with how many pins hold each.
+    /// Locked after `conn`, never before.
+    pins: Mutex<HashMap<String, u32>>,
+    path: PathBuf,
+}
+
+impl MetaStore {
+    /// Opens (creating if needed) the database in `state_dir`.
+    pub fn open(state_dir: &Path, store: Arc<ContentStore>) -> MetaResult<MetaStore> {
+        let path = state_dir.join(DB_FILE);
+        if !path.exists() {
+            // SQLite gives its -wal and -shm files the database file's mode.
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)?;
+        }
+        let conn = Connection::open(&path)?;
+        schema::prepare(&conn)?;
+        Ok(MetaStore {
+            conn: Mutex::new(conn),
+            store,
+            pins: Mutex::new(HashMap::new()),
+            path,
+        })
+    }
+
+    /// Starts a write transaction; it rolls back unless committed.
+    pub fn begin(&self) -> MetaResult<Txn<'_>> {
+        Txn::begin(self.conn.lock(), &self.store, &self.pins)
+    }
+
+    /// A read-only view; cheaper than [`MetaStore::begin`] for lookups.
+    pub fn read(&self) -> MetaResult<Txn<'_>> {
+        Txn::read(self.conn.lock(), &self.store, &self.pins)
+    }
+
+    /// Makes every commit so far durable against power loss.
+    pub fn sync(&self) -> MetaResult<()> {
+        let conn = self.conn.lock();
+        sync_wal(&conn, &self.path)
+    }
+
+    /// Keeps `sha256`s on disk until the returned pins drop, even if their
+    /// last reference goes meanwhile.
+    pub fn pin(self: &Arc<Self>, sha256s: impl IntoIterator<Item = String>) -> BlobPins {
+        let sha256s: Vec<String> = sha256s.into_iter().collect();
+        let mut pins = self.pins.lock();
+        for sha in &sha256s {
+            *pins.entry(sha.clone()).or_default() += 1;
+        }
+        BlobPins::new(self.clone(), sha256s)
+    }
+
+    /// Drops pins; a blob that lost its last reference while pinned goes now.
+    fn unpin(&self, sha256s: &[String]) {
+        let conn = self.conn.lock();
+        let mut pins = self.pins.lock();
+        for sha in sha256s {
+            let Some(count) = pins.get_mut(sha) else {
+                continue;
+            };
+            *count -= 1;
+            if *count > 0 {
+                continue;
+            }
+            pins.remove(sha);
+            match txn::blob_referenced(&conn, sha) {
+                Ok(true) => {}
+                Ok(false) => self.store.remove_blob(sha),
+                Err(err) => {
+                    tracing::warn!(%err, "cannot check a blob after a deploy; the sweep at the next mount decides")
+                }
+            }
+        }
+    }
+
+    pub fn content_store(&self) -> &Arc<ContentStore> {
+        &self.store
+    }
+}
+
+/// With `synchronous=NORMAL`, WAL commits reach the OS at once (so a crash
+/// of the process loses nothing) but the disk only at checkpoints. Syncing
+/// the WAL file makes every commit so far durable.
+fn sync_wal(conn: &Connection, db: &Path) -> MetaResult<()> {
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    match std::fs::File::open(&wal) {
+        Ok(file) => file.sync_all()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            conn.execute_batch("PRAGMA wal_checkpoint(FULL);")?
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}

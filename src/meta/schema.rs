@@ -1,0 +1,78 @@
+//! The database layout, and the settings every connection runs with.
+
+use rusqlite::Connection;
+
+use super::{MetaError, MetaResult};
+
+/// Bumped on every incompatible change; a newer database is refused.
+const VERSION: i64 = 1;
+
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS inode (
+    ino     INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the kernel caches inode numbers
+    kind    INTEGER NOT NULL,                   -- 1 directory, 2 regular file, 3 symlink
+    parent  INTEGER NOT NULL,                   -- a directory's parent; a file's first parent
+    app     INTEGER,                            -- the app's root inode; NULL above the apps
+    perm    INTEGER NOT NULL,
+    uid     INTEGER NOT NULL,
+    gid     INTEGER NOT NULL,
+    atime   INTEGER NOT NULL,                   -- nanoseconds since the epoch
+    mtime   INTEGER NOT NULL,
+    ctime   INTEGER NOT NULL,
+    nlink   INTEGER NOT NULL,
+    size    INTEGER NOT NULL DEFAULT 0,
+    blob    TEXT,                               -- SHA-256 of a sealed file's content
+    temp    TEXT,                               -- the temp file of a file being written
+    target  TEXT                                -- a symlink's target
+);
+CREATE INDEX IF NOT EXISTS inode_temp ON inode(temp) WHERE temp IS NOT NULL;
+CREATE INDEX IF NOT EXISTS inode_orphan ON inode(nlink) WHERE nlink = 0;
+CREATE INDEX IF NOT EXISTS inode_blob ON inode(blob) WHERE blob IS NOT NULL;
+CREATE TABLE IF NOT EXISTS dentry (
+    parent  INTEGER NOT NULL,
+    name    TEXT NOT NULL,
+    ino     INTEGER NOT NULL,
+    PRIMARY KEY (parent, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blob (
+    sha256  TEXT PRIMARY KEY,
+    sha1    TEXT NOT NULL,
+    size    INTEGER NOT NULL,
+    refs    INTEGER NOT NULL                     -- inodes naming it; the file goes at 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS app (
+    id          TEXT PRIMARY KEY,
+    backend     TEXT NOT NULL,
+    root        INTEGER NOT NULL UNIQUE,
+    changed_run INTEGER NOT NULL DEFAULT 0        -- the last run that changed the app
+);
+CREATE TABLE IF NOT EXISTS setting (
+    key     TEXT PRIMARY KEY,
+    value   INTEGER NOT NULL
+);
+";
+
+/// Settings, then tables; refuses a database from a newer pushfs.
+pub fn prepare(conn: &Connection) -> MetaResult<()> {
+    // WAL + NORMAL: a commit is one append to the WAL, durable against a
+    // crash of the process; power loss needs the fsync pushfs does on request.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // A bounded page cache keeps the mount's memory flat however many files pass.
+    conn.pragma_update(None, "cache_size", -8192)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > VERSION {
+        return Err(MetaError::NewerSchema {
+            found,
+            known: VERSION,
+        });
+    }
+    conn.execute_batch(TABLES)?;
+    if found < VERSION {
+        conn.pragma_update(None, "user_version", VERSION)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,609 @@
+//! One transaction against the engine: the typed operations the tree is
+//! built from. A write transaction rolls back unless [`Txn::commit`] runs.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, MutexGuard};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{Ino, MetaResult};
+use crate::store::{BlobInfo, ContentStore};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InodeKind {
+    Dir,
+    File,
+    Symlink,
+}
+
+impl InodeKind {
+    fn code(self) -> i64 {
+        match self {
+            InodeKind::Dir => 1,
+            InodeKind::File => 2,
+            InodeKind::Symlink => 3,
+        }
+    }
+
+    fn from_code(code: i64) -> InodeKind {
+        match code {
+            1 => InodeKind::Dir,
+            3 => InodeKind::Symlink,
+            _ => InodeKind::File,
+        }
+    }
+}
+
+/// One inode as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InodeRow {
+    pub ino: Ino,
+    pub kind: InodeKind,
+    /// A directory's parent; for a file, the directory it was created in.
+    pub parent: Ino,
+    /// The root inode of the app this inode belongs to (itself for a root).
+    pub app: Option<Ino>,
+    pub perm: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: SystemTime,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
+    pub nlink: u32,
+    pub size: u64,
+    pub blob: Option<BlobInfo>,
+    pub temp: Option<PathBuf>,
+    pub target: Option<String>,
+}
+
+/// What a new inode starts as; times are all `now`.
+#[derive(Debug, Clone)]
+pub struct NewInode {
+    pub kind: InodeKind,
+    pub parent: Ino,
+    pub app: Option<Ino>,
+    pub perm: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub blob: Option<BlobInfo>,
+    pub temp: Option<PathBuf>,
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRow {
+    pub id: String,
+    pub backend: String,
+    pub root: Ino,
+    pub changed_run: i64,
+}
+
+/// This run's number, and the previous run's if it did not stop cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunStart {
+    pub run: i64,
+    pub unclean: Option<i64>,
+}
+
+/// An inode reached by walking an app, with its path from the app root.
+#[derive(Debug, Clone)]
+pub struct WalkEntry {
+    pub path: String,
+    pub row: InodeRow,
+}
+
+pub struct Txn<'a> {
+    conn: MutexGuard<'a, Connection>,
+    store: &'a ContentStore,
+    pins: &'a Mutex<HashMap<String, u32>>,
+    /// Blobs whose last reference this transaction dropped.
+    freed_blobs: Vec<String>,
+    /// Temp files of inodes this transaction deleted.
+    freed_temps: Vec<PathBuf>,
+    writing: bool,
+    finished: bool,
+}
+
+const COLUMNS: &str = "i.ino, i.kind, i.parent, i.app, i.perm, i.uid, i.gid, i.atime, i.mtime, \
+     i.ctime, i.nlink, i.size, i.blob, i.temp, i.target, b.sha1, b.size";
+const FROM: &str = "inode i LEFT JOIN blob b ON b.sha256 = i.blob";
+
+pub fn to_ns(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos().min(i64::MAX as u128) as i64,
+        Err(e) => -(e.duration().as_nanos().min(i64::MAX as u128) as i64),
+    }
+}
+
+pub fn from_ns(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+fn row_to_inode(r: &Row) -> rusqlite::Result<InodeRow> {
+    row_at(r, 0)
+}
+
+/// Reads the inode columns of [`COLUMNS`] starting at column `at`.
+fn row_at(r: &Row, at: usize) -> rusqlite::Result<InodeRow> {
+    let int = |i: usize| r.get::<_, i64>(at + i);
+    let blob: Option<String> = r.get(at + 12)?;
+    let sha1: Option<String> = r.get(at + 15)?;
+    let blob_size: Option<i64> = r.get(at + 16)?;
+    let temp: Option<String> = r.get(at + 13)?;
+    Ok(InodeRow {
+        ino: int(0)? as Ino,
+        kind: InodeKind::from_code(int(1)?),
+        parent: int(2)? as Ino,
+        app: r.get::<_, Option<i64>>(at + 3)?.map(|a| a as Ino),
+        perm: int(4)? as u16,
+        uid: int(5)? as u32,
+        gid: int(6)? as u32,
+        atime: from_ns(int(7)?),
+        mtime: from_ns(int(8)?),
+        ctime: from_ns(int(9)?),
+        nlink: int(10)? as u32,
+        size: int(11)? as u64,
+        blob: blob.map(|sha256| BlobInfo {
+            sha256,
+            sha1: sha1.unwrap_or_default(),
+            size: blob_size.unwrap_or_default() as u64,
+        }),
+        temp: temp.map(PathBuf::from),
+        target: r.get(at + 14)?,
+    })
+}
+
+/// Whether any inode still names the blob.
+pub fn blob_referenced(conn: &Connection, sha256: &str) -> MetaResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM blob WHERE sha256 = ?1 AND refs > 0")?
+        .exists([sha256])?)
+}
+
+impl<'a> Txn<'a> {
+    pub(super) fn begin(
+        conn: MutexGuard<'a, Connection>,
+        store: &'a ContentStore,
+        pins: &'a Mutex<HashMap<String, u32>>,
+    ) -> MetaResult<Txn<'a>> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Txn {
+            conn,
+            store,
+            pins,
+            freed_blobs: Vec::new(),
+            freed_temps: Vec::new(),
+            writing: true,
+            finished: false,
+        })
+    }
+
+    /// Reads under the engine's lock need no SQL transaction: no other
+    /// writer can interleave.
+    pub(super) fn read(
+        conn: MutexGuard<'a, Connection>,
+        store: &'a ContentStore,
+        pins: &'a Mutex<HashMap<String, u32>>,
+    ) -> MetaResult<Txn<'a>> {
+        Ok(Txn {
+            conn,
+            store,
+            pins,
+            freed_blobs: Vec::new(),
+            freed_temps: Vec::new(),
+            writing: false,
+            finished: false,
+        })
+    }
+
+    /// Commits, then deletes the blob files and temp files nothing names
+    /// any more (still under the engine's lock, so no seal races them).
+    pub fn commit(mut self) -> MetaResult<()> {
+        self.finished = true;
+        if !self.writing {
+            return Ok(());
+        }
+        if let Err(err) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(err.into());
+        }
+        let pins = self.pins.lock();
+        for sha in self.freed_blobs.drain(..) {
+            if !pins.contains_key(&sha) {
+                self.store.remove_blob(&sha);
+            }
+        }
+        drop(pins);
+        for temp in self.freed_temps.drain(..) {
+            let _ = std::fs::remove_file(temp);
+        }
+        Ok(())
+    }
+
+    pub fn inode(&self, ino: Ino) -> MetaResult<Option<InodeRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE i.ino = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([ino as i64], row_to_inode)
+            .optional()?)
+    }
+
+    pub fn lookup(&self, parent: Ino, name: &str) -> MetaResult<Option<Ino>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT ino FROM dentry WHERE parent = ?1 AND name = ?2")?
+            .query_row(params![parent as i64, name], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|i| i as Ino))
+    }
+
+    /// The inode `name` in `parent` names.
+    pub fn lookup_row(&self, parent: Ino, name: &str) -> MetaResult<Option<InodeRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM dentry d JOIN inode i ON i.ino = d.ino \
+             LEFT JOIN blob b ON b.sha256 = i.blob WHERE d.parent = ?1 AND d.name = ?2"
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![parent as i64, name], row_to_inode)
+            .optional()?)
+    }
+
+    /// A directory's entries with their inodes, by name.
+    pub fn children(&self, dir: Ino) -> MetaResult<Vec<(String, InodeRow)>> {
+        let sql = format!(
+            "SELECT d.name, {COLUMNS} FROM dentry d JOIN inode i ON i.ino = d.ino \
+             LEFT JOIN blob b ON b.sha256 = i.blob WHERE d.parent = ?1 ORDER BY d.name"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([dir as i64], |r| {
+            Ok((r.get::<_, String>(0)?, row_at(r, 1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn has_children(&self, dir: Ino) -> MetaResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM dentry WHERE parent = ?1 LIMIT 1")?
+            .exists([dir as i64])?)
+    }
+
+    /// Adds an inode (times now, one link unless a directory's two) and
+    /// takes a reference on its blob.
+    pub fn insert_inode(&mut self, new: &NewInode) -> MetaResult<Ino> {
+        let now = to_ns(SystemTime::now());
+        if let Some(blob) = &new.blob {
+            self.blob_ref(blob)?;
+        }
+        let nlink = if new.kind == InodeKind::Dir { 2 } else { 1 };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO inode (kind, parent, app, perm, uid, gid, atime, mtime, ctime, \
+                 nlink, size, blob, temp, target) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                new.kind.code(),
+                new.parent as i64,
+                new.app.map(|a| a as i64),
+                i64::from(new.perm),
+                i64::from(new.uid),
+                i64::from(new.gid),
+                now,
+                nlink,
+                new.blob.as_ref().map_or(0, |b| b.size as i64),
+                new.blob.as_ref().map(|b| b.sha256.as_str()),
+                new.temp.as_ref().map(|t| t.to_string_lossy().into_owned()),
+                new.target.as_deref(),
+            ])?;
+        Ok(self.conn.last_insert_rowid() as Ino)
+    }
+
+    /// Writes a row's attributes: parent, app, mode, owner, times, links, size.
+    /// Content (blob, temp) changes go through [`Txn::set_content`].
+    pub fn update_attrs(&mut self, row: &InodeRow) -> MetaResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE inode SET parent = ?2, app = ?3, perm = ?4, uid = ?5, gid = ?6, \
+                 atime = ?7, mtime = ?8, ctime = ?9, nlink = ?10, size = ?11 WHERE ino = ?1",
+            )?
+            .execute(params![
+                row.ino as i64,
+                row.parent as i64,
+                row.app.map(|a| a as i64),
+                i64::from(row.perm),
+                i64::from(row.uid),
+                i64::from(row.gid),
+                to_ns(row.atime),
+                to_ns(row.mtime),
+                to_ns(row.ctime),
+                i64::from(row.nlink),
+                row.size as i64,
+            ])?;
+        Ok(())
+    }
+
+    /// Points a file at new content: a sealed blob (whose reference it
+    /// takes, dropping the old one) and/or a temp file being written.
+    pub fn set_content(
+        &mut self,
+        ino: Ino,
+        blob: Option<&BlobInfo>,
+        temp: Option<&std::path::Path>,
+    ) -> MetaResult<()> {
+        let old: Option<String> = self
+            .conn
+            .prepare_cached("SELECT blob FROM inode WHERE ino = ?1")?
+            .query_row([ino as i64], |r| r.get(0))
+            .optional()?
+            .flatten();
+        if old.as_deref() != blob.map(|b| b.sha256.as_str()) {
+            if let Some(blob) = blob {
+                self.blob_ref(blob)?;
+            }
+            if let Some(old) = old {
+                self.blob_unref(&old)?;
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("UPDATE inode SET blob = ?2, temp = ?3, size = ?4 WHERE ino = ?1")?;
+        stmt.execute(params![
+            ino as i64,
+            blob.map(|b| b.sha256.as_str()),
+            temp.map(|t| t.to_string_lossy().into_owned()),
+            blob.map_or(0, |b| b.size as i64),
+        ])?;
+        Ok(())
+    }
+
+    /// Makes a written file's content a sealed blob: it takes the blob's
+    /// reference, drops the old one and the temp file, and keeps the temp
+    /// file's mtime (writes may have bypassed pushfs).
+    pub fn seal(&mut self, ino: Ino, blob: &BlobInfo, mtime: SystemTime) -> MetaResult<()> {
+        self.set_content(ino, Some(blob), None)?;
+        self.conn
+            .prepare_cached("UPDATE inode SET mtime = ?2, ctime = ?3 WHERE ino = ?1")?
+            .execute(params![ino as i64, to_ns(mtime), to_ns(SystemTime::now())])?;
+        Ok(())
+    }
+
+    /// Moves a whole subtree to another app (a rename across apps).
+    pub fn set_app_of_subtree(&mut self, top: Ino, app: Option<Ino>) -> MetaResult<()> {
+        self.conn
+            .prepare_cached(
+                "WITH RECURSIVE sub(ino) AS (SELECT ?1 UNION ALL \
+                 SELECT d.ino FROM dentry d JOIN sub ON d.parent = sub.ino) \
+                 UPDATE inode SET app = ?2 WHERE ino IN sub",
+            )?
+            .execute(params![top as i64, app.map(|a| a as i64)])?;
+        Ok(())
+    }
+
+    /// Forgets an inode: its blob reference goes, its temp file is deleted
+    /// after the commit.
+    pub fn delete_inode(&mut self, row: &InodeRow) -> MetaResult<()> {
+        if let Some(blob) = &row.blob {
+            self.blob_unref(&blob.sha256)?;
+        }
+        if let Some(temp) = &row.temp {
+            self.freed_temps.push(temp.clone());
+        }
+        self.conn
+            .prepare_cached("DELETE FROM inode WHERE ino = ?1")?
+            .execute([row.ino as i64])?;
+        Ok(())
+    }
+
+    pub fn insert_dentry(&mut self, parent: Ino, name: &str, ino: Ino) -> MetaResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO dentry (parent, name, ino) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![parent as i64, name, ino as i64])?;
+        Ok(())
+    }
+
+    pub fn delete_dentry(&mut self, parent: Ino, name: &str) -> MetaResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM dentry WHERE parent = ?1 AND name = ?2")?
+            .execute(params![parent as i64, name])?;
+        Ok(())
+    }
+
+    /// The names of one inode (several for a hard-linked file).
+    pub fn names_of(&self, ino: Ino) -> MetaResult<Vec<(Ino, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT parent, name FROM dentry WHERE ino = ?1")?;
+        let rows = stmt.query_map([ino as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as Ino, r.get::<_, String>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn blob_ref(&mut self, blob: &BlobInfo) -> MetaResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO blob (sha256, sha1, size, refs) VALUES (?1, ?2, ?3, 1) \
+                 ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1",
+            )?
+            .execute(params![blob.sha256, blob.sha1, blob.size as i64])?;
+        Ok(())
+    }
+
+    fn blob_unref(&mut self, sha256: &str) -> MetaResult<()> {
+        self.conn
+            .prepare_cached("UPDATE blob SET refs = refs - 1 WHERE sha256 = ?1")?
+            .execute([sha256])?;
+        let gone = self
+            .conn
+            .prepare_cached("DELETE FROM blob WHERE sha256 = ?1 AND refs <= 0")?
+            .execute([sha256])?;
+        if gone > 0 {
+            self.freed_blobs.push(sha256.to_string());
+        }
+        Ok(())
+    }
+
+    pub fn apps(&self) -> MetaResult<Vec<AppRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, backend, root, changed_run FROM app ORDER BY root")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AppRow {
+                id: r.get(0)?,
+                backend: r.get(1)?,
+                root: r.get::<_, i64>(2)? as Ino,
+                changed_run: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn insert_app(&mut self, id: &str, backend: &str, root: Ino, run: i64) -> MetaResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO app (id, backend, root, changed_run) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, backend, root as i64, run])?;
+        Ok(())
+    }
+
+    pub fn delete_app(&mut self, root: Ino) -> MetaResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM app WHERE root = ?1")?
+            .execute([root as i64])?;
+        Ok(())
+    }
+
+    /// Records that `run` changed the app: after an unclean stop, such an
+    /// app comes back held.
+    pub fn mark_app_changed(&mut self, root: Ino, run: i64) -> MetaResult<()> {
+        self.conn
+            .prepare_cached("UPDATE app SET changed_run = ?2 WHERE root = ?1")?
+            .execute(params![root as i64, run])?;
+        Ok(())
+    }
+
+    fn setting(&self, key: &str) -> MetaResult<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM setting WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_setting(&mut self, key: &str, value: i64) -> MetaResult<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO setting (key, value) VALUES (?1, ?2)")?
+            .execute(params![key, value])?;
+        Ok(())
+    }
+
+    /// Starts a run: numbers it and marks it open until [`Txn::end_run`].
+    /// A previous run still marked open stopped uncleanly.
+    pub fn begin_run(&mut self) -> MetaResult<RunStart> {
+        let previous = self.setting("run")?.unwrap_or(0);
+        let unclean = (self.setting("open")? == Some(1)).then_some(previous);
+        let run = previous + 1;
+        self.set_setting("run", run)?;
+        self.set_setting("open", 1)?;
+        Ok(RunStart { run, unclean })
+    }
+
+    pub fn end_run(&mut self) -> MetaResult<()> {
+        self.set_setting("open", 0)
+    }
+
+    /// Every inode under `root`, parents before children, with its path.
+    pub fn walk(&self, root: Ino) -> MetaResult<Vec<WalkEntry>> {
+        let mut out = Vec::new();
+        let mut pending = vec![(String::new(), root)];
+        while let Some((prefix, dir)) = pending.pop() {
+            for (name, row) in self.children(dir)? {
+                let path = if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                if row.kind == InodeKind::Dir {
+                    pending.push((path.clone(), row.ino));
+                }
+                out.push(WalkEntry { path, row });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inodes with no name left: unlinked while open when pushfs stopped.
+    pub fn orphans(&self) -> MetaResult<Vec<InodeRow>> {
+        self.rows_where("i.nlink = 0")
+    }
+
+    /// Files whose bytes were still in a temp file when pushfs stopped.
+    pub fn being_written(&self) -> MetaResult<Vec<InodeRow>> {
+        self.rows_where("i.temp IS NOT NULL")
+    }
+
+    fn rows_where(&self, condition: &str) -> MetaResult<Vec<InodeRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE {condition}");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], row_to_inode)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Recounts every blob's references from the inodes (a safety net at
+    /// mount) and drops blobs that nothing names.
+    pub fn recount_blob_refs(&mut self) -> MetaResult<()> {
+        self.conn.execute_batch(
+            "UPDATE blob SET refs = (SELECT count(*) FROM inode WHERE inode.blob = blob.sha256);",
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256 FROM blob WHERE refs <= 0")?;
+        let gone: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        drop(stmt);
+        self.conn
+            .execute_batch("DELETE FROM blob WHERE refs <= 0")?;
+        self.freed_blobs.extend(gone);
+        Ok(())
+    }
+
+    /// The SHA-256 of every referenced blob.
+    pub fn live_blobs(&self) -> MetaResult<HashSet<String>> {
+        let mut stmt = self.conn.prepare("SELECT sha256 FROM blob")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many inodes and blobs the engine holds (for status and tests).
+    pub fn counts(&self) -> MetaResult<(u64, u64)> {
+        let inodes: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM inode", [], |r| r.get(0))?;
+        let blobs: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM blob", [], |r| r.get(0))?;
+        Ok((inodes as u64, blobs as u64))
+    }
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        if self.writing && !self.finished {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
