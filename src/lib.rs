@@ -10,5 +10,6 @@ pub mod emulator;
 pub mod fs;
 pub mod mount;
 pub mod package;
+pub mod private_files;
 pub mod store;
 pub mod tree;

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
+use crate::private_files::{create_private_dir_all, private_file_options};
 
 pub const FORMAT: u32 = 1;
 const FILE_NAME: &str = "manifest.json";
@@ -82,9 +83,13 @@ pub fn commit(state_dir: &Path, manifest: &AppManifest) -> io::Result<()> {
 
 /// Writes `name` in `dir` via temp + fsync + rename + fsync(dir).
 pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
+    create_private_dir_all(dir)?;
     let temp = dir.join(format!(".{name}.tmp"));
-    let mut file = File::create(&temp)?;
+    let mut file = private_file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
