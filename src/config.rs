@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,6 +80,9 @@ pub struct Config {
     pub bytenite: ByteniteConfig,
     pub flux: FluxConfig,
     pub cf: CfConfig,
+    /// What the user should hear about the configuration, once, when it is
+    /// used (e.g. a config file holding secrets that others can read).
+    pub warnings: Vec<String>,
 }
 
 /// The file's shape; every key optional.
@@ -124,15 +128,21 @@ impl Config {
             Some(p) => (p.to_path_buf(), true),
             None => (default_path, false),
         };
+        let mut warnings = Vec::new();
         let file = if required || path.exists() {
             let text = fs::read_to_string(&path).map_err(|source| ConfigError::Read {
                 path: path.clone(),
                 source,
             })?;
-            toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
+            let file = toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Parse {
                 path: path.clone(),
                 message: e.message().to_string(),
-            })?
+            })?;
+            if let Ok(meta) = fs::metadata(&path) {
+                let mode = meta.permissions().mode();
+                warnings.extend(exposed_secrets_warning(&path, mode, &file.secrets()));
+            }
+            file
         } else {
             ConfigFile::default()
         };
@@ -153,6 +163,7 @@ impl Config {
             bytenite: file.bytenite,
             flux: file.flux,
             cf: file.cf,
+            warnings,
         };
         if let Some(n) = file.retry.attempts {
             config.retry.attempts = n.max(1);
@@ -196,8 +207,43 @@ impl Config {
             bytenite: ByteniteConfig::default(),
             flux: FluxConfig::default(),
             cf: CfConfig::default(),
+            warnings: Vec::new(),
         }
     }
+}
+
+impl ConfigFile {
+    /// The keys in the file that a reader of it could misuse: tokens, API
+    /// keys, and the path of the Flux key file. The environment's do not count.
+    fn secrets(&self) -> Vec<&'static str> {
+        [
+            ("[bytenite] api_key", self.bytenite.api_key.is_some()),
+            ("[bytenite] token", self.bytenite.token.is_some()),
+            ("[cf] token", self.cf.token.is_some()),
+            (
+                "[flux] private_key_file",
+                self.flux.private_key_file.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect()
+    }
+}
+
+/// The warning for a config file at `path` with permission bits `mode` that
+/// holds `secrets`, if group or others can get at it. Like the cf CLI and
+/// ssh, pushfs still uses it (the Flux key file itself is refused instead).
+pub fn exposed_secrets_warning(path: &Path, mode: u32, secrets: &[&str]) -> Option<String> {
+    let mode = mode & 0o777;
+    if secrets.is_empty() || mode & 0o077 == 0 {
+        return None;
+    }
+    let shown = path.display();
+    Some(format!(
+        "config file {shown} holds {} and is accessible by group or others (mode {mode:04o}); run: chmod 600 {shown}",
+        secrets.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -236,6 +282,67 @@ mod tests {
         let c = Config::load(None, &env).unwrap();
         assert_eq!(c.state_dir, dir.path().join(".local/share/pushfs"));
         assert_eq!(c.settle, DEFAULT_SETTLE);
+    }
+
+    #[test]
+    fn a_config_open_to_others_with_secrets_is_worth_a_warning() {
+        let path = Path::new("/home/me/.config/pushfs/config.toml");
+        let warning = exposed_secrets_warning(path, 0o100644, &["[cf] token"]).unwrap();
+        assert_eq!(
+            warning,
+            "config file /home/me/.config/pushfs/config.toml holds [cf] token and is accessible \
+             by group or others (mode 0644); run: chmod 600 /home/me/.config/pushfs/config.toml"
+        );
+        assert!(exposed_secrets_warning(path, 0o640, &["[bytenite] api_key"]).is_some());
+        assert_eq!(exposed_secrets_warning(path, 0o600, &["[cf] token"]), None);
+        assert_eq!(exposed_secrets_warning(path, 0o400, &["[cf] token"]), None);
+        assert_eq!(exposed_secrets_warning(path, 0o644, &[]), None);
+    }
+
+    #[test]
+    fn loading_names_the_secrets_the_file_holds_never_their_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        fs::write(
+            &path,
+            "[cf]\ntoken = \"bearer s3cret\"\n[bytenite]\napi_key = \"k3y\"\n\
+             [flux]\nprivate_key_file = \"/k.wif\"\n",
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let c = Config::load(Some(&path), &Env::new()).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        let warning = &c.warnings[0];
+        for key in [
+            "[bytenite] api_key",
+            "[cf] token",
+            "[flux] private_key_file",
+        ] {
+            assert!(warning.contains(key), "{warning}");
+        }
+        assert!(warning.contains(&format!("chmod 600 {}", path.display())));
+        assert!(!warning.contains("s3cret") && !warning.contains("k3y"));
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Config::load(Some(&path), &Env::new())
+            .unwrap()
+            .warnings
+            .is_empty());
+    }
+
+    #[test]
+    fn secrets_from_the_environment_do_not_make_an_open_file_suspect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        fs::write(
+            &path,
+            "settle_ms = 250\n[cf]\nurl = \"https://api.example.com\"\n",
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let env = Env::from([("PUSHFS_CF_TOKEN".to_string(), "bearer t".to_string())]);
+        let c = Config::load(Some(&path), &env).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

@@ -11,5 +11,6 @@ pub mod fs;
 pub mod meta;
 pub mod mount;
 pub mod package;
+pub mod private_files;
 pub mod store;
 pub mod tree;

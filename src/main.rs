@@ -123,6 +123,9 @@ fn run_mount(mountpoint: &Path, args: MountArgs, env: &Env) -> Result<ExitCode, 
         config.settle = Duration::from_millis(ms);
     }
     config.allow_other |= args.allow_other;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let rt = runtime()?;
     let mounted =
         Mounted::start(&config, mountpoint, rt.handle().clone()).map_err(|e| e.to_string())?;

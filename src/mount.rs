@@ -1,7 +1,7 @@
 //! A running pushfs: store, tree, deployer and FUSE session wired together,
 //! started by `pushfs mount`/`demo` and by the tests, stopped cleanly.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use crate::backend;
 use crate::config::Config;
 use crate::deploy::{DeploySettings, Deployer};
 use crate::fs::mount::{self as fuse_mount, MountPointState};
+use crate::private_files;
 use crate::store::ContentStore;
 use crate::tree::Tree;
 
@@ -87,9 +88,10 @@ impl Mounted {
             path: state_dir.clone(),
             source,
         };
-        std::fs::create_dir_all(&state_dir).map_err(io_err)?;
+        private_files::create_private_dir_all(&state_dir).map_err(io_err)?;
         let lock = lock_state_dir(&state_dir).map_err(io_err)?;
         let lock = lock.ok_or_else(|| MountError::StateDirBusy(state_dir.clone()))?;
+        private_files::make_state_dir_private(&state_dir).map_err(io_err)?;
         let store = Arc::new(ContentStore::open(&state_dir).map_err(io_err)?);
         let settings = DeploySettings {
             settle: config.settle,
@@ -159,7 +161,7 @@ impl Drop for Mounted {
 /// Takes an exclusive lock on the state directory: `Ok(None)` if another
 /// process holds it. The lock dies with the process, so a crash never leaves it stuck.
 fn lock_state_dir(dir: &Path) -> std::io::Result<Option<File>> {
-    let file = OpenOptions::new()
+    let file = private_files::private_file_options()
         .create(true)
         .truncate(false)
         .write(true)

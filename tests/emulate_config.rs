@@ -14,6 +14,7 @@ fn the_written_client_config_deploys_the_three_examples() {
     let t = TestMount::with_emulators_and(|config, emulators| {
         let path = emulators.write_client_config(dir.path()).unwrap();
         let loaded = Config::load(Some(&path), &Env::new()).expect("the written config parses");
+        assert_eq!(loaded.warnings, Vec::<String>::new(), "written 0600");
         config.bytenite = loaded.bytenite;
         config.flux = loaded.flux;
         config.cf = loaded.cf;

@@ -2,11 +2,12 @@
 //! result), kept in memory for `.pushfs/log` and appended to disk.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use super::status::now_rfc3339;
+use crate::private_files::{create_private_dir_all, private_file_options};
 
 /// Lines kept in memory and shown in `.pushfs/log`.
 const KEPT_LINES: usize = 1000;
@@ -31,8 +32,8 @@ impl AppLog {
                 lines.push_back(line);
             }
         }
-        let file = std::fs::create_dir_all(dir)
-            .and_then(|_| OpenOptions::new().create(true).append(true).open(&path))
+        let file = create_private_dir_all(dir)
+            .and_then(|_| private_file_options().create(true).append(true).open(&path))
             .map_err(|err| tracing::error!(%err, path = %path.display(), "cannot open the app log"))
             .ok();
         AppLog { lines, file }

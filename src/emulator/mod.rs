@@ -119,8 +119,16 @@ impl Emulators {
             format!("bearer {}", cf::DEMO_TOKEN),
             cf::DEMO_SPACE_GUID,
         );
+        // 0600 like the key: it holds tokens, and pushfs warns about a
+        // config file with tokens that others can read.
         let path = dir.join("config.toml");
-        std::fs::write(&path, config)?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)?
+            .write_all(config.as_bytes())?;
         Ok(path)
     }
 

@@ -22,13 +22,13 @@ mod schema;
 mod txn;
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
+use crate::private_files::private_file_options;
 use crate::store::ContentStore;
 
 pub use error::{MetaError, MetaResult};
@@ -56,12 +56,10 @@ impl MetaStore {
         let path = state_dir.join(DB_FILE);
         if !path.exists() {
             // SQLite gives its -wal and -shm files the database file's mode.
-            use std::os::unix::fs::OpenOptionsExt;
-            OpenOptions::new()
+            private_file_options()
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .mode(0o600)
                 .open(&path)?;
         }
         let conn = Connection::open(&path)?;

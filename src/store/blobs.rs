@@ -6,7 +6,7 @@
 //! user keeps editing.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+use crate::private_files::{create_private_dir_all, private_file_options};
 
 /// What the store knows of one blob.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,8 +40,8 @@ impl ContentStore {
     /// by a previous run stay until [`ContentStore::clear_temp`], so the
     /// tree can first recover the ones its manifests name.
     pub fn open(root: &Path) -> io::Result<Self> {
-        fs::create_dir_all(root.join("objects"))?;
-        fs::create_dir_all(root.join("tmp"))?;
+        create_private_dir_all(&root.join("objects"))?;
+        create_private_dir_all(&root.join("tmp"))?;
         Ok(ContentStore {
             objects_made: FanOut::default(),
             tmp_made: FanOut::default(),
@@ -67,7 +69,7 @@ impl ContentStore {
         let tmp = self.root.join("tmp");
         fs::remove_dir_all(&tmp)?;
         self.tmp_made.forget();
-        fs::create_dir_all(&tmp)
+        create_private_dir_all(&tmp)
     }
 
     /// Creates an empty temp file for content about to be written.
@@ -78,7 +80,8 @@ impl ContentStore {
             .tmp_made
             .ensure(&self.root.join("tmp"), (n % 256) as u8)?;
         let path = dir.join(format!("{}-{n}", std::process::id()));
-        let file = OpenOptions::new()
+        // 0600: the temp file becomes the blob by rename, mode and all.
+        let file = private_file_options()
             .read(true)
             .write(true)
             .create_new(true)
@@ -217,7 +220,7 @@ impl FanOut {
     fn ensure(&self, dir: &Path, index: u8) -> io::Result<PathBuf> {
         let sub = dir.join(format!("{index:02x}"));
         if !self.made[usize::from(index)].load(Ordering::Acquire) {
-            fs::create_dir_all(&sub)?;
+            create_private_dir_all(&sub)?;
             self.made[usize::from(index)].store(true, Ordering::Release);
         }
         Ok(sub)
