@@ -106,11 +106,98 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 async fn until_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    StopSignals::new().next().await;
+}
+
+/// SIGINT and SIGTERM, as one stream.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        StopSignals {
+            interrupt: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+            terminate: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+        }
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// How a mount's life ended.
+enum Ending {
+    /// SIGINT or SIGTERM: unmount.
+    Signal,
+    /// The kernel ended the session: an external umount, or a failure.
+    SessionEnded,
+}
+
+/// Serves until a signal or the end of the FUSE session. After a signal,
+/// waits until no file is open, so no writer loses its file or sees the
+/// mount vanish; a second signal stops at once.
+async fn serve(mounted: &Mounted) -> Ending {
+    let mut signals = StopSignals::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = signals.next() => break,
+            _ = tick.tick() => if mounted.session_ended() { return Ending::SessionEnded },
+        }
+    }
+    let open = mounted.open_handles();
+    if open == 0 {
+        return Ending::Signal;
+    }
+    eprintln!(
+        "pushfs: waiting for {open} open file(s) to close before unmounting (Ctrl-C again to stop now)"
+    );
+    tracing::info!(open, "stop requested; waiting for open files to close");
+    loop {
+        tokio::select! {
+            _ = signals.next() => {
+                eprintln!("pushfs: stopping now; files still being written are recovered at the next mount");
+                return Ending::Signal;
+            }
+            _ = tick.tick() => {
+                if mounted.session_ended() {
+                    return Ending::SessionEnded;
+                }
+                if mounted.open_handles() == 0 {
+                    return Ending::Signal;
+                }
+            }
+        }
+    }
+}
+
+/// Runs a mount to its end: unmounts on a signal, winds down after an
+/// external unmount, and fails loudly if the session broke.
+fn run_to_end(rt: &tokio::runtime::Runtime, mounted: Mounted) -> Result<ExitCode, String> {
+    let mountpoint = mounted.mountpoint.clone();
+    match rt.block_on(serve(&mounted)) {
+        Ending::Signal => {
+            mounted.unmount();
+            Ok(ExitCode::SUCCESS)
+        }
+        Ending::SessionEnded => match mounted.finish_after_session_end() {
+            Ok(()) => {
+                tracing::info!(mountpoint = %mountpoint.display(), "unmounted by an external umount");
+                eprintln!("pushfs: {} was unmounted; stopped", mountpoint.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => Err(format!(
+                "the FUSE session of {} broke: {err}; deploys stop and resume at the next mount",
+                mountpoint.display()
+            )),
+        },
     }
 }
 
@@ -133,9 +220,7 @@ fn run_mount(mountpoint: &Path, args: MountArgs, env: &Env) -> Result<ExitCode, 
         "pushfs: mounted at {} (Ctrl-C to unmount)",
         mountpoint.display()
     );
-    rt.block_on(until_signal());
-    mounted.unmount();
-    Ok(ExitCode::SUCCESS)
+    run_to_end(&rt, mounted)
 }
 
 fn run_demo(
@@ -176,10 +261,9 @@ fn run_demo(
          Ctrl-C to stop (the demo's state is thrown away).",
         emulators.bytenite.url, emulators.flux.url, emulators.cf.url
     );
-    rt.block_on(until_signal());
-    mounted.unmount();
+    let ended = run_to_end(&rt, mounted);
     drop(emulators);
-    Ok(ExitCode::SUCCESS)
+    ended
 }
 
 fn run_emulate(ports: [u16; 3]) -> Result<ExitCode, String> {

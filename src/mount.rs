@@ -136,13 +136,48 @@ impl Mounted {
         self.stop();
     }
 
+    /// Whether the kernel ended the FUSE session (an external `umount`,
+    /// `fusermount3 -u`, or a broken connection).
+    pub fn session_ended(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_none_or(|session| session.guard.is_finished())
+    }
+
+    /// Handles open on files of the mount; a clean stop waits for none.
+    pub fn open_handles(&self) -> usize {
+        self.tree.open_handles()
+    }
+
+    /// Winds down after the kernel ended the session: deploys stop (they
+    /// resume on the next mount) and the stop is recorded as clean. Returns
+    /// how the session ended: `Ok` for an unmount, the error otherwise.
+    pub fn finish_after_session_end(mut self) -> std::io::Result<()> {
+        self.deployer.shutdown();
+        let ended = match self.session.take() {
+            Some(session) => session.join(),
+            None => Ok(()),
+        };
+        self.record_clean_stop();
+        ended
+    }
+
     fn stop(&mut self) {
         self.deployer.shutdown();
         if let Some(session) = self.session.take() {
             if let Err(err) = session.umount_and_join() {
-                tracing::warn!(%err, "unmount reported an error; try: umount -l {}", self.mountpoint.display());
+                // Busy (a file still open): detach it, so no dead mount is
+                // left behind and nothing can be written under it.
+                tracing::warn!(%err, "unmount reported an error; detaching the mount lazily");
+                if let Err(err) = fuse_mount::detach(&self.mountpoint) {
+                    tracing::error!(%err, "cannot detach; clear it with: umount -l {}", self.mountpoint.display());
+                }
             }
         }
+        self.record_clean_stop();
+    }
+
+    fn record_clean_stop(&self) {
         if let Err(err) = self.tree.shutdown() {
             tracing::error!(%err, "cannot record the clean stop; the next mount treats it as unclean");
         }

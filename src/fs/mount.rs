@@ -38,6 +38,19 @@ pub fn spawn(
     fuser::Session::new(PushFs::new(tree, passthrough), mountpoint, &config)?.spawn()
 }
 
+/// Detaches the mount now (`umount -l`): it disappears from the namespace,
+/// and handles still open on it keep working until they close.
+pub fn detach(mountpoint: &Path) -> io::Result<()> {
+    let path = std::ffi::CString::new(mountpoint.as_os_str().as_encoded_bytes())
+        .map_err(io::Error::other)?;
+    // SAFETY: a valid C string; umount2 has no other inputs.
+    if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// What is at a mount point before we mount there.
 #[derive(Debug, PartialEq, Eq)]
 pub enum MountPointState {

@@ -138,9 +138,15 @@ impl Tree {
         &self.meta
     }
 
-    /// Finishes pending seals and records a clean stop.
+    /// Finishes pending seals and records a clean stop, unless a file is
+    /// still being written (a forced stop): then the next mount recovers it
+    /// and holds its app, as after a crash.
     pub fn shutdown(&self) -> TreeResult<()> {
         self.sealer.drain();
+        if self.open.lock().values().any(|o| o.writing.is_some()) {
+            self.meta.sync()?;
+            return Ok(());
+        }
         let mut txn = self.meta.begin()?;
         txn.end_run()?;
         txn.commit()?;
