@@ -185,3 +185,43 @@ fn a_server_hash_that_differs_from_ours_is_said_plainly() {
     );
     assert!(status(&app, "log").contains("warning: the server's hash"));
 }
+
+#[test]
+fn a_hard_link_travels_as_a_tar_link_entry() {
+    let t = TestMount::with_emulators();
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "deployed");
+    fs::write(app.join("app/data.bin"), vec![5u8; 3000]).unwrap();
+    run(Command::new("ln")
+        .arg(app.join("app/data.bin"))
+        .arg(app.join("app/again.bin")));
+    assert_eq!(wait(&app), "deployed");
+    let api = &t.emulators().bytenite.api;
+    let record = api.apps().pop().unwrap();
+    let tar = api.tar_of(&record.id).expect("the server kept the tar");
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let mut seen = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        if path.ends_with(".bin") {
+            let link = entry
+                .link_name()
+                .unwrap()
+                .map(|l| l.to_string_lossy().into_owned());
+            seen.push((path, entry.header().entry_type(), link));
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("app/again.bin".to_string(), tar::EntryType::Regular, None),
+            (
+                "app/data.bin".to_string(),
+                tar::EntryType::Link,
+                Some("app/again.bin".to_string())
+            ),
+        ],
+        "the content once, under the first name; the second links to it"
+    );
+}

@@ -239,3 +239,21 @@ fn the_state_file_follows_the_job_through_queued_and_running() {
     assert_eq!(wait(&app), "deployed");
     assert!(status(&app, "job").ends_with(" finished"));
 }
+
+#[test]
+fn a_hard_linked_file_is_zipped_under_each_name() {
+    let t = TestMount::with_emulators();
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "deployed");
+    fs::write(app.join("page.html"), "<p>linked</p>").unwrap();
+    fs::hard_link(app.join("page.html"), app.join("copy.html")).unwrap();
+    assert_eq!(wait(&app), "deployed");
+    let upload = t.emulators().cf.api.uploads().last().unwrap().clone();
+    for name in ["page.html", "copy.html"] {
+        assert!(
+            upload.zipped_files.iter().any(|f| f == name),
+            "{name} missing from {:?}",
+            upload.zipped_files
+        );
+    }
+}

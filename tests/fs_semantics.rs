@@ -296,7 +296,6 @@ fn renames_unlinks_and_directories() {
         fs::metadata(app.join("empty/f")).unwrap(),
         fs::metadata(app.join("h")).unwrap(),
     );
-    use std::os::unix::fs::MetadataExt;
     assert_eq!((f.ino(), f.nlink()), (h.ino(), 2));
     fs::write(app.join("h"), "through the link").unwrap();
     assert_eq!(
@@ -448,4 +447,34 @@ fn cp_p_keeps_modification_times_of_copied_files() {
         fs::metadata(src.join("old.txt")).unwrap().mtime()
     );
     assert_eq!(copied.len(), 300_000);
+}
+
+#[test]
+fn hard_links_work_for_cp_al_and_survive_a_remount() {
+    let mut t = mount();
+    let app = app_dir(&t, "links");
+    write_tree(&app.join("src"), 40);
+    run(Command::new("cp")
+        .arg("-al")
+        .arg(app.join("src"))
+        .arg(app.join("copy")));
+    let (a, b) = (app.join("src/d0/e0/f0.txt"), app.join("copy/d0/e0/f0.txt"));
+    let ino = fs::metadata(&a).unwrap().ino();
+    assert_eq!(fs::metadata(&b).unwrap().ino(), ino);
+    assert_eq!(fs::metadata(&a).unwrap().nlink(), 2);
+
+    // Another app is another package: links stop at its edge.
+    let other = app_dir(&t, "elsewhere");
+    let err = fs::hard_link(&a, other.join("f")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EXDEV));
+    // Directories cannot be linked.
+    let err = fs::hard_link(app.join("src"), app.join("dirlink")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+
+    t.remount();
+    assert_eq!(fs::metadata(&b).unwrap().ino(), ino);
+    assert_eq!(fs::metadata(&a).unwrap().nlink(), 2);
+    fs::remove_file(&a).unwrap();
+    assert_eq!(fs::read_to_string(&b).unwrap(), "file 0\n");
+    assert_eq!(fs::metadata(&b).unwrap().nlink(), 1);
 }

@@ -6,12 +6,15 @@
 //! mtime, uid/gid 0 and empty owner names. Only the permission bits come
 //! from the snapshot. Headers are GNU; paths or link targets longer than
 //! the 100-byte header field use GNU long-name entries (`././@LongLink`).
+//! A file with several names (hard links) is stored once, under the first
+//! of its names in the archive; the others are hard-link entries to it.
 //!
 //! A package is a plan ([`TarPackage`]) that owns what it needs, so it can be
 //! moved onto a blocking thread and written into a pipe while the upload
 //! streams; [`TarPackage::size`] knows the archive's length without reading
 //! any file, for a `Content-Length` ahead of the bytes.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -44,6 +47,8 @@ pub enum TarBody {
     Blob {
         path: PathBuf,
         size: u64,
+        /// The file's inode when it has several names.
+        inode: Option<u64>,
     },
     /// A regular file generated in memory (a rewritten manifest).
     Bytes(Vec<u8>),
@@ -121,7 +126,18 @@ impl TarPackage {
             inner: out,
             count: 0,
         });
+        let mut first_names: HashMap<u64, &str> = HashMap::new();
         for item in &self.items {
+            if let TarBody::Blob {
+                inode: Some(inode), ..
+            } = item.body
+            {
+                if let Some(first) = first_names.get(&inode) {
+                    append_hard_link(&mut builder, item, first)?;
+                    continue;
+                }
+                first_names.insert(inode, &item.path);
+            }
             append(&mut builder, item, zeros)?;
         }
         let mut counted = builder.into_inner()?;
@@ -141,6 +157,7 @@ impl TarItem {
             EntryKind::File(content) => TarBody::Blob {
                 path: content.path.clone(),
                 size: content.blob.size,
+                inode: content.inode,
             },
         };
         TarItem {
@@ -187,7 +204,9 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, item: &TarItem, zeros: bool) 
         TarBody::Blob { size, .. } if zeros => {
             builder.append_data(&mut header, path, io::repeat(0).take(*size))
         }
-        TarBody::Blob { path: blob, size } => {
+        TarBody::Blob {
+            path: blob, size, ..
+        } => {
             let file = File::open(blob).map_err(|err| {
                 io::Error::new(
                     err.kind(),
@@ -202,6 +221,18 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, item: &TarItem, zeros: bool) 
             builder.append_data(&mut header, path, exact)
         }
     }
+}
+
+/// A second name of a file already in the archive.
+fn append_hard_link<W: Write>(
+    builder: &mut tar::Builder<W>,
+    item: &TarItem,
+    first: &str,
+) -> io::Result<()> {
+    let mut header = header_for(item);
+    header.set_entry_type(EntryType::Link);
+    header.set_size(0);
+    builder.append_link(&mut header, &item.path, first)
 }
 
 /// Fails if the blob holds fewer bytes than its header announced: `tar`
@@ -432,10 +463,74 @@ mod tests {
             body: TarBody::Blob {
                 path: blob,
                 size: 100,
+                inode: None,
             },
         });
         let err = package.write(io::sink()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn a_hard_linked_file_is_stored_once_and_unpacks_as_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
+        let dir = tmp.path().join("app");
+        fs::create_dir_all(dir.join("lib")).unwrap();
+        fs::write(dir.join("lib/data.bin"), vec![9u8; 5000]).unwrap();
+        fs::hard_link(dir.join("lib/data.bin"), dir.join("same.bin")).unwrap();
+        let snapshot = snapshot_of(&dir, &store);
+        let package = TarPackage::from_snapshot(&snapshot, |_| true);
+        let bytes = tar_of(&snapshot);
+        assert_eq!(package.size().unwrap(), bytes.len() as u64);
+        assert!(bytes.len() < 2 * 5000, "the content is stored once");
+
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let links: Vec<(String, EntryType, Option<String>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e
+                    .link_name()
+                    .unwrap()
+                    .map(|l| l.to_string_lossy().into_owned());
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().entry_type(),
+                    link,
+                )
+            })
+            .filter(|(p, _, _)| p.ends_with(".bin"))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("lib/data.bin".into(), EntryType::Regular, None),
+                (
+                    "same.bin".into(),
+                    EntryType::Link,
+                    Some("lib/data.bin".into())
+                ),
+            ]
+        );
+        let out = tmp.path().join("out");
+        fs::create_dir(&out).unwrap();
+        fs::write(tmp.path().join("a.tar"), &bytes).unwrap();
+        let status = Command::new("tar")
+            .arg("-xf")
+            .arg(tmp.path().join("a.tar"))
+            .arg("-C")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        use std::os::unix::fs::MetadataExt;
+        let (a, b) = (
+            fs::metadata(out.join("lib/data.bin")).unwrap(),
+            fs::metadata(out.join("same.bin")).unwrap(),
+        );
+        assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
+        assert_eq!(fs::read(out.join("same.bin")).unwrap(), vec![9u8; 5000]);
     }
 
     #[test]
