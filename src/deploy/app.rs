@@ -228,18 +228,42 @@ impl AppDeploy {
         self.status.lock().clone()
     }
 
-    /// Edits the status, stamps it, and saves it if `persist`.
+    /// Edits the status, stamps it, and saves it if `persist` (or if an
+    /// earlier save failed). A failed save leaves `record_behind` set in
+    /// what the status files show, until a later save succeeds.
     pub fn update(&self, persist: bool, edit: impl FnOnce(&mut AppStatus)) {
         let mut status = self.status.lock();
         edit(&mut status);
         status.updated_at = now_rfc3339();
-        if persist && !self.is_removed() {
+        if (persist || status.record_behind) && !self.is_removed() {
+            let was_behind = status.record_behind;
+            status.record_behind = false;
             let bytes = serde_json::to_vec_pretty(&*status).unwrap_or_default();
-            drop(status);
-            if let Err(err) = write_atomically(&self.dir, STATUS_FILE, &bytes) {
-                tracing::error!(app = %self.id, %err, "cannot save the deploy status");
+            match write_atomically(&self.dir, STATUS_FILE, &bytes) {
+                Ok(()) if was_behind => {
+                    tracing::info!(app = %self.id, "the deploy status is saved again")
+                }
+                Ok(()) => {}
+                Err(err) => {
+                    status.record_behind = true;
+                    if !was_behind {
+                        tracing::error!(app = %self.id, %err, "cannot save the deploy status; retrying");
+                    }
+                }
             }
         }
+    }
+
+    /// Saves the status and the log again if their last save failed.
+    pub fn retry_record(&self) {
+        if self.status.lock().record_behind {
+            self.update(true, |_| {});
+        }
+        self.log.lock().flush();
+    }
+
+    pub fn record_behind(&self) -> bool {
+        self.status.lock().record_behind || self.log.lock().behind()
     }
 
     pub fn log(&self, event: &str, message: &str) {

@@ -17,6 +17,9 @@ const FILE_NAME: &str = "log";
 pub struct AppLog {
     lines: VecDeque<String>,
     file: Option<File>,
+    /// The newest lines that could not be appended yet (a full disk);
+    /// tried again with the next line.
+    unwritten: usize,
 }
 
 impl AppLog {
@@ -36,22 +39,50 @@ impl AppLog {
             .and_then(|_| private_file_options().create(true).append(true).open(&path))
             .map_err(|err| tracing::error!(%err, path = %path.display(), "cannot open the app log"))
             .ok();
-        AppLog { lines, file }
+        AppLog {
+            lines,
+            file,
+            unwritten: 0,
+        }
     }
 
     /// Appends `event: message`, stamped with the time.
     pub fn push(&mut self, event: &str, message: &str) {
         let line = format!("{} {event}: {message}", now_rfc3339());
-        if let Some(file) = &mut self.file {
-            if let Err(err) = writeln!(file, "{line}") {
-                tracing::error!(%err, "cannot append to the app log");
-                self.file = None;
-            }
-        }
         if self.lines.len() == KEPT_LINES {
             self.lines.pop_front();
         }
         self.lines.push_back(line);
+        self.unwritten = (self.unwritten + 1).min(self.lines.len());
+        self.flush();
+    }
+
+    /// Appends the lines not on disk yet; they stay pending on failure.
+    pub fn flush(&mut self) {
+        let Some(file) = &mut self.file else {
+            self.unwritten = 0;
+            return;
+        };
+        if self.unwritten == 0 {
+            return;
+        }
+        let mut text = String::new();
+        for line in self.lines.range(self.lines.len() - self.unwritten..) {
+            text.push_str(line);
+            text.push('\n');
+        }
+        match file.write_all(text.as_bytes()) {
+            Ok(()) => self.unwritten = 0,
+            Err(err) if self.unwritten == 1 => {
+                tracing::error!(%err, "cannot append to the app log; retrying with the next line");
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Whether some lines are only in memory.
+    pub fn behind(&self) -> bool {
+        self.unwritten > 0
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -67,6 +98,30 @@ impl AppLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_that_cannot_be_written_wait_for_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AppLog::open(dir.path());
+        log.file = Some(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open("/dev/full")
+                .unwrap(),
+        );
+        log.push("trigger", "one");
+        log.push("trigger", "two");
+        assert!(log.behind());
+        assert_eq!(log.lines().len(), 2, "shown in .pushfs/log meanwhile");
+        log.file = Some(File::create(dir.path().join(FILE_NAME)).unwrap());
+        log.flush();
+        assert!(!log.behind());
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(
+            text.contains("trigger: one\n") && text.contains("trigger: two\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn lines_survive_reopen_and_are_capped() {

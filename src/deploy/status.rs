@@ -33,6 +33,10 @@ pub struct AppStatus {
     /// What the last successful deploy wants the user to know.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The last save of this status to the state directory failed (a full
+    /// or failing disk): what is on disk is older than this. Retried.
+    #[serde(default)]
+    pub record_behind: bool,
 }
 
 impl AppStatus {
@@ -55,6 +59,7 @@ impl AppStatus {
             deployed_at: None,
             response: None,
             warnings: Vec::new(),
+            record_behind: false,
         }
     }
 

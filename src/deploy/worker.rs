@@ -16,6 +16,8 @@ use crate::tree::Tree;
 /// How often a worker re-checks an app whose files are still being written,
 /// in case a wake-up was coalesced away.
 const WRITER_RECHECK: Duration = Duration::from_secs(2);
+/// How often a status that could not be saved is tried again.
+const RECORD_RETRY: Duration = Duration::from_secs(5);
 
 pub async fn run(
     app: Arc<AppDeploy>,
@@ -30,9 +32,11 @@ pub async fn run(
         let (changed_at, forced) = app.pending_change();
         if changed_at.is_none() && !forced {
             app.settle_idle();
-            if !wait_for_wake(&app, None).await {
+            let retry = app.record_behind().then_some(RECORD_RETRY);
+            if !wait_for_wake(&app, retry).await {
                 return;
             }
+            app.retry_record();
             continue;
         }
         if let Some(at) = changed_at {
