@@ -367,13 +367,20 @@ impl<'a> Txn<'a> {
     }
 
     /// Makes a written file's content a sealed blob: it takes the blob's
-    /// reference, drops the old one and the temp file, and keeps the temp
-    /// file's mtime (writes may have bypassed pushfs).
-    pub fn seal(&mut self, ino: Ino, blob: &BlobInfo, mtime: SystemTime) -> MetaResult<()> {
+    /// reference, drops the old one and the temp file, and keeps the times
+    /// the writes gave the temp file (they may have bypassed pushfs). The
+    /// seal itself changes no time: it is not an operation of the user's.
+    pub fn seal(
+        &mut self,
+        ino: Ino,
+        blob: &BlobInfo,
+        mtime: SystemTime,
+        ctime: SystemTime,
+    ) -> MetaResult<()> {
         self.set_content(ino, Some(blob), None)?;
         self.conn
-            .prepare_cached("UPDATE inode SET mtime = ?2, ctime = ?3 WHERE ino = ?1")?
-            .execute(params![ino as i64, to_ns(mtime), to_ns(SystemTime::now())])?;
+            .prepare_cached("UPDATE inode SET mtime = ?2, ctime = max(ctime, ?3) WHERE ino = ?1")?
+            .execute(params![ino as i64, to_ns(mtime), to_ns(ctime)])?;
         Ok(())
     }
 

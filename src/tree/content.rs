@@ -31,6 +31,15 @@ pub struct OpenFile {
     synced: AtomicBool,
 }
 
+/// What the temp file says of a file being written: writes, truncates and
+/// utimes reach it, some straight from the kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct TempStat {
+    pub size: u64,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
+}
+
 /// An inode with open handles, or whose bytes are still in a temp file.
 #[derive(Debug)]
 pub struct OpenInode {
@@ -55,9 +64,16 @@ impl OpenFile {
     }
 
     /// Size and modification time, from the temp file itself.
-    pub fn stat(&self) -> io::Result<(u64, SystemTime)> {
+    pub fn stat(&self) -> io::Result<TempStat> {
+        use std::os::unix::fs::MetadataExt;
         let meta = self.file.metadata()?;
-        Ok((meta.len(), meta.modified()?))
+        let ctime = std::time::UNIX_EPOCH
+            + std::time::Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
+        Ok(TempStat {
+            size: meta.len(),
+            mtime: meta.modified()?,
+            ctime,
+        })
     }
 
     /// Sets the temp file's times, so they survive passthrough writes and sealing.

@@ -368,10 +368,11 @@ impl Tree {
                 self.sealer.queue(h.ino, h.open.clone());
                 continue;
             }
+            // Times now, not at hashing (a utime() may have come in between),
+            // and before the link, which moves the temp file's ctime.
+            let times = h.open.stat()?;
             h.open.link_in(&self.store, &h.info)?;
-            // Now, not at hashing: a utime() may have come in between.
-            let (_, mtime) = h.open.stat()?;
-            txn.seal(h.ino, &h.info, mtime)?;
+            txn.seal(h.ino, &h.info, times.mtime, times.ctime)?;
             durable |= h.open.was_synced();
             sealed.push(h);
         }

@@ -295,6 +295,7 @@ impl Tree {
     /// or the size would read as that of neither.
     fn attr_of_row(&self, _held: &Txn, row: &InodeRow) -> TreeResult<Attr> {
         let mut mtime = row.mtime;
+        let mut ctime = row.ctime;
         let size = match row.kind {
             InodeKind::File => {
                 let writing = self
@@ -305,9 +306,10 @@ impl Tree {
                 match writing {
                     Some(open) => {
                         // Writes may bypass us (passthrough): the temp file knows best.
-                        let (size, modified) = open.stat()?;
-                        mtime = modified;
-                        size
+                        let temp = open.stat()?;
+                        mtime = temp.mtime;
+                        ctime = ctime.max(temp.ctime);
+                        temp.size
                     }
                     None => row.size,
                 }
@@ -329,7 +331,7 @@ impl Tree {
             gid: row.gid,
             atime: row.atime,
             mtime,
-            ctime: row.ctime,
+            ctime,
             volatile: false,
         })
     }

@@ -608,7 +608,8 @@ impl Tree {
                     .is_none_or(|o| o.writing.is_none());
             if untouched {
                 resized.link_in(&self.store, &hashed.info)?;
-                txn.seal(ino, &hashed.info, SystemTime::now())?;
+                let now = SystemTime::now();
+                txn.seal(ino, &hashed.info, now, now)?;
                 txn.commit()?;
             }
             Ok(())

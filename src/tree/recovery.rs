@@ -116,7 +116,7 @@ fn recover_written(
                 .and_then(|m| m.modified())
                 .unwrap_or(row.mtime);
             store.link_in(&temp, &info, false)?;
-            txn.seal(row.ino, &info, mtime)?;
+            txn.seal(row.ino, &info, mtime, row.ctime)?;
             notes.push(note(format!(
                 "recovered {path}: it was being written when pushfs stopped; kept the {} bytes that reached disk",
                 info.size
