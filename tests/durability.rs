@@ -151,7 +151,10 @@ fn within<T: Send + 'static>(
 fn until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -263,7 +266,10 @@ impl Pushfs {
         let deadline = Instant::now() + READY_TIMEOUT;
         while !mnt.join("cf").is_dir() {
             if let Ok(Some(status)) = pushfs.child.try_wait() {
-                panic!("pushfs exited with {status} before mounting:\n{}", pushfs.log());
+                panic!(
+                    "pushfs exited with {status} before mounting:\n{}",
+                    pushfs.log()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -319,7 +325,11 @@ impl Pushfs {
     fn stop(mut self) {
         self.signal(libc::SIGTERM);
         let status = self.wait_exit(EXIT_TIMEOUT);
-        assert!(status.success(), "pushfs exited with {status}:\n{}", self.log());
+        assert!(
+            status.success(),
+            "pushfs exited with {status}:\n{}",
+            self.log()
+        );
         assert!(!in_mount_table(&self.mnt), "SIGTERM left the mount behind");
     }
 }
@@ -345,6 +355,33 @@ impl Drop for UnmountOnDrop {
     }
 }
 
+/// Mounts a 64 MiB tmpfs on `state` (created), unmounted when the guard drops.
+fn small_disk(state: &Path) -> UnmountOnDrop {
+    fs::create_dir(state).unwrap();
+    common::run(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(state),
+    );
+    UnmountOnDrop(state.to_path_buf())
+}
+
+/// Waits until `disk` has about as much free space as `before` (within 4
+/// MiB: the engine's database may grow a little), failing after 10 s.
+fn until_space_comes_back(disk: &Path, before: u64) {
+    let slack = 4 * MIB as u64;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while free_bytes(disk) + slack < before {
+        assert!(
+            Instant::now() < deadline,
+            "deleted files still hold their space while mounted: {} MiB free, {} MiB before they were written",
+            free_bytes(disk) >> 20,
+            before >> 20
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A temp dir with an empty `mnt/` and a `state/` path.
 fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -359,6 +396,8 @@ fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
 struct Copier {
     closed: Arc<Mutex<Vec<Closed>>>,
     done: mpsc::Receiver<Option<io::Error>>,
+    /// How it ended, once [`Copier::running`] saw it end.
+    ended: Option<Option<io::Error>>,
 }
 
 impl Copier {
@@ -389,17 +428,28 @@ impl Copier {
             };
             let _ = tx.send(copy().err());
         });
-        Copier { closed, done }
+        Copier {
+            closed,
+            done,
+            ended: None,
+        }
     }
 
     /// Whether the copier is still writing.
-    fn running(&self) -> bool {
-        matches!(self.done.try_recv(), Err(mpsc::TryRecvError::Empty))
+    fn running(&mut self) -> bool {
+        if self.ended.is_none() {
+            self.ended = self.done.try_recv().ok();
+        }
+        self.ended.is_none()
     }
 
     /// Waits for the copier to stop; returns the files it closed and its error.
-    fn finish(self, limit: Duration) -> (Vec<Closed>, Option<io::Error>) {
-        let error = match self.done.recv_timeout(limit) {
+    fn finish(mut self, limit: Duration) -> (Vec<Closed>, Option<io::Error>) {
+        let ended = match self.ended.take() {
+            Some(ended) => Ok(ended),
+            None => self.done.recv_timeout(limit),
+        };
+        let error = match ended {
             Ok(error) => error,
             Err(RecvTimeoutError::Timeout) => panic!("the copier hung for {limit:?}"),
             Err(RecvTimeoutError::Disconnected) => panic!("the copier panicked"),
@@ -417,6 +467,7 @@ fn crash_test_every_closed_file_survives_kill_9() {
     let (_dir, mnt, state) = dirs();
     let app = Path::new("cf/crash");
     let mut survivors: Vec<Closed> = Vec::new();
+    const COPIERS: u64 = 2;
     for round in 0..4u64 {
         let pushfs = Pushfs::start(&mnt, &state, 150, None);
         // What every earlier crash left must be there, whole.
@@ -424,20 +475,29 @@ fn crash_test_every_closed_file_survives_kill_9() {
         if round == 0 {
             fs::create_dir(mnt.join(app)).unwrap();
         }
-        let tag = seed.wrapping_add(round) & 0xFFFF_FFFF;
-        let copier = Copier::start(&mnt, app, tag, 50_000);
+        // Two copiers at once, so seals and creates race in the engine.
+        let mut copiers: Vec<Copier> = (0..COPIERS)
+            .map(|c| {
+                let tag = seed.wrapping_add(round * COPIERS + c) & 0xFFFF_FFFF;
+                Copier::start(&mnt, app, tag, 50_000)
+            })
+            .collect();
         let kill_after = Duration::from_millis(100 + rng.next() % 701);
         std::thread::sleep(kill_after);
-        let still_copying = copier.running();
+        let still_copying = copiers.iter_mut().all(|c| c.running());
         pushfs.kill_9();
-        let (closed, error) = copier.finish(Duration::from_secs(20));
-        println!(
-            "round {round}: killed after {kill_after:?}, {} files closed, copier stopped by {error:?}",
-            closed.len()
-        );
-        assert!(still_copying, "the copier finished before the kill");
-        assert!(!closed.is_empty(), "round {round}: no file was closed");
-        survivors.extend(closed);
+        let mut closed_now = 0;
+        for copier in copiers {
+            let (closed, error) = copier.finish(Duration::from_secs(20));
+            println!(
+                "round {round}: killed after {kill_after:?}; {} files closed, then {error:?}",
+                closed.len()
+            );
+            closed_now += closed.len();
+            survivors.extend(closed);
+        }
+        assert!(still_copying, "a copier finished before the kill");
+        assert!(closed_now > 0, "round {round}: no file was closed");
     }
     let pushfs = Pushfs::start(&mnt, &state, 150, None);
     check_files(&mnt, &survivors);
@@ -472,21 +532,24 @@ fn sigint_during_a_copy_loses_no_closed_file() {
     let mut pushfs = Pushfs::start(&mnt, &state, 150, None);
     let app = Path::new("cf/sigint");
     fs::create_dir(mnt.join(app)).unwrap();
-    let copier = Copier::start(&mnt, app, 3, 3_000);
+    let mut copier = Copier::start(&mnt, app, 3, 3_000);
     std::thread::sleep(Duration::from_millis(300));
     assert!(copier.running(), "the copier finished before SIGINT");
     pushfs.signal(libc::SIGINT);
     let (closed, error) = copier.finish(Duration::from_secs(60));
-    println!(
-        "{} files closed, copier stopped by {error:?}",
-        closed.len()
-    );
+    println!("{} files closed, copier stopped by {error:?}", closed.len());
     let status = pushfs.wait_exit(EXIT_TIMEOUT);
     let log = pushfs.log();
     assert!(status.success(), "pushfs exited with {status}:\n{log}");
-    match fs::metadata(&mnt) {
-        Ok(meta) => assert!(meta.is_dir()),
-        Err(err) => panic!("the mount point after exit: {err} (a dead mount?)\n{log}"),
+    // Listing asks the file system itself; a stat may be answered from the
+    // kernel's attribute cache even when the mount is dead.
+    for answer in [
+        fs::metadata(&mnt).map(|_| ()),
+        fs::read_dir(&mnt).map(|_| ()),
+    ] {
+        if let Err(err) = answer {
+            panic!("the mount point after exit: {err} (a dead mount left behind)\n{log}");
+        }
     }
     assert!(!in_mount_table(&mnt), "the mount outlived pushfs:\n{log}");
     lazy_unmount(&mnt);
@@ -540,7 +603,11 @@ fn an_unclean_stop_holds_a_half_copied_app() {
         format!(r#"{{"name":"half","space_guid":"{DEMO_SPACE_GUID}"}}"#),
     )
     .unwrap();
-    assert_eq!(read_status(&app, "state"), "pending", "settling for a minute");
+    assert_eq!(
+        read_status(&app, "state"),
+        "pending",
+        "settling for a minute"
+    );
     pushfs.kill_9();
 
     let settle = Duration::from_millis(150);
@@ -583,7 +650,11 @@ fn an_unclean_stop_holds_a_half_copied_app() {
         read_status(&app, "error")
     );
     assert_eq!(emulators.cf.api.uploads().len(), 1);
-    assert_eq!(read_status(&app, "hash").len(), 64, "hex SHA-256 of the zip");
+    assert_eq!(
+        read_status(&app, "hash").len(),
+        64,
+        "hex SHA-256 of the zip"
+    );
     assert_eq!(read_status(&app, "error"), "");
     pushfs.stop();
     drop(emulators);
@@ -592,15 +663,8 @@ fn an_unclean_stop_holds_a_half_copied_app() {
 #[test]
 fn enospc_on_a_small_state_disk() {
     let (_dir, mnt, state) = dirs();
-    fs::create_dir(&state).unwrap();
-    common::run(
-        Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-            .arg(&state),
-    );
-    let _tmpfs = UnmountOnDrop(state.clone());
+    let _tmpfs = small_disk(&state);
     let mut pushfs = Pushfs::start(&mnt, &state, 150, None);
-    let free_at_start = free_bytes(&state);
 
     // Kept to the end: two files written while the disk had room.
     fs::create_dir(mnt.join("cf/keep")).unwrap();
@@ -615,19 +679,24 @@ fn enospc_on_a_small_state_disk() {
     for file in &kept {
         write_file(&mnt.join(&file.path), &file.expected()).unwrap();
     }
+    let free_at_start = free_bytes(&state);
 
     // Fill the disk: 4 MiB files until a step fails; 40 of them are 160 MiB.
     fs::create_dir(mnt.join("cf/full")).unwrap();
     let fill_mnt = mnt.clone();
-    let (written, failure) = within("filling the state disk", Duration::from_secs(60), move || {
-        for i in 0..40 {
-            let path = fill_mnt.join(format!("cf/full/f{i}.bin"));
-            if let Err(failure) = write_file(&path, &content(51, i, 4 * MIB)) {
-                return (i, Some(failure));
+    let (written, failure) = within(
+        "filling the state disk",
+        Duration::from_secs(60),
+        move || {
+            for i in 0..40 {
+                let path = fill_mnt.join(format!("cf/full/f{i}.bin"));
+                if let Err(failure) = write_file(&path, &content(51, i, 4 * MIB)) {
+                    return (i, Some(failure));
+                }
             }
-        }
-        (40, None)
-    });
+            (40, None)
+        },
+    );
     let failure = failure.unwrap_or_else(|| {
         panic!("wrote {written} files of 4 MiB to a 64 MiB state disk without an error")
     });
@@ -645,19 +714,21 @@ fn enospc_on_a_small_state_disk() {
     );
 
     // Deleting gives the space back while mounted.
-    common::run(Command::new("rm").arg("-rf").arg(mnt.join("cf/full")));
+    let rm = Command::new("rm")
+        .arg("-rf")
+        .arg(mnt.join("cf/full"))
+        .output()
+        .unwrap();
+    let rm_said = String::from_utf8_lossy(&rm.stderr);
+    assert!(
+        rm.status.success(),
+        "rm -rf on the full state disk failed ({} lines), e.g. {}\npushfs:\n{}",
+        rm_said.lines().count(),
+        rm_said.lines().next().unwrap_or_default(),
+        pushfs.log()
+    );
     assert!(!mnt.join("cf/full").exists());
-    let slack = 4 * MIB as u64;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while free_bytes(&state) + slack < free_at_start {
-        assert!(
-            Instant::now() < deadline,
-            "rm -rf freed too little: {} MiB free, {} MiB at the start (minus the 2 MiB kept)",
-            free_bytes(&state) >> 20,
-            free_at_start >> 20
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until_space_comes_back(&state, free_at_start);
 
     // And the disk takes files again.
     fs::create_dir(mnt.join("cf/again")).unwrap();
@@ -678,11 +749,33 @@ fn enospc_on_a_small_state_disk() {
 
     pushfs.signal(libc::SIGTERM);
     let status = pushfs.wait_exit(EXIT_TIMEOUT);
-    assert!(status.success(), "pushfs exited with {status}:\n{}", pushfs.log());
+    assert!(
+        status.success(),
+        "pushfs exited with {status}:\n{}",
+        pushfs.log()
+    );
     drop(pushfs);
 
     let pushfs = Pushfs::start(&mnt, &state, 150, None);
     check_files(&mnt, &kept);
     assert!(!mnt.join("cf/full").exists(), "the deleted app came back");
+    pushfs.stop();
+}
+
+#[test]
+fn removing_files_right_after_close_frees_their_space_while_mounted() {
+    let (_dir, mnt, state) = dirs();
+    let _tmpfs = small_disk(&state);
+    let pushfs = Pushfs::start(&mnt, &state, 150, None);
+    let free_at_start = free_bytes(&state);
+    // 40 MiB: most of them still wait for their seal when rm comes.
+    fs::create_dir(mnt.join("cf/brief")).unwrap();
+    for i in 0..10 {
+        let path = mnt.join(format!("cf/brief/f{i}.bin"));
+        write_file(&path, &content(60, i, 4 * MIB))
+            .unwrap_or_else(|f| panic!("{} of f{i}: {}", f.step, f.error));
+    }
+    common::run(Command::new("rm").arg("-rf").arg(mnt.join("cf/brief")));
+    until_space_comes_back(&state, free_at_start);
     pushfs.stop();
 }

@@ -18,6 +18,7 @@
 mod error;
 mod legacy;
 mod pins;
+mod reserve;
 mod schema;
 mod txn;
 
@@ -36,6 +37,8 @@ pub use legacy::import_legacy;
 pub use pins::BlobPins;
 pub use txn::{AppRow, InodeKind, InodeRow, NewInode, RunStart, Txn, WalkEntry};
 
+use reserve::Reserve;
+
 pub type Ino = u64;
 
 /// The database file's name in the state directory.
@@ -47,6 +50,8 @@ pub struct MetaStore {
     /// Blobs a deploy is reading, by SHA-256, with how many pins hold each.
     /// Locked after `conn`, never before.
     pins: Mutex<HashMap<String, u32>>,
+    /// Room that lets deletes commit on a full disk.
+    reserve: Reserve,
     path: PathBuf,
 }
 
@@ -62,24 +67,38 @@ impl MetaStore {
                 .truncate(false)
                 .open(&path)?;
         }
+        // Taken first: a disk that is full already still lets this start.
+        let reserve = Reserve::new(state_dir.join(reserve::RESERVE_FILE));
         let conn = Connection::open(&path)?;
-        schema::prepare(&conn)?;
+        if let Err(err) = schema::prepare(&conn) {
+            if !reserve.release() {
+                return Err(err);
+            }
+            schema::prepare(&conn)?;
+        }
         Ok(MetaStore {
             conn: Mutex::new(conn),
             store,
             pins: Mutex::new(HashMap::new()),
+            reserve,
             path,
         })
     }
 
     /// Starts a write transaction; it rolls back unless committed.
     pub fn begin(&self) -> MetaResult<Txn<'_>> {
-        Txn::begin(self.conn.lock(), &self.store, &self.pins)
+        Txn::begin(self.conn.lock(), &self.store, &self.pins, &self.reserve)
     }
 
     /// A read-only view; cheaper than [`MetaStore::begin`] for lookups.
     pub fn read(&self) -> MetaResult<Txn<'_>> {
-        Txn::read(self.conn.lock(), &self.store, &self.pins)
+        Txn::read(self.conn.lock(), &self.store, &self.pins, &self.reserve)
+    }
+
+    /// Gives the room kept for deletes back to a full disk; false if it is
+    /// already in use. It is taken again once commits free space.
+    pub fn release_reserve(&self) -> bool {
+        self.reserve.release()
     }
 
     /// Makes every commit so far durable against power loss.

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{Ino, MetaResult};
+use super::{Ino, MetaResult, Reserve};
 use crate::store::{BlobInfo, ContentStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,10 +98,13 @@ pub struct Txn<'a> {
     conn: MutexGuard<'a, Connection>,
     store: &'a ContentStore,
     pins: &'a Mutex<HashMap<String, u32>>,
+    reserve: &'a Reserve,
     /// Blobs whose last reference this transaction dropped.
     freed_blobs: Vec<String>,
     /// Temp files of inodes this transaction deleted.
     freed_temps: Vec<PathBuf>,
+    /// Blob files made for this transaction: removed again if it fails.
+    linked: Vec<String>,
     writing: bool,
     finished: bool,
 }
@@ -171,14 +174,17 @@ impl<'a> Txn<'a> {
         conn: MutexGuard<'a, Connection>,
         store: &'a ContentStore,
         pins: &'a Mutex<HashMap<String, u32>>,
+        reserve: &'a Reserve,
     ) -> MetaResult<Txn<'a>> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(Txn {
             conn,
             store,
             pins,
+            reserve,
             freed_blobs: Vec::new(),
             freed_temps: Vec::new(),
+            linked: Vec::new(),
             writing: true,
             finished: false,
         })
@@ -190,13 +196,16 @@ impl<'a> Txn<'a> {
         conn: MutexGuard<'a, Connection>,
         store: &'a ContentStore,
         pins: &'a Mutex<HashMap<String, u32>>,
+        reserve: &'a Reserve,
     ) -> MetaResult<Txn<'a>> {
         Ok(Txn {
             conn,
             store,
             pins,
+            reserve,
             freed_blobs: Vec::new(),
             freed_temps: Vec::new(),
+            linked: Vec::new(),
             writing: false,
             finished: false,
         })
@@ -210,9 +219,10 @@ impl<'a> Txn<'a> {
             return Ok(());
         }
         if let Err(err) = self.conn.execute_batch("COMMIT") {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            self.roll_back();
             return Err(err.into());
         }
+        let freed_space = !self.freed_temps.is_empty() || !self.freed_blobs.is_empty();
         let pins = self.pins.lock();
         for sha in self.freed_blobs.drain(..) {
             if !pins.contains_key(&sha) {
@@ -223,7 +233,28 @@ impl<'a> Txn<'a> {
         for temp in self.freed_temps.drain(..) {
             let _ = std::fs::remove_file(temp);
         }
+        if freed_space && !self.reserve.is_held() {
+            self.reserve.restore();
+        }
         Ok(())
+    }
+
+    /// Records that a blob file was made for this transaction (a seal's
+    /// link): if the transaction fails, the file goes unless named.
+    pub fn linked_blob(&mut self, sha256: &str) {
+        self.linked.push(sha256.to_string());
+    }
+
+    fn roll_back(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+        let pins = self.pins.lock();
+        for sha in self.linked.drain(..) {
+            if !pins.contains_key(&sha)
+                && blob_referenced(&self.conn, &sha).is_ok_and(|named| !named)
+            {
+                self.store.remove_blob(&sha);
+            }
+        }
     }
 
     pub fn inode(&self, ino: Ino) -> MetaResult<Option<InodeRow>> {
@@ -610,7 +641,7 @@ impl<'a> Txn<'a> {
 impl Drop for Txn<'_> {
     fn drop(&mut self) {
         if self.writing && !self.finished {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            self.roll_back();
         }
     }
 }

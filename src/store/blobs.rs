@@ -127,8 +127,9 @@ impl ContentStore {
     /// temp file stays until the caller has recorded the blob and removes
     /// it: a crash at any point leaves the bytes under a name the metadata
     /// knows. `durable` also syncs the new directory entry (for files the
-    /// writer fsynced). An existing blob is left as it is.
-    pub fn link_in(&self, temp: &Path, info: &BlobInfo, durable: bool) -> io::Result<()> {
+    /// writer fsynced). An existing blob is left as it is. Returns whether
+    /// the blob is new.
+    pub fn link_in(&self, temp: &Path, info: &BlobInfo, durable: bool) -> io::Result<bool> {
         let dest = self.blob_path(&info.sha256);
         let prefix = u8::from_str_radix(&info.sha256[..2], 16).map_err(io::Error::other)?;
         let dir = self
@@ -136,13 +137,13 @@ impl ContentStore {
             .ensure(&self.root.join("objects"), prefix)?;
         match fs::hard_link(temp, &dest) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(e),
         }
         if durable {
             File::open(dir)?.sync_all()?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes a blob nothing refers to any more. A failure is logged: the

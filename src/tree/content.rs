@@ -150,7 +150,7 @@ impl OpenFile {
 
     /// Links the temp file into the store under `info`; the temp file
     /// itself goes once the seal is committed.
-    pub fn link_in(&self, store: &ContentStore, info: &BlobInfo) -> io::Result<()> {
+    pub fn link_in(&self, store: &ContentStore, info: &BlobInfo) -> io::Result<bool> {
         store.link_in(&self.temp, info, self.was_synced())
     }
 

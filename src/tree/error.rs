@@ -48,6 +48,15 @@ pub enum TreeError {
 }
 
 impl TreeError {
+    /// The state disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            TreeError::Io(e) => e.raw_os_error() == Some(libc::ENOSPC),
+            TreeError::Meta(e) => e.errno() == libc::ENOSPC,
+            _ => false,
+        }
+    }
+
     /// Expected outcomes (a lookup that misses) stay quiet in the log.
     pub fn is_expected(&self) -> bool {
         matches!(

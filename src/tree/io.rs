@@ -327,6 +327,8 @@ impl Tree {
         for job in batch {
             match Hashed::of(job.ino, job.open.clone()) {
                 Ok(h) => hashed.push(h),
+                // Deleted before its seal: nothing to do.
+                Err(_) if !self.still_writing(job.ino, &job.open) => {}
                 Err(err) => {
                     tracing::error!(ino = job.ino, %err, "cannot hash a closed file; its bytes stay in its temp file");
                 }
@@ -346,6 +348,13 @@ impl Tree {
                     .collect()
             }
         }
+    }
+
+    /// Whether `open` is still the content being written of a named file.
+    fn still_writing(&self, ino: Ino, open: &Arc<OpenFile>) -> bool {
+        self.open.lock().get(&ino).is_some_and(|entry| {
+            !entry.orphan && entry.writing.as_ref().is_some_and(|w| Arc::ptr_eq(w, open))
+        })
     }
 
     fn commit_seals(&self, hashed: &[Hashed]) -> TreeResult<()> {
@@ -371,7 +380,9 @@ impl Tree {
             // Times now, not at hashing (a utime() may have come in between),
             // and before the link, which moves the temp file's ctime.
             let times = h.open.stat()?;
-            h.open.link_in(&self.store, &h.info)?;
+            if h.open.link_in(&self.store, &h.info)? {
+                txn.linked_blob(&h.info.sha256);
+            }
             txn.seal(h.ino, &h.info, times.mtime, times.ctime)?;
             durable |= h.open.was_synced();
             sealed.push(h);

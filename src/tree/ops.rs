@@ -322,7 +322,13 @@ impl Tree {
         self.attr(row.ino)
     }
 
+    /// Removes a name. On a full state disk it may use the engine's
+    /// reserve: deleting is how the user makes room.
     pub fn unlink(&self, parent: Ino, name: &OsStr) -> TreeResult<()> {
+        self.freeing_space(|| self.unlink_once(parent, name))
+    }
+
+    fn unlink_once(&self, parent: Ino, name: &OsStr) -> TreeResult<()> {
         if StatusInode::decode(parent).is_some() {
             return Err(TreeError::StatusFileReadOnly);
         }
@@ -337,15 +343,19 @@ impl Tree {
             return Err(TreeError::IsDir);
         }
         txn.delete_dentry(parent, name)?;
-        self.drop_link(&mut txn, row)?;
+        let freed = self.drop_link(&mut txn, row)?;
         touch_dir(&mut txn, &mut parent_row)?;
         self.mark(&mut txn, parent_row.app)?;
-        txn.commit()?;
+        self.commit_freeing(txn, freed)?;
         self.notify(parent_row.app);
         Ok(())
     }
 
     pub fn rmdir(&self, parent: Ino, name: &OsStr) -> TreeResult<()> {
+        self.freeing_space(|| self.rmdir_once(parent, name))
+    }
+
+    fn rmdir_once(&self, parent: Ino, name: &OsStr) -> TreeResult<()> {
         if StatusInode::decode(parent).is_some() {
             return Err(TreeError::StatusFileReadOnly);
         }
@@ -384,7 +394,20 @@ impl Tree {
         Ok(())
     }
 
+    /// Renames; like [`Tree::unlink`], may use the reserve on a full disk
+    /// (an editor's save renames over the old file, freeing it).
     pub fn rename(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        new_parent: Ino,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> TreeResult<()> {
+        self.freeing_space(|| self.rename_once(parent, name, new_parent, new_name, flags))
+    }
+
+    fn rename_once(
         &self,
         parent: Ino,
         name: &OsStr,
@@ -434,6 +457,7 @@ impl Tree {
         }
         let mut removed_app = None;
         let mut replaced_dir = false;
+        let mut freed = None;
         if let Some(existing) = txn.lookup_row(new_parent, new_name_str)? {
             if existing.ino == row.ino {
                 return Ok(());
@@ -456,7 +480,7 @@ impl Tree {
                     removed_app = Some(existing.ino);
                 }
             } else {
-                self.drop_link(&mut txn, existing.clone())?;
+                freed = self.drop_link(&mut txn, existing.clone())?;
             }
         }
         txn.delete_dentry(parent, name)?;
@@ -489,7 +513,7 @@ impl Tree {
         }
         self.mark(&mut txn, source_dir.app)?;
         self.mark(&mut txn, target_dir.app)?;
-        txn.commit()?;
+        self.commit_freeing(txn, freed)?;
         if let Some(root) = removed_app {
             self.forget_app(root);
         }
@@ -607,7 +631,9 @@ impl Tree {
                     .get(&ino)
                     .is_none_or(|o| o.writing.is_none());
             if untouched {
-                resized.link_in(&self.store, &hashed.info)?;
+                if resized.link_in(&self.store, &hashed.info)? {
+                    txn.linked_blob(&hashed.info.sha256);
+                }
                 let now = SystemTime::now();
                 txn.seal(ino, &hashed.info, now, now)?;
                 txn.commit()?;
@@ -618,21 +644,59 @@ impl Tree {
         result
     }
 
-    /// Drops one link of a file; with none left it is freed, or kept as an
-    /// orphan until its last handle closes.
-    fn drop_link(&self, txn: &mut Txn, mut row: InodeRow) -> TreeResult<()> {
+    /// Runs `op` again with the engine's reserve released if the state disk
+    /// was full: an operation that frees space must not fail for lack of it.
+    fn freeing_space(&self, op: impl Fn() -> TreeResult<()>) -> TreeResult<()> {
+        match op() {
+            Err(err) if err.is_disk_full() && self.meta.release_reserve() => op(),
+            other => other,
+        }
+    }
+
+    /// Drops one link of a file. With none left it is freed, or, while a
+    /// handle is open, kept as an orphan until the last one closes. A file
+    /// closed but not sealed yet goes now with its temp file: returned, so
+    /// that its in-memory entry goes once the transaction commits.
+    fn drop_link(&self, txn: &mut Txn, mut row: InodeRow) -> TreeResult<Option<Ino>> {
         row.nlink = row.nlink.saturating_sub(1);
         row.ctime = SystemTime::now();
         if row.nlink > 0 {
-            return Ok(txn.update_attrs(&row)?);
+            txn.update_attrs(&row)?;
+            return Ok(None);
         }
         let mut open = self.open.lock();
         if let Some(entry) = open.get_mut(&row.ino) {
+            // Orphans are never sealed, so the sealer leaves this one alone.
             entry.orphan = true;
-            return Ok(txn.update_attrs(&row)?);
+            if entry.handles > 0 {
+                txn.update_attrs(&row)?;
+                return Ok(None);
+            }
+            txn.delete_inode(&row)?;
+            return Ok(Some(row.ino));
         }
         drop(open);
-        Ok(txn.delete_inode(&row)?)
+        txn.delete_inode(&row)?;
+        Ok(None)
+    }
+
+    /// Commits a transaction that freed `freed` (see [`Tree::drop_link`]).
+    fn commit_freeing(&self, txn: Txn, freed: Option<Ino>) -> TreeResult<()> {
+        let committed = txn.commit();
+        if let Some(ino) = freed {
+            let mut open = self.open.lock();
+            match committed {
+                Ok(()) => {
+                    open.remove(&ino);
+                }
+                Err(_) => {
+                    if let Some(entry) = open.get_mut(&ino) {
+                        entry.orphan = false;
+                    }
+                }
+            }
+        }
+        Ok(committed?)
     }
 
     /// The app directory is gone: forget it here and in the deploy layer.

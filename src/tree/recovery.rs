@@ -115,7 +115,9 @@ fn recover_written(
             let mtime = std::fs::metadata(&temp)
                 .and_then(|m| m.modified())
                 .unwrap_or(row.mtime);
-            store.link_in(&temp, &info, false)?;
+            if store.link_in(&temp, &info, false)? {
+                txn.linked_blob(&info.sha256);
+            }
             txn.seal(row.ino, &info, mtime, row.ctime)?;
             notes.push(note(format!(
                 "recovered {path}: it was being written when pushfs stopped; kept the {} bytes that reached disk",

@@ -37,7 +37,9 @@ impl MountGuard {
 
 impl Drop for MountGuard {
     fn drop(&mut self) {
-        if pushfs::fs::mount::is_mount_point(&self.path) {
+        use pushfs::fs::mount::{inspect, is_mount_point, MountPointState};
+        // A mount whose process died cannot be resolved, so ask both ways.
+        if is_mount_point(&self.path) || inspect(&self.path) == MountPointState::Stale {
             let _ = Command::new("umount").arg("-l").arg(&self.path).status();
         }
     }
