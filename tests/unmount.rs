@@ -1,0 +1,195 @@
+//! An external unmount ends pushfs the way SIGTERM does: `umount` as root,
+//! and `fusermount3 -u` as the unprivileged user who mounted. The process
+//! exits 0 within seconds, and the next mount finds every app as it was.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{eventually, have, run, MountGuard};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pushfs");
+const OTHER_USER: &str = "pushfs-test-other";
+const EXIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// Who runs the mount: root, or an unprivileged user through fusermount3.
+#[derive(Clone, Copy)]
+enum Runner {
+    Root,
+    User { uid: u32, gid: u32 },
+}
+
+impl Runner {
+    fn command(self, program: &str) -> Command {
+        match self {
+            Runner::Root => Command::new(program),
+            Runner::User { uid, gid } => {
+                let mut cmd = Command::new("setpriv");
+                cmd.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .arg("--clear-groups")
+                    .arg(program);
+                cmd
+            }
+        }
+    }
+
+    /// Runs a shell line as this runner, failing the test if it fails.
+    fn sh(self, line: &str) -> String {
+        run(self.command("sh").arg("-c").arg(line))
+    }
+}
+
+struct Pushfs {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Pushfs {
+    fn start(runner: Runner, mnt: &Path, state: &Path) -> Pushfs {
+        let log = state.with_extension("log");
+        let child = runner
+            .command(BIN)
+            .arg("mount")
+            .arg(mnt)
+            .arg("--state-dir")
+            .arg(state)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("pushfs starts");
+        let mut pushfs = Pushfs { child, log };
+        let mnt = mnt.to_path_buf();
+        eventually("the mount to appear", || {
+            if let Ok(Some(status)) = pushfs.child.try_wait() {
+                panic!("pushfs exited with {status}:\n{}", pushfs.log());
+            }
+            pushfs::fs::mount::is_mount_point(&mnt)
+        });
+        pushfs
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The exit status, failing the test if it takes longer than `limit`.
+    fn exited_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pushfs still runs {limit:?} after its mount went away:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Pushfs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A work directory others can traverse, owned by `owner`.
+fn work_dir(owner: Option<(u32, u32)>) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let (mnt, state) = (dir.path().join("mnt"), dir.path().join("state"));
+    fs::create_dir(&mnt).unwrap();
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&mnt, Some(uid), Some(gid)).unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    }
+    (dir, mnt, state)
+}
+
+fn unmounted_cleanly(pushfs: &mut Pushfs) {
+    let status = pushfs.exited_within(EXIT_LIMIT);
+    let log = pushfs.log();
+    assert!(status.success(), "pushfs exited with {status}:\n{log}");
+    assert!(log.contains("unmounted by an external umount"), "{log}");
+}
+
+#[test]
+fn umount_as_root_ends_pushfs_and_the_next_mount_finds_every_app() {
+    let (_dir, mnt, state) = work_dir(None);
+    let _guard = MountGuard::new(&mnt);
+    let mut pushfs = Pushfs::start(Runner::Root, &mnt, &state);
+    fs::create_dir(mnt.join("cf/kept")).unwrap();
+    fs::write(mnt.join("cf/kept/index.html"), "<p>kept</p>").unwrap();
+    fs::write(mnt.join("cf/kept/.pushfs/ctl"), "hold\n").unwrap();
+    run(Command::new("umount").arg(&mnt));
+    unmounted_cleanly(&mut pushfs);
+
+    let mut again = Pushfs::start(Runner::Root, &mnt, &state);
+    assert_eq!(
+        fs::read_to_string(mnt.join("cf/kept/index.html")).unwrap(),
+        "<p>kept</p>"
+    );
+    assert_eq!(
+        fs::read_to_string(mnt.join("cf/kept/.pushfs/state")).unwrap(),
+        "held\n",
+        "the deploy state came back too"
+    );
+    run(Command::new("umount").arg(&mnt));
+    unmounted_cleanly(&mut again);
+}
+
+/// The unprivileged second user, created once if missing.
+fn other_user() -> (u32, u32) {
+    let id = |flag: &str| {
+        let out = Command::new("id").arg(flag).arg(OTHER_USER).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())?
+    };
+    if id("-u").is_none() {
+        run(Command::new("useradd")
+            .args(["-M", "-r", "-s", "/usr/sbin/nologin"])
+            .arg(OTHER_USER));
+    }
+    let (uid, gid) = (id("-u").unwrap(), id("-g").unwrap());
+    assert_ne!(uid, 0);
+    (uid, gid)
+}
+
+#[test]
+fn fusermount3_as_the_user_who_mounted_ends_pushfs() {
+    assert!(
+        have("fusermount3"),
+        "this test needs fusermount3 (apt-get install fuse3; scripts/test.sh installs it)"
+    );
+    // Distributions ship /dev/fuse as 0666, so that users can mount through
+    // fusermount3; some minimal images make it root's alone.
+    let fuse = Path::new("/dev/fuse");
+    if fs::metadata(fuse).unwrap().permissions().mode() & 0o006 != 0o006 {
+        fs::set_permissions(fuse, fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let (uid, gid) = other_user();
+    let user = Runner::User { uid, gid };
+    let (_dir, mnt, state) = work_dir(Some((uid, gid)));
+    let _guard = MountGuard::new(&mnt);
+    let mut pushfs = Pushfs::start(user, &mnt, &state);
+    let m = mnt.display();
+    user.sh(&format!(
+        "mkdir {m}/flux/mine && echo mine > {m}/flux/mine/notes.txt"
+    ));
+    user.sh(&format!("fusermount3 -u {m}"));
+    unmounted_cleanly(&mut pushfs);
+
+    let mut again = Pushfs::start(user, &mnt, &state);
+    assert_eq!(user.sh(&format!("cat {m}/flux/mine/notes.txt")), "mine\n");
+    user.sh(&format!("fusermount3 -u {m}"));
+    unmounted_cleanly(&mut again);
+}
