@@ -15,6 +15,7 @@
 //! deploy is packaging are pinned ([`BlobPins`]) and outlive their last
 //! reference until the deploy lets go.
 
+mod checkpoint;
 mod error;
 mod legacy;
 mod pins;
@@ -53,6 +54,7 @@ pub struct MetaStore {
     /// Room that lets deletes commit on a full disk.
     reserve: Reserve,
     path: PathBuf,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 impl MetaStore {
@@ -76,12 +78,16 @@ impl MetaStore {
             }
             schema::prepare(&conn)?;
         }
+        // The checkpointer thread folds the log in; commits never wait for it.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = checkpoint::Checkpointer::start(&path)?;
         Ok(MetaStore {
             conn: Mutex::new(conn),
             store,
             pins: Mutex::new(HashMap::new()),
             reserve,
             path,
+            _checkpointer: checkpointer,
         })
     }
 
