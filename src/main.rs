@@ -63,7 +63,17 @@ enum Command {
     },
     /// Show every app's deploy state (of one mount, or of all pushfs mounts).
     Status { mountpoint: Option<PathBuf> },
+    /// Stop the pushfs serving MOUNTPOINT as Ctrl-C would, and wait for it.
+    Unmount {
+        mountpoint: PathBuf,
+        /// How long to wait for files still open under the mount.
+        #[arg(long, default_value_t = 60)]
+        timeout_s: u64,
+    },
 }
+
+/// The subcommands, so that `pushfs SOURCE MOUNTPOINT -o …` (fstab) is told apart.
+const SUBCOMMANDS: &[&str] = &["mount", "demo", "emulate", "status", "unmount", "help"];
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -72,9 +82,14 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("pushfs=info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     let env: Env = std::env::vars().collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if pushfs::fstab::is_fstab_form(&args, SUBCOMMANDS) {
+        return finish(run_fstab(&args, &env));
+    }
+    let cli = Cli::parse();
     let result = match cli.command {
         Command::Mount { mountpoint, args } => run_mount(&mountpoint, args, &env),
         Command::Demo {
@@ -87,7 +102,15 @@ fn main() -> ExitCode {
             cf_port,
         } => run_emulate([bytenite_port, flux_port, cf_port]),
         Command::Status { mountpoint } => run_status(mountpoint),
+        Command::Unmount {
+            mountpoint,
+            timeout_s,
+        } => run_unmount(&mountpoint, Duration::from_secs(timeout_s)),
     };
+    finish(result)
+}
+
+fn finish(result: Result<ExitCode, String>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
@@ -95,6 +118,99 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The fstab form: starts `pushfs mount` in the background with its log in
+/// the state directory, and returns once the mount is up (mount(8) waits
+/// for this process; the mount must outlive it).
+fn run_fstab(args: &[String], env: &Env) -> Result<ExitCode, String> {
+    use std::os::unix::process::CommandExt;
+    let request = pushfs::fstab::parse(args).map_err(|e| e.to_string())?;
+    let mut config = Config::load(request.config.as_deref(), env).map_err(|e| e.to_string())?;
+    if let Some(dir) = &request.state_dir {
+        config.state_dir = dir.clone();
+    }
+    let mountpoint = request
+        .mountpoint
+        .canonicalize()
+        .map_err(|e| format!("mount point {}: {e}", request.mountpoint.display()))?;
+    pushfs::private_files::create_private_dir_all(&config.state_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.state_dir.display()))?;
+    let log_path = config.state_dir.join("pushfs.log");
+    let log = pushfs::private_files::private_file_options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| format!("cannot open {}: {e}", log_path.display()))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
+    let mut mount = std::process::Command::new(exe);
+    mount
+        .arg("mount")
+        .arg(&mountpoint)
+        .arg("--state-dir")
+        .arg(&config.state_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        // Its own process group: the end of mount(8)'s session must not stop it.
+        .process_group(0);
+    if let Some(path) = &request.config {
+        mount.arg("--config").arg(path);
+    }
+    if let Some(ms) = request.settle_ms {
+        mount.arg("--settle-ms").arg(ms.to_string());
+    }
+    if request.allow_other {
+        mount.arg("--allow-other");
+    }
+    let mut child = mount
+        .spawn()
+        .map_err(|e| format!("cannot start pushfs mount: {e}"))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !pushfs::fs::mount::is_mount_point(&mountpoint) {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            return Err(format!(
+                "pushfs mount exited with {status}; its log ({}) ends:\n{}",
+                log_path.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "pushfs did not mount {} within 30 s; see {}",
+                mountpoint.display(),
+                log_path.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_unmount(mountpoint: &Path, limit: Duration) -> Result<ExitCode, String> {
+    use pushfs::unmount::{stop, Stopped};
+    let owners = pushfs::unmount::owners(mountpoint);
+    if !owners.is_empty() {
+        eprintln!(
+            "pushfs: stopping pushfs (pid {}); it waits for files still open under {}",
+            owners
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            mountpoint.display()
+        );
+    }
+    match stop(mountpoint, limit).map_err(|e| e.to_string())? {
+        Stopped::Exited(_) => eprintln!("pushfs: {} unmounted", mountpoint.display()),
+        Stopped::Detached => eprintln!(
+            "pushfs: no process served {}; the mount was detached",
+            mountpoint.display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
