@@ -51,6 +51,10 @@ struct Pushfs {
 
 impl Pushfs {
     fn start(runner: Runner, mnt: &Path, state: &Path) -> Pushfs {
+        Pushfs::start_with(runner, mnt, state, &[])
+    }
+
+    fn start_with(runner: Runner, mnt: &Path, state: &Path, extra: &[&Path]) -> Pushfs {
         let log = state.with_extension("log");
         let child = runner
             .command(BIN)
@@ -58,6 +62,7 @@ impl Pushfs {
             .arg(mnt)
             .arg("--state-dir")
             .arg(state)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
@@ -165,7 +170,43 @@ fn other_user() -> (u32, u32) {
 }
 
 #[test]
-fn fusermount3_as_the_user_who_mounted_ends_pushfs() {
+fn an_unprivileged_user_mounts_copies_deploys_and_unmounts() {
+    let (uid, gid) = usable_fuse_and_other_user();
+    let user = Runner::User { uid, gid };
+    let (dir, mnt, state) = work_dir(Some((uid, gid)));
+    let _guard = MountGuard::new(&mnt);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let emulators = runtime
+        .block_on(pushfs::emulator::Emulators::start([0, 0, 0]))
+        .unwrap();
+    let config_dir = dir.path().join("config");
+    let config = emulators.write_client_config(&config_dir).unwrap();
+    for path in [config_dir.clone(), config.clone()] {
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+    }
+    for entry in fs::read_dir(&config_dir).unwrap() {
+        std::os::unix::fs::chown(entry.unwrap().path(), Some(uid), Some(gid)).unwrap();
+    }
+    let mut pushfs = Pushfs::start_with(user, &mnt, &state, &[Path::new("--config"), &config]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
+    let m = mnt.display();
+    user.sh(&format!("cp -r {} {m}/cf/", example.display()));
+    assert_eq!(
+        user.sh(&format!("cat {m}/cf/cf-hello/.pushfs/wait")),
+        "deployed\n"
+    );
+    assert_eq!(emulators.cf.api.uploads().len(), 1);
+    assert!(
+        pushfs.log().contains("passthrough is off (it needs root)"),
+        "said once that writes go through pushfs:\n{}",
+        pushfs.log()
+    );
+    user.sh(&format!("fusermount3 -u {m}"));
+    unmounted_cleanly(&mut pushfs);
+}
+
+/// The second user, and /dev/fuse and fusermount3 as a user needs them.
+fn usable_fuse_and_other_user() -> (u32, u32) {
     assert!(
         have("fusermount3"),
         "this test needs fusermount3 (apt-get install fuse3; scripts/test.sh installs it)"
@@ -176,7 +217,12 @@ fn fusermount3_as_the_user_who_mounted_ends_pushfs() {
     if fs::metadata(fuse).unwrap().permissions().mode() & 0o006 != 0o006 {
         fs::set_permissions(fuse, fs::Permissions::from_mode(0o666)).unwrap();
     }
-    let (uid, gid) = other_user();
+    other_user()
+}
+
+#[test]
+fn fusermount3_as_the_user_who_mounted_ends_pushfs() {
+    let (uid, gid) = usable_fuse_and_other_user();
     let user = Runner::User { uid, gid };
     let (_dir, mnt, state) = work_dir(Some((uid, gid)));
     let _guard = MountGuard::new(&mnt);

@@ -125,7 +125,10 @@ impl Filesystem for PushFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_write(MAX_WRITE);
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
-        if self.want_passthrough && config.capabilities().contains(InitFlags::FUSE_PASSTHROUGH) {
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let offered = config.capabilities().contains(InitFlags::FUSE_PASSTHROUGH);
+        if self.want_passthrough && root && offered {
             // Depth 2: the state directory may itself sit on a stacked fs (overlayfs).
             if config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(2).is_ok()
@@ -133,6 +136,16 @@ impl Filesystem for PushFs {
                 self.passthrough.enable();
                 tracing::debug!("FUSE passthrough enabled for files being written");
             }
+        }
+        if self.want_passthrough && !self.passthrough.is_enabled() {
+            let why = if root {
+                "this kernel does not offer it (Linux 6.9+)"
+            } else {
+                "it needs root"
+            };
+            tracing::warn!(
+                "FUSE passthrough is off ({why}): writes go through pushfs, slower for big files"
+            );
         }
         Ok(())
     }
