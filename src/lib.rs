@@ -13,6 +13,7 @@ pub mod meta;
 pub mod mount;
 pub mod package;
 pub mod private_files;
+pub mod status_report;
 pub mod store;
 pub mod tree;
 pub mod unmount;

@@ -62,7 +62,15 @@ enum Command {
         cf_port: u16,
     },
     /// Show every app's deploy state (of one mount, or of all pushfs mounts).
-    Status { mountpoint: Option<PathBuf> },
+    Status {
+        mountpoint: Option<PathBuf>,
+        /// One JSON document: every mount, every app, its whole status.json.
+        #[arg(long)]
+        json: bool,
+        /// Redraw the table every second until Ctrl-C.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
+    },
     /// Stop the pushfs serving MOUNTPOINT as Ctrl-C would, and wait for it.
     Unmount {
         mountpoint: PathBuf,
@@ -101,7 +109,11 @@ fn main() -> ExitCode {
             flux_port,
             cf_port,
         } => run_emulate([bytenite_port, flux_port, cf_port]),
-        Command::Status { mountpoint } => run_status(mountpoint),
+        Command::Status {
+            mountpoint,
+            json,
+            watch,
+        } => run_status(mountpoint, json, watch),
         Command::Unmount {
             mountpoint,
             timeout_s,
@@ -407,45 +419,45 @@ fn run_emulate(ports: [u16; 3]) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_status(mountpoint: Option<PathBuf>) -> Result<ExitCode, String> {
-    let mounts: Vec<PathBuf> = match mountpoint {
-        Some(m) => vec![m],
-        None => pushfs::fs::mount::pushfs_mounts()
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
-    };
-    if mounts.is_empty() {
-        return Err("no pushfs mount found; pass the mount point".into());
-    }
-    for mount in mounts {
-        println!("{}", mount.display());
-        for backend in pushfs::backend::BackendKind::ALL {
-            let dir = mount.join(backend.dir_name());
-            let apps = std::fs::read_dir(&dir)
-                .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-            let mut names: Vec<String> = apps
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            for name in names {
-                let status_path = dir.join(&name).join(".pushfs/status.json");
-                let status: serde_json::Value = std::fs::read(&status_path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default();
-                let field = |k: &str| status[k].as_str().unwrap_or("").to_string();
-                let mut line = format!("  {backend}/{name}: {}", field("state"));
-                if !field("hash").is_empty() {
-                    line.push_str(&format!("  hash {}", field("hash")));
-                }
-                if !field("error").is_empty() {
-                    line.push_str(&format!("  error: {}", field("error")));
-                }
-                println!("{line}");
-            }
+fn run_status(mountpoint: Option<PathBuf>, json: bool, watch: bool) -> Result<ExitCode, String> {
+    use pushfs::status_report::{mounts, read_mount, table};
+    let read_all = || -> Result<Vec<_>, String> {
+        let found = mounts(mountpoint.as_deref());
+        if found.is_empty() {
+            return Err("no pushfs mount found; pass the mount point".into());
         }
+        found
+            .iter()
+            .map(|m| read_mount(m).map_err(|e| format!("cannot read {}: {e}", m.display())))
+            .collect()
+    };
+    if json {
+        let reports = read_all()?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())?
+        );
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    if !watch {
+        print!("{}", table(&read_all()?));
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        let text = match read_all() {
+            Ok(reports) => table(&reports),
+            Err(message) => format!("{message}\n"),
+        };
+        // Clear the screen and draw again from the top.
+        print!(
+            "\x1b[2J\x1b[H{}  (every 1 s; Ctrl-C to stop)\n{text}",
+            status_clock()
+        );
+        std::io::Write::flush(&mut std::io::stdout()).map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn status_clock() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

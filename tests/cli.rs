@@ -134,6 +134,16 @@ fn the_readme_demo_deploys_the_bytenite_example() {
         status.contains("bytenite/bytenite-hello: deployed"),
         "{status}"
     );
+    let json = common::run(Command::new(BIN).args(["status", "--json"]).arg(&mnt));
+    let json: serde_json::Value = serde_json::from_str(&json).expect("status --json is JSON");
+    let app_json = &json[0]["apps"][0];
+    assert_eq!(json[0]["mountpoint"], mnt.to_str().unwrap());
+    assert_eq!(
+        (app_json["backend"].as_str(), app_json["name"].as_str()),
+        (Some("bytenite"), Some("bytenite-hello"))
+    );
+    assert_eq!(app_json["status"]["state"], "deployed");
+    assert_eq!(app_json["status"]["revision"], "2");
 
     unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
     assert!(demo.wait().unwrap().success());
