@@ -97,7 +97,7 @@ mod tests {
             }],
         };
         assert_eq!(
-            table(&[report.clone()]),
+            table(std::slice::from_ref(&report)),
             "/mnt/deploy\n  cf/site: held  error: held through .pushfs/ctl\n"
         );
         let json = serde_json::to_value([report]).unwrap();
