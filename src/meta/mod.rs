@@ -25,6 +25,7 @@ mod txn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -47,14 +48,22 @@ pub const DB_FILE: &str = "meta.db";
 
 pub struct MetaStore {
     conn: Mutex<Connection>,
+    parts: EngineParts,
+    path: PathBuf,
+    _checkpointer: checkpoint::Checkpointer,
+}
+
+/// What every transaction works with besides the connection.
+pub(crate) struct EngineParts {
     store: Arc<ContentStore>,
     /// Blobs a deploy is reading, by SHA-256, with how many pins hold each.
     /// Locked after `conn`, never before.
     pins: Mutex<HashMap<String, u32>>,
     /// Room that lets deletes commit on a full disk.
     reserve: Reserve,
-    path: PathBuf,
-    _checkpointer: checkpoint::Checkpointer,
+    /// The next inode number: never reused while mounted, as the kernel
+    /// caches them (a new mount starts a new kernel cache).
+    next_ino: AtomicU64,
 }
 
 impl MetaStore {
@@ -81,11 +90,16 @@ impl MetaStore {
         // The checkpointer thread folds the log in; commits never wait for it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpointer = checkpoint::Checkpointer::start(&path)?;
+        let max_ino: i64 =
+            conn.query_row("SELECT coalesce(max(ino), 0) FROM inode", [], |r| r.get(0))?;
         Ok(MetaStore {
             conn: Mutex::new(conn),
-            store,
-            pins: Mutex::new(HashMap::new()),
-            reserve,
+            parts: EngineParts {
+                store,
+                pins: Mutex::new(HashMap::new()),
+                reserve,
+                next_ino: AtomicU64::new(max_ino as u64 + 1),
+            },
             path,
             _checkpointer: checkpointer,
         })
@@ -93,18 +107,18 @@ impl MetaStore {
 
     /// Starts a write transaction; it rolls back unless committed.
     pub fn begin(&self) -> MetaResult<Txn<'_>> {
-        Txn::begin(self.conn.lock(), &self.store, &self.pins, &self.reserve)
+        Txn::begin(self.conn.lock(), &self.parts)
     }
 
     /// A read-only view; cheaper than [`MetaStore::begin`] for lookups.
     pub fn read(&self) -> MetaResult<Txn<'_>> {
-        Txn::read(self.conn.lock(), &self.store, &self.pins, &self.reserve)
+        Ok(Txn::read(self.conn.lock(), &self.parts))
     }
 
     /// Gives the room kept for deletes back to a full disk; false if it is
     /// already in use. It is taken again once commits free space.
     pub fn release_reserve(&self) -> bool {
-        self.reserve.release()
+        self.parts.reserve.release()
     }
 
     /// Makes every commit so far durable against power loss.
@@ -117,7 +131,7 @@ impl MetaStore {
     /// last reference goes meanwhile.
     pub fn pin(self: &Arc<Self>, sha256s: impl IntoIterator<Item = String>) -> BlobPins {
         let sha256s: Vec<String> = sha256s.into_iter().collect();
-        let mut pins = self.pins.lock();
+        let mut pins = self.parts.pins.lock();
         for sha in &sha256s {
             *pins.entry(sha.clone()).or_default() += 1;
         }
@@ -127,7 +141,7 @@ impl MetaStore {
     /// Drops pins; a blob that lost its last reference while pinned goes now.
     fn unpin(&self, sha256s: &[String]) {
         let conn = self.conn.lock();
-        let mut pins = self.pins.lock();
+        let mut pins = self.parts.pins.lock();
         for sha in sha256s {
             let Some(count) = pins.get_mut(sha) else {
                 continue;
@@ -139,7 +153,7 @@ impl MetaStore {
             pins.remove(sha);
             match txn::blob_referenced(&conn, sha) {
                 Ok(true) => {}
-                Ok(false) => self.store.remove_blob(sha),
+                Ok(false) => self.parts.store.remove_blob(sha),
                 Err(err) => {
                     tracing::warn!(%err, "cannot check a blob after a deploy; the sweep at the next mount decides")
                 }
@@ -148,7 +162,7 @@ impl MetaStore {
     }
 
     pub fn content_store(&self) -> &Arc<ContentStore> {
-        &self.store
+        &self.parts.store
     }
 }
 

@@ -9,7 +9,7 @@ const VERSION: i64 = 1;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS inode (
-    ino     INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the kernel caches inode numbers
+    ino     INTEGER PRIMARY KEY,                -- given by the engine, never reused while mounted
     kind    INTEGER NOT NULL,                   -- 1 directory, 2 regular file, 3 symlink
     parent  INTEGER NOT NULL,                   -- a directory's parent; a file's first parent
     app     INTEGER,                            -- the app's root inode; NULL above the apps
@@ -25,9 +25,8 @@ CREATE TABLE IF NOT EXISTS inode (
     temp    TEXT,                               -- the temp file of a file being written
     target  TEXT                                -- a symlink's target
 );
-CREATE INDEX IF NOT EXISTS inode_temp ON inode(temp) WHERE temp IS NOT NULL;
-CREATE INDEX IF NOT EXISTS inode_orphan ON inode(nlink) WHERE nlink = 0;
-CREATE INDEX IF NOT EXISTS inode_blob ON inode(blob) WHERE blob IS NOT NULL;
+-- No secondary index on inode: each would cost every create a page write;
+-- the scans that would use one (recovery, recounts) run once per mount.
 CREATE TABLE IF NOT EXISTS dentry (
     parent  INTEGER NOT NULL,
     name    TEXT NOT NULL,
@@ -63,6 +62,8 @@ pub fn prepare(conn: &Connection) -> MetaResult<()> {
     // A bounded page cache keeps the mount's memory flat however many files pass.
     conn.pragma_update(None, "cache_size", -8192)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Every statement the engine runs stays compiled (the default keeps 16).
+    conn.set_prepared_statement_cache_capacity(128);
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > VERSION {
         return Err(MetaError::NewerSchema {

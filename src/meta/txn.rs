@@ -1,15 +1,16 @@
 //! One transaction against the engine: the typed operations the tree is
 //! built from. A write transaction rolls back unless [`Txn::commit`] runs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::MutexGuard;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{Ino, MetaResult, Reserve};
-use crate::store::{BlobInfo, ContentStore};
+use super::{EngineParts, Ino, MetaResult};
+use crate::store::BlobInfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InodeKind {
@@ -96,9 +97,7 @@ pub struct WalkEntry {
 
 pub struct Txn<'a> {
     conn: MutexGuard<'a, Connection>,
-    store: &'a ContentStore,
-    pins: &'a Mutex<HashMap<String, u32>>,
-    reserve: &'a Reserve,
+    engine: &'a EngineParts,
     /// Blobs whose last reference this transaction dropped.
     freed_blobs: Vec<String>,
     /// Temp files of inodes this transaction deleted.
@@ -109,8 +108,15 @@ pub struct Txn<'a> {
     finished: bool,
 }
 
-const COLUMNS: &str = "i.ino, i.kind, i.parent, i.app, i.perm, i.uid, i.gid, i.atime, i.mtime, \
-     i.ctime, i.nlink, i.size, i.blob, i.temp, i.target, b.sha1, b.size";
+/// The columns [`row_at`] reads, as a literal so queries are built at
+/// compile time (a query string is the key of the statement cache).
+macro_rules! inode_columns {
+    () => {
+        "i.ino, i.kind, i.parent, i.app, i.perm, i.uid, i.gid, i.atime, i.mtime, \
+         i.ctime, i.nlink, i.size, i.blob, i.temp, i.target, b.sha1, b.size"
+    };
+}
+const COLUMNS: &str = inode_columns!();
 const FROM: &str = "inode i LEFT JOIN blob b ON b.sha256 = i.blob";
 
 pub fn to_ns(t: SystemTime) -> i64 {
@@ -172,43 +178,28 @@ pub fn blob_referenced(conn: &Connection, sha256: &str) -> MetaResult<bool> {
 impl<'a> Txn<'a> {
     pub(super) fn begin(
         conn: MutexGuard<'a, Connection>,
-        store: &'a ContentStore,
-        pins: &'a Mutex<HashMap<String, u32>>,
-        reserve: &'a Reserve,
+        engine: &'a EngineParts,
     ) -> MetaResult<Txn<'a>> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(Txn {
-            conn,
-            store,
-            pins,
-            reserve,
-            freed_blobs: Vec::new(),
-            freed_temps: Vec::new(),
-            linked: Vec::new(),
-            writing: true,
-            finished: false,
-        })
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Txn::new(conn, engine, true))
     }
 
     /// Reads under the engine's lock need no SQL transaction: no other
     /// writer can interleave.
-    pub(super) fn read(
-        conn: MutexGuard<'a, Connection>,
-        store: &'a ContentStore,
-        pins: &'a Mutex<HashMap<String, u32>>,
-        reserve: &'a Reserve,
-    ) -> MetaResult<Txn<'a>> {
-        Ok(Txn {
+    pub(super) fn read(conn: MutexGuard<'a, Connection>, engine: &'a EngineParts) -> Txn<'a> {
+        Txn::new(conn, engine, false)
+    }
+
+    fn new(conn: MutexGuard<'a, Connection>, engine: &'a EngineParts, writing: bool) -> Txn<'a> {
+        Txn {
             conn,
-            store,
-            pins,
-            reserve,
+            engine,
             freed_blobs: Vec::new(),
             freed_temps: Vec::new(),
             linked: Vec::new(),
-            writing: false,
+            writing,
             finished: false,
-        })
+        }
     }
 
     /// Commits, then deletes the blob files and temp files nothing names
@@ -218,23 +209,27 @@ impl<'a> Txn<'a> {
         if !self.writing {
             return Ok(());
         }
-        if let Err(err) = self.conn.execute_batch("COMMIT") {
+        let committed = self
+            .conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut commit| commit.execute([]));
+        if let Err(err) = committed {
             self.roll_back();
             return Err(err.into());
         }
         let freed_space = !self.freed_temps.is_empty() || !self.freed_blobs.is_empty();
-        let pins = self.pins.lock();
+        let pins = self.engine.pins.lock();
         for sha in self.freed_blobs.drain(..) {
             if !pins.contains_key(&sha) {
-                self.store.remove_blob(&sha);
+                self.engine.store.remove_blob(&sha);
             }
         }
         drop(pins);
         for temp in self.freed_temps.drain(..) {
             let _ = std::fs::remove_file(temp);
         }
-        if freed_space && !self.reserve.is_held() {
-            self.reserve.restore();
+        if freed_space && !self.engine.reserve.is_held() {
+            self.engine.reserve.restore();
         }
         Ok(())
     }
@@ -247,21 +242,25 @@ impl<'a> Txn<'a> {
 
     fn roll_back(&mut self) {
         let _ = self.conn.execute_batch("ROLLBACK");
-        let pins = self.pins.lock();
+        let pins = self.engine.pins.lock();
         for sha in self.linked.drain(..) {
             if !pins.contains_key(&sha)
                 && blob_referenced(&self.conn, &sha).is_ok_and(|named| !named)
             {
-                self.store.remove_blob(&sha);
+                self.engine.store.remove_blob(&sha);
             }
         }
     }
 
     pub fn inode(&self, ino: Ino) -> MetaResult<Option<InodeRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE i.ino = ?1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            inode_columns!(),
+            " FROM inode i LEFT JOIN blob b ON b.sha256 = i.blob WHERE i.ino = ?1"
+        );
         Ok(self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(SQL)?
             .query_row([ino as i64], row_to_inode)
             .optional()?)
     }
@@ -277,24 +276,28 @@ impl<'a> Txn<'a> {
 
     /// The inode `name` in `parent` names.
     pub fn lookup_row(&self, parent: Ino, name: &str) -> MetaResult<Option<InodeRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM dentry d JOIN inode i ON i.ino = d.ino \
+        const SQL: &str = concat!(
+            "SELECT ",
+            inode_columns!(),
+            " FROM dentry d JOIN inode i ON i.ino = d.ino \
              LEFT JOIN blob b ON b.sha256 = i.blob WHERE d.parent = ?1 AND d.name = ?2"
         );
         Ok(self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(SQL)?
             .query_row(params![parent as i64, name], row_to_inode)
             .optional()?)
     }
 
     /// A directory's entries with their inodes, by name.
     pub fn children(&self, dir: Ino) -> MetaResult<Vec<(String, InodeRow)>> {
-        let sql = format!(
-            "SELECT d.name, {COLUMNS} FROM dentry d JOIN inode i ON i.ino = d.ino \
+        const SQL: &str = concat!(
+            "SELECT d.name, ",
+            inode_columns!(),
+            " FROM dentry d JOIN inode i ON i.ino = d.ino \
              LEFT JOIN blob b ON b.sha256 = i.blob WHERE d.parent = ?1 ORDER BY d.name"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.conn.prepare_cached(SQL)?;
         let rows = stmt.query_map([dir as i64], |r| {
             Ok((r.get::<_, String>(0)?, row_at(r, 1)?))
         })?;
@@ -311,6 +314,7 @@ impl<'a> Txn<'a> {
     /// Adds an inode (times now, one link unless a directory's two) and
     /// takes a reference on its blob.
     pub fn insert_inode(&mut self, new: &NewInode) -> MetaResult<Ino> {
+        let ino = self.engine.next_ino.fetch_add(1, Ordering::Relaxed);
         let now = to_ns(SystemTime::now());
         if let Some(blob) = &new.blob {
             self.blob_ref(blob)?;
@@ -319,8 +323,8 @@ impl<'a> Txn<'a> {
         self.conn
             .prepare_cached(
                 "INSERT INTO inode (kind, parent, app, perm, uid, gid, atime, mtime, ctime, \
-                 nlink, size, blob, temp, target) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 nlink, size, blob, temp, target, ino) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 new.kind.code(),
@@ -335,8 +339,9 @@ impl<'a> Txn<'a> {
                 new.blob.as_ref().map(|b| b.sha256.as_str()),
                 new.temp.as_ref().map(|t| t.to_string_lossy().into_owned()),
                 new.target.as_deref(),
+                ino as i64,
             ])?;
-        Ok(self.conn.last_insert_rowid() as Ino)
+        Ok(ino)
     }
 
     /// Writes a row's attributes: parent, app, mode, owner, times, links, size.
@@ -604,7 +609,10 @@ impl<'a> Txn<'a> {
     /// mount) and drops blobs that nothing names.
     pub fn recount_blob_refs(&mut self) -> MetaResult<()> {
         self.conn.execute_batch(
-            "UPDATE blob SET refs = (SELECT count(*) FROM inode WHERE inode.blob = blob.sha256);",
+            "CREATE TEMP TABLE counted (sha256 TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;
+             INSERT INTO counted SELECT blob, count(*) FROM inode WHERE blob IS NOT NULL GROUP BY blob;
+             UPDATE blob SET refs = coalesce((SELECT n FROM counted WHERE counted.sha256 = blob.sha256), 0);
+             DROP TABLE counted;",
         )?;
         let mut stmt = self
             .conn

@@ -234,15 +234,24 @@ impl FanOut {
     }
 }
 
+thread_local! {
+    /// One read buffer per hashing thread: a fresh 1 MiB buffer per small
+    /// file cost more than hashing it.
+    static HASH_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
+}
+
 /// SHA-256 and SHA-1 of a file in one pass.
 pub fn hash_file(path: &Path) -> io::Result<BlobInfo> {
+    HASH_BUFFER.with(|buf| hash_file_with(path, &mut buf.borrow_mut()))
+}
+
+fn hash_file_with(path: &Path, buf: &mut [u8]) -> io::Result<BlobInfo> {
     let mut file = File::open(path)?;
     let mut sha256 = Sha256::new();
     let mut sha1 = Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = file.read(&mut buf)?;
+        let n = file.read(buf)?;
         if n == 0 {
             break;
         }
