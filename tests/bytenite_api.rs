@@ -71,6 +71,7 @@ impl Setup {
             url: Some(self.emulator.url.clone()),
             api_key: None,
             token: Some(token.to_string()),
+            activate: None,
         }
     }
 
@@ -356,6 +357,7 @@ async fn missing_configuration_is_reported_before_any_request() {
         url: None,
         api_key: Some(DEMO_API_KEY.into()),
         token: None,
+        activate: None,
     };
     let err = deploy(&config, &snapshot, &Recorder::default())
         .await
@@ -794,6 +796,7 @@ async fn an_unreachable_server_is_a_retryable_network_error() {
         url: Some(url),
         api_key: None,
         token: Some("some-token".into()),
+        activate: None,
     };
     let snapshot = Snapshot::from_dir(
         &{
