@@ -32,9 +32,8 @@ use super::{
 use crate::config::{ConfigError, Env};
 use crate::deploy::snapshot::Snapshot;
 use crate::package::tar::TarPackage;
+pub use activation::status_word;
 use activation::PendingActivations;
-pub use activation::{status_word, Activated};
-pub use apps::AppCall;
 use auth::{bare_token, AccessToken, Credentials, TokenSource};
 use bundle::{BundleError, Layout};
 use endpoint::ApiRoot;
@@ -100,25 +99,21 @@ impl ByteniteConfig {
         Ok(())
     }
 
-    /// The credentials, with a pasted `Bearer ` prefix taken off the token
-    /// (said once in the log, the token never).
-    fn credentials(&self) -> Option<Credentials> {
+    /// The credentials, with a pasted `Bearer ` prefix taken off the token;
+    /// the flag says whether there was one.
+    fn credentials(&self) -> (Option<Credentials>, bool) {
         let set = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
-        let token = set(&self.token).map(|raw| {
-            let (token, stripped) = bare_token(&raw);
-            if stripped {
-                tracing::info!(
-                    "[bytenite] token starts with \"Bearer \"; ByteNite wants the bare token, so pushfs sends it without the prefix"
-                );
-            }
-            token
-        });
-        match (token.filter(|t| !t.is_empty()), set(&self.api_key)) {
+        let (token, stripped) = match set(&self.token).map(|raw| bare_token(&raw)) {
+            Some((token, stripped)) => (Some(token).filter(|t| !t.is_empty()), stripped),
+            None => (None, false),
+        };
+        let credentials = match (token, set(&self.api_key)) {
             (Some(token), Some(api_key)) => Some(Credentials::Both { token, api_key }),
             (Some(token), None) => Some(Credentials::Token(token)),
             (None, Some(key)) => Some(Credentials::ApiKey(key)),
             (None, None) => None,
-        }
+        };
+        (credentials, stripped)
     }
 }
 
@@ -155,7 +150,12 @@ impl ByteniteClient {
                 "[bytenite] url names an API path; using its root"
             );
         }
-        let tokens = config.credentials();
+        let (tokens, stripped) = config.credentials();
+        if stripped {
+            tracing::info!(
+                "[bytenite] token starts with \"Bearer \"; ByteNite wants the bare token, so pushfs sends it without the prefix"
+            );
+        }
         // The bare token too, should the pasted one differ from it.
         let bare = tokens.as_ref().and_then(|c| match c {
             Credentials::Token(t) | Credentials::Both { token: t, .. } => Some(t.clone()),
@@ -543,9 +543,37 @@ mod tests {
     }
 
     #[test]
+    fn a_bearer_token_is_used_bare_and_said_to_be() {
+        let config = ByteniteConfig {
+            token: Some("Bearer tok-123".into()),
+            ..ByteniteConfig::default()
+        };
+        let (credentials, stripped) = config.credentials();
+        assert!(stripped);
+        assert!(matches!(credentials, Some(Credentials::Token(t)) if t == "tok-123"));
+        let config = ByteniteConfig {
+            token: Some("Bearer ".into()),
+            api_key: Some("k".into()),
+            ..ByteniteConfig::default()
+        };
+        assert!(matches!(
+            config.credentials().0,
+            Some(Credentials::ApiKey(_))
+        ));
+        let plain = ByteniteConfig {
+            token: Some("tok-123".into()),
+            ..ByteniteConfig::default()
+        };
+        assert!(!plain.credentials().1);
+    }
+
+    #[test]
     fn config_file_keys() {
-        let config: ByteniteConfig =
-            toml::from_str("url = \"https://api.bytenite.com/\"\napi_key = \"k\"\n").unwrap();
+        let config: ByteniteConfig = toml::from_str(
+            "url = \"https://api.bytenite.com/v1/dev/\"\napi_key = \"k\"\nactivate = true\n",
+        )
+        .unwrap();
+        assert_eq!(config.activate, Some(true));
         let client = ByteniteClient::new(&config);
         assert_eq!(
             client.api.as_ref().map(ApiRoot::as_str),

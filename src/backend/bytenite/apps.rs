@@ -22,7 +22,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The management calls pushfs makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppCall {
+pub(super) enum AppCall {
     Activate,
     Deactivate,
     Status,
@@ -118,7 +118,7 @@ impl ByteniteClient {
         loop {
             let (status, body) = self.send(call, &url, &token).await?;
             match status {
-                200..=299 => return in_band(status, &self.redactor_json(&body)),
+                200..=299 => return in_band(status, &self.shown_json(&body)),
                 401 if !renewed && tokens.refused(&token) => {
                     log(&format!(
                         "{}: the access token was refused (HTTP 401); renewing it",
@@ -159,7 +159,7 @@ impl ByteniteClient {
         Ok((status, body))
     }
 
-    fn redactor_json(&self, body: &[u8]) -> Value {
+    fn shown_json(&self, body: &[u8]) -> Value {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Value::Object(Default::default());
         }

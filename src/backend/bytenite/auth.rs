@@ -146,15 +146,18 @@ impl TokenSource {
 /// token in `Authorization`), and whether there was one to strip.
 pub fn bare_token(raw: &str) -> (String, bool) {
     let raw = raw.trim();
-    match raw.get(..BEARER.len()) {
-        Some(prefix) if prefix.eq_ignore_ascii_case(BEARER) => {
-            (raw[BEARER.len()..].trim_start().to_string(), true)
-        }
-        _ => (raw.to_string(), false),
+    let rest = raw
+        .get(..BEARER.len())
+        .filter(|prefix| prefix.eq_ignore_ascii_case(BEARER))
+        .map(|_| &raw[BEARER.len()..])
+        .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
+    match rest {
+        Some(rest) => (rest.trim_start().to_string(), true),
+        None => (raw.to_string(), false),
     }
 }
 
-const BEARER: &str = "Bearer ";
+const BEARER: &str = "Bearer";
 
 fn configured(token: &str) -> AccessToken {
     AccessToken {
@@ -270,6 +273,7 @@ mod tests {
         assert_eq!(bare_token("abc"), ("abc".to_string(), false));
         assert_eq!(bare_token("Bearerabc"), ("Bearerabc".to_string(), false));
         assert_eq!(bare_token("é"), ("é".to_string(), false));
+        assert_eq!(bare_token("Bearer "), (String::new(), true));
     }
 
     #[test]
