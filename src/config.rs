@@ -34,6 +34,20 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{name} must be a whole number of milliseconds, got {value:?}")]
     BadNumber { name: &'static str, value: String },
+    #[error("{name} must be true or false (or 1/0, yes/no, on/off), got {value:?}")]
+    BadFlag { name: &'static str, value: String },
+}
+
+/// A yes/no environment variable: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
+pub fn parse_flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::BadFlag {
+            name,
+            value: value.to_string(),
+        }),
+    }
 }
 
 /// How transient failures (5xx, 429, network) are retried.
@@ -189,7 +203,7 @@ impl Config {
             })?;
             self.settle = Duration::from_millis(n);
         }
-        self.bytenite.apply_env(env);
+        self.bytenite.apply_env(env)?;
         self.flux.apply_env(env);
         self.cf.apply_env(env);
         Ok(())
@@ -264,6 +278,24 @@ mod tests {
         assert_eq!(c.settle, Duration::from_millis(250));
         assert_eq!(c.state_dir, PathBuf::from("/y"));
         assert_eq!(c.retry.attempts, 2);
+    }
+
+    #[test]
+    fn bytenite_activate_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        fs::write(&path, "[bytenite]\nactivate = true\n").unwrap();
+        let c = Config::load(Some(&path), &Env::new()).unwrap();
+        assert_eq!(c.bytenite.activate, Some(true));
+        let off = Env::from([("PUSHFS_BYTENITE_ACTIVATE".to_string(), "off".to_string())]);
+        let c = Config::load(Some(&path), &off).unwrap();
+        assert_eq!(c.bytenite.activate, Some(false));
+        let bad = Env::from([("PUSHFS_BYTENITE_ACTIVATE".to_string(), "maybe".to_string())]);
+        let err = Config::load(Some(&path), &bad).unwrap_err();
+        assert!(
+            err.to_string().contains("PUSHFS_BYTENITE_ACTIVATE"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,13 +11,13 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::report::Recorder;
-use pushfs::backend::bytenite::{bundle, ByteniteClient, ByteniteConfig};
+use pushfs::backend::bytenite::{bundle, status_word, ByteniteClient, ByteniteConfig};
 use pushfs::backend::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, PreviousDeploy,
 };
 use pushfs::config::Config;
 use pushfs::deploy::snapshot::Snapshot;
-use pushfs::emulator::bytenite::{ByteniteEmulator, DEMO_API_KEY};
+use pushfs::emulator::bytenite::{ActivationPlan, ByteniteEmulator, DEMO_API_KEY};
 use pushfs::emulator::{serve, EmulatedApi, FaultPlan, Running};
 use pushfs::store::ContentStore;
 use serde_json::{json, Value};
@@ -71,6 +71,7 @@ impl Setup {
             url: Some(self.emulator.url.clone()),
             api_key: None,
             token: Some(token.to_string()),
+            activate: None,
         }
     }
 
@@ -356,6 +357,7 @@ async fn missing_configuration_is_reported_before_any_request() {
         url: None,
         api_key: Some(DEMO_API_KEY.into()),
         token: None,
+        activate: None,
     };
     let err = deploy(&config, &snapshot, &Recorder::default())
         .await
@@ -794,6 +796,7 @@ async fn an_unreachable_server_is_a_retryable_network_error() {
         url: Some(url),
         api_key: None,
         token: Some("some-token".into()),
+        activate: None,
     };
     let snapshot = Snapshot::from_dir(
         &{
@@ -992,4 +995,313 @@ async fn the_example_app_deploys_with_the_demo_configuration() {
         .unwrap();
     assert_eq!(outcome.revision.as_deref(), Some("1"));
     assert_eq!(outcome.response.unwrap()["name"], "bytenite-hello");
+}
+
+// --- Activation and the management calls (activate, deactivate, status, get) ---
+
+/// HELLO_MANIFEST with `"activate": true`.
+fn activating_manifest() -> String {
+    HELLO_MANIFEST.replacen('{', "{\n  \"activate\": true,", 1)
+}
+
+#[tokio::test]
+async fn activate_deactivate_status_and_get_agree_with_the_emulator() {
+    let env = Setup::start().await;
+    let client = ByteniteClient::new(&env.demo_config());
+    let outcome = deploy_with(&client, &env.hello("manage"), &Recorder::default())
+        .await
+        .unwrap();
+    let id = outcome.id.unwrap();
+    let tag = "hello-world@0.1";
+
+    let status = client.app_status(tag).await.unwrap();
+    assert_eq!(
+        status_word(&status).as_deref(),
+        Some("inactive"),
+        "{status}"
+    );
+    assert_eq!(status["id"], id.as_str());
+
+    let answer = client.activate(tag).await.unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(env.emu().apps()[0].status, "active");
+    let status = client.app_status("hello-world").await.unwrap();
+    assert_eq!(status_word(&status).as_deref(), Some("active"));
+    let got = client.get_app(tag).await.unwrap();
+    assert_eq!(got["app"]["status"], "active");
+    assert_eq!(got["app"]["id"], id.as_str());
+    // The id is a tag too.
+    assert_eq!(
+        client.get_app(&id).await.unwrap()["app"]["name"],
+        "hello-world"
+    );
+
+    client.deactivate("hello-world@0").await.unwrap();
+    assert_eq!(env.emu().apps()[0].status, "inactive");
+    let got = client.get_app(tag).await.unwrap();
+    assert_eq!(status_word(&got).as_deref(), Some("inactive"));
+
+    let stats = env.emu().stats();
+    assert_eq!((stats.activate_requests, stats.deactivate_requests), (1, 1));
+    assert_eq!(stats.status_requests, 2);
+
+    // An unknown tag is NotFound, and final.
+    for result in [
+        client.activate("nope@0.1").await,
+        client.deactivate("nope").await,
+        client.app_status("nope").await,
+        client.get_app("hello-world@0.2").await,
+    ] {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, DeployError::Rejected { status: 404, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("NotFound"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn management_calls_need_a_token_like_the_push() {
+    let env = Setup::start().await;
+    let client = ByteniteClient::new(&env.demo_config());
+    deploy_with(&client, &env.hello("auth"), &Recorder::default())
+        .await
+        .unwrap();
+    let tag = "hello-world@0.1";
+    let url = &env.emulator.url;
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        (
+            reqwest::Method::POST,
+            format!("/v1/dev/apps/{tag}/activate"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/dev/apps/{tag}/deactivate"),
+        ),
+        (reqwest::Method::GET, format!("/v1/dev/apps/{tag}/status")),
+        (reqwest::Method::GET, format!("/v1/dev/apps/{tag}")),
+    ] {
+        for token in [None, Some("not-a-token")] {
+            let mut request = http.request(method.clone(), format!("{url}{path}"));
+            if let Some(token) = token {
+                request = request.header("authorization", token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 401, "{method} {path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["code"], 16, "{body}");
+        }
+    }
+    assert_eq!(env.emu().apps()[0].status, "inactive");
+
+    // A configured token that is refused, with no API key to fall back on.
+    let stale = env.token_config(&env.demo_token());
+    env.emu().revoke_tokens();
+    let err = ByteniteClient::new(&stale).activate(tag).await.unwrap_err();
+    assert!(
+        matches!(err, DeployError::Rejected { status: 401, .. }),
+        "{err:?}"
+    );
+    // With an API key, a revoked token is renewed once and the call goes through.
+    client.activate(tag).await.unwrap();
+    assert_eq!(env.emu().apps()[0].status, "active");
+}
+
+#[tokio::test]
+async fn a_deploy_that_asks_for_activation_activates_the_pushed_version() {
+    let env = Setup::start().await;
+    let manifest = activating_manifest();
+    let dir = env.app(
+        "activating",
+        &[("manifest.json", &manifest), ("app/main.py", "print(1)\n")],
+    );
+    let report = Recorder::default();
+    let outcome = deploy(&env.demo_config(), &env.snapshot(&dir), &report)
+        .await
+        .unwrap();
+    assert_eq!(outcome.revision.as_deref(), Some("1"));
+    let response = outcome.response.unwrap();
+    assert_eq!(response["status"], "active", "{response}");
+    assert_eq!(report.last_response().unwrap()["status"], "active");
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert!(report.has_log("activate: POST"), "{:?}", report.logs());
+    assert!(report.has_log("/v1/dev/apps/hello-world@0.1/activate"));
+    assert!(report.has_log("status of hello-world@0.1: active"));
+    let record = &env.emu().apps()[0];
+    assert_eq!(record.status, "active");
+    // `activate` is pushfs's key: it does not travel in the archive.
+    let tar = env.emu().tar_of(&record.id).unwrap();
+    let sent = String::from_utf8(tar_file(&tar, "manifest.json").unwrap()).unwrap();
+    assert!(!sent.contains("activate"), "{sent}");
+
+    // Without the key, the push alone (the app stays as it was).
+    let plain = env.hello("plain");
+    let before = env.emu().stats().activate_requests;
+    deploy(&env.demo_config(), &plain, &Recorder::default())
+        .await
+        .unwrap();
+    assert_eq!(env.emu().stats().activate_requests, before);
+
+    // `[bytenite] activate = true` activates every app; `"activate": false` opts out.
+    let config = ByteniteConfig {
+        activate: Some(true),
+        ..env.demo_config()
+    };
+    let outcome = deploy(&config, &plain, &Recorder::default()).await.unwrap();
+    assert_eq!(outcome.response.unwrap()["status"], "active");
+    let opt_out = HELLO_MANIFEST.replacen('{', "{\n  \"activate\": false,", 1);
+    let dir = env.app(
+        "opt-out",
+        &[("manifest.json", &opt_out), ("app/main.py", "print(2)\n")],
+    );
+    let before = env.emu().stats().activate_requests;
+    deploy(&config, &env.snapshot(&dir), &Recorder::default())
+        .await
+        .unwrap();
+    assert_eq!(env.emu().stats().activate_requests, before);
+}
+
+#[tokio::test]
+async fn a_refused_activation_fails_the_deploy_with_the_servers_message() {
+    let env = Setup::start().await;
+    env.emu().set_activation(ActivationPlan {
+        refuse: Some("image python:latest cannot be pulled".into()),
+        ..Default::default()
+    });
+    let config = ByteniteConfig {
+        activate: Some(true),
+        ..env.demo_config()
+    };
+    let report = Recorder::default();
+    let err = deploy(&config, &env.hello("refused"), &report)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DeployError::Rejected { status: 400, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    assert!(
+        text.contains("activating hello-world@0.1 failed: image python:latest cannot be pulled (FailedPrecondition)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the push itself succeeded: revision 1"),
+        "{text}"
+    );
+    assert_eq!(report.last_response().unwrap()["code"], 9);
+    assert_eq!(env.emu().apps()[0].status, "inactive");
+}
+
+#[tokio::test]
+async fn a_failed_activation_is_retryable_and_the_retry_does_not_push_again() {
+    let env = Setup::start().await;
+    env.emu().set_activation(ActivationPlan {
+        fail_next: 1,
+        ..Default::default()
+    });
+    let config = ByteniteConfig {
+        activate: Some(true),
+        ..env.demo_config()
+    };
+    let client = ByteniteClient::new(&config);
+    let snapshot = env.hello("flaky");
+    let err = deploy_with(&client, &snapshot, &Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DeployError::ServerFailed { status: 503, .. }),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+
+    // What the deploy layer does next: the same snapshot again.
+    let report = Recorder::default();
+    let outcome = deploy_with(&client, &snapshot, &report).await.unwrap();
+    assert_eq!(outcome.revision.as_deref(), Some("1"));
+    assert_eq!(outcome.id.as_deref(), Some(env.emu().apps()[0].id.as_str()));
+    assert!(
+        report.has_log("already pushed (revision 1)"),
+        "{:?}",
+        report.logs()
+    );
+    let stats = env.emu().stats();
+    assert_eq!(stats.upload_requests, 1, "pushed once");
+    assert_eq!(stats.activate_requests, 2);
+    assert_eq!(env.emu().apps()[0].status, "active");
+
+    // A network failure during activation is retryable too.
+    env.emulator.faults.set(FaultPlan {
+        drop_next: 1,
+        ..Default::default()
+    });
+    let err = client.activate("hello-world@0.1").await.unwrap_err();
+    assert!(matches!(err, DeployError::Network(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn without_a_status_route_the_status_comes_from_the_app_record() {
+    let env = Setup::start().await;
+    env.emu().set_activation(ActivationPlan {
+        no_status_route: true,
+        ..Default::default()
+    });
+    let config = ByteniteConfig {
+        activate: Some(true),
+        ..env.demo_config()
+    };
+    let report = Recorder::default();
+    let outcome = deploy(&config, &env.hello("fallback"), &report)
+        .await
+        .unwrap();
+    let response = outcome.response.unwrap();
+    assert_eq!(response["app"]["status"], "active", "{response}");
+    assert!(report.has_log("no status route"), "{:?}", report.logs());
+    assert!(outcome.warnings.is_empty());
+}
+
+#[tokio::test]
+async fn the_api_root_and_the_v1_dev_server_url_both_work() {
+    let env = Setup::start().await;
+    let root = env.emulator.url.clone();
+    for url in [
+        format!("{root}/"),
+        format!("{root}/v1/dev"),
+        format!("{root}/v1/dev/"),
+    ] {
+        let config = ByteniteConfig {
+            url: Some(url.clone()),
+            activate: Some(true),
+            ..env.demo_config()
+        };
+        let report = Recorder::default();
+        let outcome = deploy(&config, &env.hello("urls"), &report)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(outcome.response.unwrap()["status"], "active", "{url}");
+        assert!(
+            report.has_log(&format!("upload: POST {root}/v1/dev/apps,")),
+            "{url}: {:?}",
+            report.logs()
+        );
+        assert!(!report.all_text().contains("/v1/dev/v1/dev"), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_pasted_with_bearer_is_sent_bare() {
+    let env = Setup::start().await;
+    let token = env.demo_token();
+    let config = env.token_config(&format!("Bearer {token}"));
+    let client = ByteniteClient::new(&config);
+    let report = Recorder::default();
+    let outcome = deploy_with(&client, &env.hello("bearer"), &report)
+        .await
+        .unwrap();
+    assert_eq!(outcome.revision.as_deref(), Some("1"));
+    client.activate("hello-world@0.1").await.unwrap();
+    assert!(!report.all_text().contains(&token), "the token leaked");
 }

@@ -225,3 +225,179 @@ fn a_hard_link_travels_as_a_tar_link_entry() {
         "the content once, under the first name; the second links to it"
     );
 }
+
+// --- Activation after the push ---
+
+const HELLO_SPEC: &str = r#"{"name":"hello-flat","version":"0.1","platform":"docker","entrypoint":"main.py","platform_config":{"container":"python:3.12-slim"}ACTIVATE}"#;
+
+/// A flat app with a `spec.json`; `extra` goes at the end of its object.
+fn flat_app(t: &TestMount, name: &str, extra: &str) -> std::path::PathBuf {
+    let app = t.app("bytenite", name);
+    fs::create_dir_all(&app).unwrap();
+    fs::write(app.join("main.py"), "print('hi')\n").unwrap();
+    fs::write(app.join("spec.json"), HELLO_SPEC.replace("ACTIVATE", extra)).unwrap();
+    app
+}
+
+/// The deploy activated the app: the status read back is in status.json and
+/// response.json, the log says so, and the emulator's record is active.
+fn assert_activated(t: &TestMount, app: &Path) {
+    let json = status_json(app);
+    assert_eq!(json["response"]["status"], "active", "{json}");
+    assert_eq!(json["warnings"], serde_json::json!([]), "{json}");
+    let response: serde_json::Value = serde_json::from_str(&status(app, "response.json")).unwrap();
+    assert_eq!(response["status"], "active");
+    let log = status(app, "log");
+    assert!(log.contains("activate: POST"), "{log}");
+    assert!(log.contains("status of "), "{log}");
+    let id = status(app, "id");
+    let record = t.emulators().bytenite.api.apps();
+    let record = record.iter().find(|a| a.id == id).expect("the pushed app");
+    assert_eq!(record.status, "active");
+    assert_eq!(status(app, "revision"), record.revision.to_string());
+}
+
+#[test]
+fn activate_true_in_spec_json_activates_the_pushed_version() {
+    let t = TestMount::with_emulators();
+    let app = flat_app(&t, "hello-flat", r#","activate":true"#);
+    assert_eq!(wait(&app), "deployed");
+    assert_activated(&t, &app);
+    assert!(status(&app, "log").contains("hello-flat@0.1"));
+
+    // A new revision is activated again.
+    fs::write(app.join("main.py"), "print('v2')\n").unwrap();
+    assert_eq!(wait(&app), "deployed");
+    assert_eq!(status(&app, "revision"), "2");
+    assert_activated(&t, &app);
+    assert_eq!(t.emulators().bytenite.api.stats().activate_requests, 2);
+}
+
+#[test]
+fn activate_true_in_manifest_json_activates_the_pushed_version() {
+    let t = TestMount::with_emulators();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bytenite-hello");
+    let staged = t.scratch("bytenite-hello");
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(example.join("app"))
+        .arg(&staged));
+    let manifest = fs::read_to_string(example.join("manifest.json")).unwrap();
+    fs::write(
+        staged.join("manifest.json"),
+        manifest.replacen('{', "{\n  \"Activate\": true,", 1),
+    )
+    .unwrap();
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(&staged)
+        .arg(t.mnt().join("bytenite")));
+    let app = t.app("bytenite", "bytenite-hello");
+    assert_eq!(wait(&app), "deployed");
+    assert_activated(&t, &app);
+}
+
+#[test]
+fn bytenite_activate_in_the_config_activates_every_app() {
+    let t = TestMount::with_emulators_and(|config, _| config.bytenite.activate = Some(true));
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "deployed");
+    assert_activated(&t, &app);
+
+    // An app can still say no.
+    let other = flat_app(&t, "hello-flat", r#","activate":false"#);
+    assert_eq!(wait(&other), "deployed");
+    assert_eq!(t.emulators().bytenite.api.stats().activate_requests, 1);
+    assert_eq!(status_json(&other)["response"]["status"], "inactive");
+}
+
+#[test]
+fn an_activation_refused_by_the_server_fails_the_deploy_with_its_message() {
+    let t = TestMount::with_emulators_and(|config, emulators| {
+        config.bytenite.activate = Some(true);
+        emulators
+            .bytenite
+            .api
+            .set_activation(pushfs::emulator::bytenite::ActivationPlan {
+                refuse: Some("no capacity for GPU apps in this account".into()),
+                ..Default::default()
+            });
+    });
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "failed");
+    let error = status(&app, "error");
+    assert!(
+        error.contains(
+            "activating bytenite-hello@0.1 failed: no capacity for GPU apps in this account"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("HTTP 400"), "{error}");
+    assert!(
+        !status(&app, "log").contains("retrying"),
+        "4xx is not retried"
+    );
+    assert_eq!(status_json(&app)["response"]["code"], 9);
+    assert_eq!(t.emulators().bytenite.api.apps()[0].status, "inactive");
+}
+
+#[test]
+fn an_activation_the_server_fails_is_retried_without_pushing_again() {
+    let t = TestMount::with_emulators_and(|config, emulators| {
+        config.bytenite.activate = Some(true);
+        emulators
+            .bytenite
+            .api
+            .set_activation(pushfs::emulator::bytenite::ActivationPlan {
+                fail_next: 2,
+                ..Default::default()
+            });
+    });
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "deployed");
+    let log = status(&app, "log");
+    assert!(log.contains("retrying"), "{log}");
+    assert!(log.contains("activating it without pushing again"), "{log}");
+    assert_activated(&t, &app);
+    let stats = t.emulators().bytenite.api.stats();
+    assert_eq!(stats.upload_requests, 1, "pushed once");
+    assert_eq!(stats.activate_requests, 3);
+}
+
+#[test]
+fn the_api_root_and_the_v1_dev_server_url_both_deploy() {
+    for suffix in ["/", "/v1/dev", "/v1/dev/"] {
+        let t = TestMount::with_emulators_and(|config, emulators| {
+            config.bytenite.url = Some(format!("{}{suffix}", emulators.bytenite.url));
+            config.bytenite.activate = Some(true);
+        });
+        let app = copy_example(&t);
+        assert_eq!(
+            wait(&app),
+            "deployed",
+            "url ending {suffix:?}: {}",
+            status(&app, "error")
+        );
+        assert_activated(&t, &app);
+        assert!(!status(&app, "log").contains("/v1/dev/v1/dev"));
+    }
+}
+
+#[test]
+fn a_token_pasted_with_bearer_works_and_never_shows() {
+    let t = TestMount::with_emulators_and(|config, emulators| {
+        let token = emulators.bytenite.api.issue_token(DEMO_API_KEY).unwrap();
+        config.bytenite.api_key = None;
+        config.bytenite.token = Some(format!("Bearer {token}"));
+        config.bytenite.activate = Some(true);
+    });
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "deployed", "{}", status(&app, "error"));
+    assert_activated(&t, &app);
+    let token = t.config.bytenite.token.clone().unwrap();
+    let bare = token.trim_start_matches("Bearer ");
+    assert!(
+        !t.everything_written(&app).contains(bare),
+        "the token leaked"
+    );
+}

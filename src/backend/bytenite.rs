@@ -3,11 +3,16 @@
 //!
 //! One deploy: read and check the manifest ([`bundle`]), plan the tar,
 //! get a token ([`auth`]), stream the body ([`upload`]) and read the answer
-//! ([`wire`]). A refused token (401) is renewed and the push retried once;
-//! every other failure is returned for the deploy layer to retry or not.
+//! ([`wire`]); then, if asked, activate the pushed version ([`activation`],
+//! over the management calls in [`apps`]). A refused token (401) is renewed
+//! and the request retried once; every other failure is returned for the
+//! deploy layer to retry or not.
 
+mod activation;
+mod apps;
 mod auth;
 pub mod bundle;
+pub mod endpoint;
 pub mod manifest;
 pub(crate) mod upload;
 mod wire;
@@ -24,11 +29,14 @@ use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
     Report,
 };
-use crate::config::Env;
+use crate::config::{ConfigError, Env};
 use crate::deploy::snapshot::Snapshot;
 use crate::package::tar::TarPackage;
-use auth::{AccessToken, Credentials, TokenSource};
+pub use activation::status_word;
+use activation::PendingActivations;
+use auth::{bare_token, AccessToken, Credentials, TokenSource};
 use bundle::{BundleError, Layout};
+use endpoint::ApiRoot;
 use upload::{TarDigest, WriteFailure};
 use wire::{body_as_json, error_from_response, network_error, PushedApp, Redactor};
 
@@ -45,12 +53,17 @@ const WRITER_GRACE: Duration = Duration::from_secs(10);
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ByteniteConfig {
-    /// The API's base URL, e.g. `https://api.bytenite.com`.
+    /// The API's root, e.g. `https://api.bytenite.com`; the server URL of
+    /// ByteNite's OpenAPI document (`…/v1/dev`) works too.
     pub url: Option<String>,
     /// Exchanged for access tokens as needed (renewed before expiry).
     pub api_key: Option<String>,
-    /// An access token used as is (it expires after an hour by default).
+    /// An access token used as is (it expires after an hour by default);
+    /// a pasted `Bearer ` prefix is dropped.
     pub token: Option<String>,
+    /// Activate every app after its push, as `bytenite app activate` does;
+    /// an app's own `"activate"` key overrides it. Default false.
+    pub activate: Option<bool>,
 }
 
 impl fmt::Debug for ByteniteConfig {
@@ -60,12 +73,13 @@ impl fmt::Debug for ByteniteConfig {
             .field("url", &self.url)
             .field("api_key", &secret(&self.api_key))
             .field("token", &secret(&self.token))
+            .field("activate", &self.activate)
             .finish()
     }
 }
 
 impl ByteniteConfig {
-    pub fn apply_env(&mut self, env: &Env) {
+    pub fn apply_env(&mut self, env: &Env) -> Result<(), ConfigError> {
         let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
         if let Some(url) = var("PUSHFS_BYTENITE_URL") {
             self.url = Some(url);
@@ -76,25 +90,42 @@ impl ByteniteConfig {
         if let Some(token) = var("PUSHFS_BYTENITE_TOKEN") {
             self.token = Some(token);
         }
+        if let Some(value) = var("PUSHFS_BYTENITE_ACTIVATE") {
+            self.activate = Some(crate::config::parse_flag(
+                "PUSHFS_BYTENITE_ACTIVATE",
+                &value,
+            )?);
+        }
+        Ok(())
     }
 
-    fn credentials(&self) -> Option<Credentials> {
-        let set = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
-        match (set(&self.token), set(&self.api_key)) {
+    /// The credentials, with a pasted `Bearer ` prefix taken off the token;
+    /// the flag says whether there was one.
+    fn credentials(&self) -> (Option<Credentials>, bool) {
+        let set = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
+        let (token, stripped) = match set(&self.token).map(|raw| bare_token(&raw)) {
+            Some((token, stripped)) => (Some(token).filter(|t| !t.is_empty()), stripped),
+            None => (None, false),
+        };
+        let credentials = match (token, set(&self.api_key)) {
             (Some(token), Some(api_key)) => Some(Credentials::Both { token, api_key }),
             (Some(token), None) => Some(Credentials::Token(token)),
             (None, Some(key)) => Some(Credentials::ApiKey(key)),
             (None, None) => None,
-        }
+        };
+        (credentials, stripped)
     }
 }
 
 pub struct ByteniteClient {
-    base_url: Option<String>,
+    api: Option<ApiRoot>,
     tokens: Option<TokenSource>,
     redactor: Redactor,
     http: reqwest::Client,
     answer_timeout: Duration,
+    /// `[bytenite] activate`: activate after every push unless the app says no.
+    activate: bool,
+    pending: PendingActivations,
 }
 
 /// A push's HTTP answer, with the digest of what was sent when known.
@@ -112,17 +143,44 @@ impl ByteniteClient {
             .tcp_keepalive(TCP_KEEPALIVE)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
+        let api = config.url.as_deref().and_then(ApiRoot::parse);
+        if let Some(api) = api.as_ref().filter(|a| a.was_trimmed()) {
+            tracing::info!(
+                root = api.as_str(),
+                "[bytenite] url names an API path; using its root"
+            );
+        }
+        let (tokens, stripped) = config.credentials();
+        if stripped {
+            tracing::info!(
+                "[bytenite] token starts with \"Bearer \"; ByteNite wants the bare token, so pushfs sends it without the prefix"
+            );
+        }
+        // The bare token too, should the pasted one differ from it.
+        let bare = tokens.as_ref().and_then(|c| match c {
+            Credentials::Token(t) | Credentials::Both { token: t, .. } => Some(t.clone()),
+            Credentials::ApiKey(_) => None,
+        });
         ByteniteClient {
-            base_url: config
-                .url
-                .as_deref()
-                .map(|u| u.trim().trim_end_matches('/').to_string())
-                .filter(|u| !u.is_empty()),
-            tokens: config.credentials().map(TokenSource::new),
-            redactor: Redactor::new(secrets.into_iter().flatten()),
+            api,
+            tokens: tokens.map(TokenSource::new),
+            redactor: Redactor::new(secrets.into_iter().flatten().chain(bare)),
             http,
             answer_timeout: ANSWER_TIMEOUT,
+            activate: config.activate.unwrap_or(false),
+            pending: PendingActivations::default(),
         }
+    }
+
+    /// The API and the token source, or the error naming what is missing.
+    fn endpoints(&self) -> Result<(&ApiRoot, &TokenSource), DeployError> {
+        let api = self.api.as_ref().ok_or_else(|| {
+            not_configured("[bytenite] url / PUSHFS_BYTENITE_URL (e.g. https://api.bytenite.com)")
+        })?;
+        let tokens = self.tokens.as_ref().ok_or_else(|| {
+            not_configured("[bytenite] api_key or token / PUSHFS_BYTENITE_API_KEY")
+        })?;
+        Ok((api, tokens))
     }
 
     /// Changes how long a push may wait for the answer once its body is
@@ -139,11 +197,11 @@ impl ByteniteClient {
     async fn token(
         &self,
         tokens: &TokenSource,
-        base: &str,
+        api: &ApiRoot,
         report: &dyn Report,
     ) -> Result<AccessToken, DeployError> {
         tokens
-            .get(&self.http, base, &self.redactor, &|line| {
+            .get(&self.http, api, &self.redactor, &|line| {
                 self.log(report, line)
             })
             .await
@@ -152,14 +210,14 @@ impl ByteniteClient {
     /// One POST of the package; the answer whatever its status.
     async fn push(
         &self,
-        base: &str,
+        api: &ApiRoot,
         token: &AccessToken,
         package: Arc<TarPackage>,
         tar_len: u64,
         report: &dyn Report,
     ) -> Result<Answer, DeployError> {
         let streamed = upload::stream_body(package, tar_len);
-        let url = format!("{base}/v1/dev/apps");
+        let url = api.dev("/apps");
         self.log(
             report,
             &format!(
@@ -330,13 +388,61 @@ impl Backend for ByteniteClient {
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
         let bundle = bundle::bundle(snapshot).map_err(bundle_error)?;
-        let base = self.base_url.as_deref().ok_or_else(|| {
-            not_configured("[bytenite] url / PUSHFS_BYTENITE_URL (e.g. https://api.bytenite.com)")
-        })?;
-        let tokens = self.tokens.as_ref().ok_or_else(|| {
-            not_configured("[bytenite] api_key or token / PUSHFS_BYTENITE_API_KEY")
-        })?;
+        let (api, tokens) = self.endpoints()?;
+        let activate = bundle.app.activate.unwrap_or(self.activate);
+        let tag = format!("{}@{}", bundle.app.name, bundle.app.version);
+        let pending_key = format!("{}\n{}", snapshot.app, snapshot.digest);
 
+        let owed = activate.then(|| self.pending.take(&pending_key)).flatten();
+        let pushed = match owed {
+            Some(pushed) => {
+                self.log(
+                    report,
+                    &format!(
+                        "{tag} is already pushed (revision {}); activating it without pushing again",
+                        pushed.revision.as_deref().unwrap_or("?")
+                    ),
+                );
+                if let Some(id) = &pushed.id {
+                    report.id(id);
+                }
+                pushed
+            }
+            None => self.push_bundle(bundle, api, tokens, report).await?,
+        };
+        if !activate {
+            return Ok(pushed);
+        }
+        let revision = pushed.revision.clone().unwrap_or_else(|| "?".into());
+        match activation::activate(self, &tag, &revision, report).await {
+            Ok(activated) => {
+                let mut outcome = pushed;
+                if !activated.response.is_null() {
+                    report.response(&activated.response);
+                    outcome.response = Some(activated.response);
+                }
+                outcome.warnings.extend(activated.warnings);
+                Ok(outcome)
+            }
+            Err(err) => {
+                if err.is_retryable() {
+                    self.pending.remember(&pending_key, pushed);
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+impl ByteniteClient {
+    /// Packs and pushes the app; the `appApp` answer as an outcome.
+    async fn push_bundle(
+        &self,
+        bundle: bundle::Bundle,
+        api: &ApiRoot,
+        tokens: &TokenSource,
+        report: &dyn Report,
+    ) -> Result<DeployOutcome, DeployError> {
         report.state(DeployState::Packaging);
         let layout = match bundle.layout {
             Layout::AppDir => "app/ folder",
@@ -367,11 +473,11 @@ impl Backend for ByteniteClient {
             ),
         );
 
-        let mut token = self.token(tokens, base, report).await?;
+        let mut token = self.token(tokens, api, report).await?;
         let mut renewed = false;
         loop {
             let answer = self
-                .push(base, &token, package.clone(), tar_len, report)
+                .push(api, &token, package.clone(), tar_len, report)
                 .await?;
             match answer.status {
                 200..=299 => return self.accepted(answer, tar_len, report),
@@ -381,7 +487,7 @@ impl Backend for ByteniteClient {
                         "the access token was refused (HTTP 401); renewing it and retrying once",
                     );
                     renewed = true;
-                    token = self.token(tokens, base, report).await?;
+                    token = self.token(tokens, api, report).await?;
                 }
                 401 => {
                     let err = self.refused(&answer, report);
@@ -414,6 +520,7 @@ mod tests {
             url: Some("http://file".into()),
             api_key: Some("file-key".into()),
             token: None,
+            activate: None,
         };
         let env = Env::from([
             ("PUSHFS_BYTENITE_URL".to_string(), "http://env".to_string()),
@@ -423,7 +530,7 @@ mod tests {
             ),
             ("PUSHFS_BYTENITE_API_KEY".to_string(), String::new()),
         ]);
-        config.apply_env(&env);
+        config.apply_env(&env).unwrap();
         assert_eq!(config.url.as_deref(), Some("http://env"));
         assert_eq!(config.api_key.as_deref(), Some("file-key"));
         assert_eq!(config.token.as_deref(), Some("env-token-1"));
@@ -436,11 +543,42 @@ mod tests {
     }
 
     #[test]
+    fn a_bearer_token_is_used_bare_and_said_to_be() {
+        let config = ByteniteConfig {
+            token: Some("Bearer tok-123".into()),
+            ..ByteniteConfig::default()
+        };
+        let (credentials, stripped) = config.credentials();
+        assert!(stripped);
+        assert!(matches!(credentials, Some(Credentials::Token(t)) if t == "tok-123"));
+        let config = ByteniteConfig {
+            token: Some("Bearer ".into()),
+            api_key: Some("k".into()),
+            ..ByteniteConfig::default()
+        };
+        assert!(matches!(
+            config.credentials().0,
+            Some(Credentials::ApiKey(_))
+        ));
+        let plain = ByteniteConfig {
+            token: Some("tok-123".into()),
+            ..ByteniteConfig::default()
+        };
+        assert!(!plain.credentials().1);
+    }
+
+    #[test]
     fn config_file_keys() {
-        let config: ByteniteConfig =
-            toml::from_str("url = \"https://api.bytenite.com/\"\napi_key = \"k\"\n").unwrap();
+        let config: ByteniteConfig = toml::from_str(
+            "url = \"https://api.bytenite.com/v1/dev/\"\napi_key = \"k\"\nactivate = true\n",
+        )
+        .unwrap();
+        assert_eq!(config.activate, Some(true));
         let client = ByteniteClient::new(&config);
-        assert_eq!(client.base_url.as_deref(), Some("https://api.bytenite.com"));
+        assert_eq!(
+            client.api.as_ref().map(ApiRoot::as_str),
+            Some("https://api.bytenite.com")
+        );
         assert!(toml::from_str::<ByteniteConfig>("apikey = \"k\"").is_err());
     }
 }

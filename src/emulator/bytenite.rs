@@ -3,9 +3,11 @@
 //! (`shared/backends/bytenite.md` §6).
 //!
 //! Routes: `POST /v1/auth/access_token`, `POST /v1/dev/apps`,
-//! `GET /v1/dev/apps`, `GET /v1/dev/apps/{tag}`, and the emulator's own
-//! `GET /_emulator/apps/{id}/tar`. The only credential it knows at start is
-//! [`DEMO_API_KEY`]; tests can add keys, revoke tokens and shorten their life.
+//! `GET /v1/dev/apps`, `GET /v1/dev/apps/{tag}`, `POST /v1/dev/apps/{tag}/activate`,
+//! `POST /v1/dev/apps/{tag}/deactivate`, `GET /v1/dev/apps/{tag}/status`, and
+//! the emulator's own `GET /_emulator/apps/{id}/tar`. The only credential it
+//! knows at start is [`DEMO_API_KEY`]; tests can add keys, revoke tokens and
+//! shorten their life, and make activation fail.
 
 mod archive;
 mod records;
@@ -48,6 +50,22 @@ pub struct Stats {
     pub uploads_accepted: u64,
     /// Length of the last archive decoded from a push, accepted or not.
     pub last_tar_len: Option<u64>,
+    /// Every `POST …/activate`, refused ones included.
+    pub activate_requests: u64,
+    pub deactivate_requests: u64,
+    /// Every `GET …/status`.
+    pub status_requests: u64,
+}
+
+/// How the emulator answers activations, for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivationPlan {
+    /// Refuse every activation: 400 `FailedPrecondition` with this message.
+    pub refuse: Option<String>,
+    /// Answer this many activations 503 `Unavailable`.
+    pub fail_next: u32,
+    /// Answer `GET …/status` 404, as a server without the route would.
+    pub no_status_route: bool,
 }
 
 struct Session {
@@ -62,6 +80,7 @@ struct State {
     apps: Vec<AppRecord>,
     stats: Stats,
     hash_of_text: bool,
+    activation: ActivationPlan,
 }
 
 pub struct ByteniteEmulator {
@@ -88,6 +107,7 @@ impl ByteniteEmulator {
                 apps: Vec::new(),
                 stats: Stats::default(),
                 hash_of_text: false,
+                activation: ActivationPlan::default(),
             }),
         }
     }
@@ -138,6 +158,11 @@ impl ByteniteEmulator {
     /// reading of "checksum of the uploaded tar", to test clients against it.
     pub fn hash_base64_text(&self, on: bool) {
         self.state.lock().hash_of_text = on;
+    }
+
+    /// How activations are answered from now on.
+    pub fn set_activation(&self, plan: ActivationPlan) {
+        self.state.lock().activation = plan;
     }
 
     /// Lifetime of tokens issued from now on (`expiresIn`).

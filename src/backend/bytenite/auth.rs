@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Deserialize;
 
+use super::endpoint::ApiRoot;
 use super::wire::{error_from_response, network_error, Redactor};
 use crate::backend::DeployError;
 
@@ -93,7 +94,7 @@ impl TokenSource {
     pub async fn get(
         &self,
         http: &reqwest::Client,
-        base_url: &str,
+        api: &ApiRoot,
         redactor: &Redactor,
         log: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<AccessToken, DeployError> {
@@ -116,7 +117,7 @@ impl TokenSource {
             });
         }
         log("requesting an access token for the API key");
-        let fresh = exchange(http, base_url, api_key, redactor).await?;
+        let fresh = exchange(http, api, api_key, redactor).await?;
         redactor.learn(&fresh.token);
         let value = fresh.token.clone();
         *self.cache.lock() = Some(fresh);
@@ -141,6 +142,23 @@ impl TokenSource {
     }
 }
 
+/// A pasted token without its `Bearer ` prefix (ByteNite wants the bare
+/// token in `Authorization`), and whether there was one to strip.
+pub fn bare_token(raw: &str) -> (String, bool) {
+    let raw = raw.trim();
+    let rest = raw
+        .get(..BEARER.len())
+        .filter(|prefix| prefix.eq_ignore_ascii_case(BEARER))
+        .map(|_| &raw[BEARER.len()..])
+        .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
+    match rest {
+        Some(rest) => (rest.trim_start().to_string(), true),
+        None => (raw.to_string(), false),
+    }
+}
+
+const BEARER: &str = "Bearer";
+
 fn configured(token: &str) -> AccessToken {
     AccessToken {
         value: token.to_string(),
@@ -150,13 +168,13 @@ fn configured(token: &str) -> AccessToken {
 
 async fn exchange(
     http: &reqwest::Client,
-    base_url: &str,
+    api: &ApiRoot,
     api_key: &str,
     redactor: &Redactor,
 ) -> Result<CachedToken, DeployError> {
     let fetched = Instant::now();
     let response = http
-        .post(format!("{base_url}/v1/auth/access_token"))
+        .post(api.auth("/access_token"))
         .json(&serde_json::json!({ "apiKey": api_key }))
         .timeout(EXCHANGE_TIMEOUT)
         .send()
@@ -246,6 +264,16 @@ mod tests {
         assert_eq!(parse_lifetime(Some(&json!(120))), Duration::from_secs(120));
         assert_eq!(parse_lifetime(Some(&json!("soon"))), DEFAULT_LIFETIME);
         assert_eq!(parse_lifetime(None), DEFAULT_LIFETIME);
+    }
+
+    #[test]
+    fn a_bearer_prefix_is_stripped_once() {
+        assert_eq!(bare_token("Bearer abc.def"), ("abc.def".to_string(), true));
+        assert_eq!(bare_token(" bearer   abc "), ("abc".to_string(), true));
+        assert_eq!(bare_token("abc"), ("abc".to_string(), false));
+        assert_eq!(bare_token("Bearerabc"), ("Bearerabc".to_string(), false));
+        assert_eq!(bare_token("é"), ("é".to_string(), false));
+        assert_eq!(bare_token("Bearer "), (String::new(), true));
     }
 
     #[test]

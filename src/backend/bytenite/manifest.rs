@@ -28,7 +28,11 @@ const TOP_KEYS: &[&str] = &[
     "type",
     "platform_config",
     "device_requirements",
+    ACTIVATE,
 ];
+/// pushfs's own key: activate the app after the push. Read from the spec,
+/// never written into the archive's manifest (ByteNite knows no such key).
+pub const ACTIVATE: &str = "activate";
 const PLATFORM_CONFIG_KEYS: &[&str] =
     &["container", "private_image", "username", "token", "secrets"];
 const DEVICE_KEYS: &[&str] = &["min_cpu", "min_memory", "gpu"];
@@ -69,6 +73,8 @@ pub struct AppManifest {
     pub entrypoint: String,
     pub platform_config: PlatformConfig,
     pub device_requirements: DeviceRequirements,
+    /// `"activate": true/false`; `None` leaves it to `[bytenite] activate`.
+    pub activate: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -133,9 +139,15 @@ impl Manifest {
         self.fields.get(key)
     }
 
-    /// Pretty JSON with sorted keys and a final newline.
+    /// Pretty JSON with sorted keys and a final newline, without pushfs's
+    /// own keys (`activate`).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let value = sorted(Value::Object(self.fields.clone().into_iter().collect()));
+        let fields = self
+            .fields
+            .iter()
+            .filter(|(key, _)| key.as_str() != ACTIVATE)
+            .map(|(key, value)| (key.clone(), value.clone()));
+        let value = sorted(Value::Object(fields.collect()));
         let mut bytes = serde_json::to_vec_pretty(&value).expect("a JSON value always serialises");
         bytes.push(b'\n');
         bytes
@@ -200,6 +212,16 @@ impl Manifest {
             optional_string(self.get("description"), "description")?.unwrap_or_default();
         let platform_config = platform_config(self.get("platform_config"))?;
         let device_requirements = device_requirements(self.get("device_requirements"))?;
+        let activate = match self.get(ACTIVATE) {
+            None => None,
+            Some(Value::Bool(on)) => Some(*on),
+            Some(other) => {
+                return Err(field(format!(
+                    "activate must be true or false, not {} ({other})",
+                    json_type(other)
+                )))
+            }
+        };
         Ok(AppManifest {
             name,
             version,
@@ -208,6 +230,7 @@ impl Manifest {
             entrypoint,
             platform_config,
             device_requirements,
+            activate,
         })
     }
 }
@@ -450,6 +473,21 @@ mod tests {
 
     fn error_of(value: Value) -> String {
         parse(value).validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn activate_is_read_but_never_packed() {
+        assert_eq!(parse(valid()).validate().unwrap().activate, None);
+        let mut with = valid();
+        with["Activate"] = json!(true);
+        let manifest = parse(with);
+        assert_eq!(manifest.validate().unwrap().activate, Some(true));
+        let packed: Value = serde_json::from_slice(&manifest.to_bytes()).unwrap();
+        assert_eq!(packed.get("activate"), None);
+        assert_eq!(packed.get("Activate"), None);
+        let mut wrong = valid();
+        wrong["activate"] = json!("yes");
+        assert!(error_of(wrong).contains("activate must be true or false"));
     }
 
     #[test]

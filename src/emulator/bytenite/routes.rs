@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::archive::{decode_data, read_app, UploadedApp};
 use super::records::{resolve, upsert, Push};
-use super::{ByteniteEmulator, User};
+use super::{AppRecord, ByteniteEmulator, User};
 use crate::backend::bytenite::upload::hash_base64;
 
 /// Pushes carry whole apps, base64-encoded; axum's 2 MiB default is far too small.
@@ -23,7 +23,9 @@ pub const BODY_LIMIT: usize = 512 * 1024 * 1024;
 
 const INVALID_ARGUMENT: i32 = 3;
 const NOT_FOUND: i32 = 5;
+const FAILED_PRECONDITION: i32 = 9;
 const INTERNAL: i32 = 13;
+const UNAVAILABLE: i32 = 14;
 const UNAUTHENTICATED: i32 = 16;
 
 pub fn router(emulator: Arc<ByteniteEmulator>) -> Router {
@@ -31,6 +33,9 @@ pub fn router(emulator: Arc<ByteniteEmulator>) -> Router {
         .route("/v1/auth/access_token", post(access_token))
         .route("/v1/dev/apps", post(push_app).get(list_apps))
         .route("/v1/dev/apps/{tag}", get(get_app))
+        .route("/v1/dev/apps/{tag}/activate", post(activate_app))
+        .route("/v1/dev/apps/{tag}/deactivate", post(deactivate_app))
+        .route("/v1/dev/apps/{tag}/status", get(app_status))
         .route("/_emulator/apps/{id}/tar", get(download))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(emulator)
@@ -45,8 +50,9 @@ pub struct RpcError {
 impl IntoResponse for RpcError {
     fn into_response(self) -> Response {
         let status = match self.code {
-            INVALID_ARGUMENT => StatusCode::BAD_REQUEST,
+            INVALID_ARGUMENT | FAILED_PRECONDITION => StatusCode::BAD_REQUEST,
             NOT_FOUND => StatusCode::NOT_FOUND,
+            UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
             UNAUTHENTICATED => StatusCode::UNAUTHORIZED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -245,6 +251,88 @@ async fn get_app(
     let app = resolve(&state.apps, &user.id, &tag)
         .ok_or_else(|| rpc_error(NOT_FOUND, format!("app {tag} not found")))?;
     Ok(Json(json!({"app": app.to_json(&base_url(&headers))})))
+}
+
+/// `POST /apps/{tag}/activate`: the resolved version becomes `active`.
+/// The answer is a `commonGenericResponse`, as ByteNite's other actions
+/// give (the real schema is not public).
+async fn activate_app(
+    State(emulator): State<Arc<ByteniteEmulator>>,
+    Path(tag): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, RpcError> {
+    emulator.state.lock().stats.activate_requests += 1;
+    let user = authenticate(&emulator, &headers)?;
+    let mut state = emulator.state.lock();
+    let plan = &mut state.activation;
+    if plan.fail_next > 0 {
+        plan.fail_next -= 1;
+        return Err(rpc_error(
+            UNAVAILABLE,
+            "activation is temporarily unavailable",
+        ));
+    }
+    if let Some(message) = plan.refuse.clone() {
+        return Err(rpc_error(FAILED_PRECONDITION, message));
+    }
+    set_status(&mut state.apps, &user.id, &tag, "active")
+}
+
+/// `POST /apps/{tag}/deactivate`: the resolved version becomes `inactive`.
+async fn deactivate_app(
+    State(emulator): State<Arc<ByteniteEmulator>>,
+    Path(tag): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, RpcError> {
+    emulator.state.lock().stats.deactivate_requests += 1;
+    let user = authenticate(&emulator, &headers)?;
+    let mut state = emulator.state.lock();
+    set_status(&mut state.apps, &user.id, &tag, "inactive")
+}
+
+fn set_status(
+    apps: &mut [AppRecord],
+    owner: &str,
+    tag: &str,
+    status: &str,
+) -> Result<Json<Value>, RpcError> {
+    let id = resolve(apps, owner, tag)
+        .map(|a| a.id.clone())
+        .ok_or_else(|| rpc_error(NOT_FOUND, format!("app {tag} not found")))?;
+    let app = apps
+        .iter_mut()
+        .find(|a| a.id == id)
+        .expect("resolve found it");
+    app.status = status.to_string();
+    Ok(Json(json!({
+        "ok": true,
+        "requestId": uuid::Uuid::new_v4().to_string(),
+        "message": format!("app {}@{} is {status}", app.name(), app.version()),
+        "error": null,
+    })))
+}
+
+/// `GET /apps/{tag}/status`: `{id, name, version, status}` (the real
+/// schema is not public; this is pushfs's guess).
+async fn app_status(
+    State(emulator): State<Arc<ByteniteEmulator>>,
+    Path(tag): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, RpcError> {
+    emulator.state.lock().stats.status_requests += 1;
+    let user = authenticate(&emulator, &headers)?;
+    let state = emulator.state.lock();
+    if state.activation.no_status_route {
+        return Err(rpc_error(NOT_FOUND, "Not Found"));
+    }
+    let app = resolve(&state.apps, &user.id, &tag)
+        .ok_or_else(|| rpc_error(NOT_FOUND, format!("app {tag} not found")))?;
+    Ok(Json(json!({
+        "id": app.id,
+        "name": app.name(),
+        "version": app.version(),
+        "status": app.status,
+    })))
 }
 
 async fn download(
