@@ -393,8 +393,7 @@ impl Backend for FluxClient {
             http: &self.http,
             base: &base,
         };
-        let due =
-            payment::quote(&node, &spec.name, &message.spec_json, &hash, now, report).await;
+        let due = payment::quote(&node, &spec.name, &message.spec_json, &hash, now, report).await;
         report.log(&format!(
             "flux: node accepted {} message {hash}; it is kept until {} unless its fee is paid: send {} {} to {} with the message hash as the transaction's message (OP_RETURN); see .pushfs/payment. pushfs never pays",
             kind.type_name(),

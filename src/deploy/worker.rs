@@ -187,7 +187,10 @@ async fn watch_payment(app: &AppDeploy, backend: &dyn Backend, due: &PaymentDue)
     };
     match result {
         Ok(()) => {
-            app.log("result", &format!("deployed; message {} is paid and runs", due.memo));
+            app.log(
+                "result",
+                &format!("deployed; message {} is paid and runs", due.memo),
+            );
             app.update(true, |s| {
                 s.state = DeployState::Deployed;
                 s.error = None;
@@ -295,7 +298,10 @@ async fn deploy(
                 ),
             );
             app.update(true, |s| {
-                s.state = due.stage.watched_state().unwrap_or(DeployState::AwaitingPayment);
+                s.state = due
+                    .stage
+                    .watched_state()
+                    .unwrap_or(DeployState::AwaitingPayment);
                 s.error = None;
                 s.hash = outcome.hash.or(s.hash.take());
                 s.id = outcome.id.or(s.id.take());

@@ -180,9 +180,15 @@ mod tests {
             stage: PaymentStage::Unpaid,
         });
         let text = String::from_utf8(StatusFile::Payment.render(&s, &[])).unwrap();
-        assert!(text.starts_with("Not paid yet. To deploy, send 1.25 FLUX to t3Nry"), "{text}");
+        assert!(
+            text.starts_with("Not paid yet. To deploy, send 1.25 FLUX to t3Nry"),
+            "{text}"
+        );
         assert!(text.contains("\nprice: 1.25 FLUX\n"), "{text}");
-        assert!(text.contains(&format!("\nmemo: {}\n", "ab".repeat(32))), "{text}");
+        assert!(
+            text.contains(&format!("\nmemo: {}\n", "ab".repeat(32))),
+            "{text}"
+        );
         assert!(text.contains("\nstage: unpaid\n"), "{text}");
         let json: serde_json::Value =
             serde_json::from_slice(&StatusFile::StatusJson.render(&s, &[])).unwrap();

@@ -67,7 +67,9 @@ impl NodeQueries<'_> {
             .and_then(|forks| {
                 forks
                     .iter()
-                    .filter_map(|f| Some((f.get("height")?.as_f64()?, f.get("minPrice")?.as_f64()?)))
+                    .filter_map(|f| {
+                        Some((f.get("height")?.as_f64()?, f.get("minPrice")?.as_f64()?))
+                    })
                     .max_by(|a, b| a.0.total_cmp(&b.0))
             })
             .map(|(_, min)| min);
@@ -87,7 +89,9 @@ impl NodeQueries<'_> {
             .body(spec_json.to_string());
         let data = self.data(request).await?;
         data.get("flux").and_then(Value::as_f64).ok_or_else(|| {
-            DeployError::Protocol(format!("POST /apps/calculateprice gave no flux price: {data}"))
+            DeployError::Protocol(format!(
+                "POST /apps/calculateprice gave no flux price: {data}"
+            ))
         })
     }
 
@@ -156,7 +160,10 @@ mod tests {
             time_ms(&json!("2026-12-06T14:00:00.250Z")),
             Some(1_796_565_600_250)
         );
-        assert_eq!(time_ms(&json!(1_796_565_600_250u64)), Some(1_796_565_600_250));
+        assert_eq!(
+            time_ms(&json!(1_796_565_600_250u64)),
+            Some(1_796_565_600_250)
+        );
         assert_eq!(time_ms(&json!(null)), None);
     }
 }
