@@ -250,7 +250,7 @@ impl FluxClient {
         let Some(registered) = registered else {
             report.log(&match last {
                 Some(hash) => format!(
-                    "flux: {name} is not on the network (message {hash} was not paid within its hour, or the app expired); registering again"
+                    "flux: {name} is not on the network (our message {hash} was not paid, or the app expired); registering again"
                 ),
                 None => format!("flux: {name} is not registered yet; registering it"),
             });
