@@ -278,7 +278,7 @@ async fn a_registered_app_is_updated() {
         .requests()
         .into_iter()
         .filter(|r| r.path.starts_with("/apps/app"))
-        .last()
+        .next_back()
         .unwrap();
     assert_eq!(last_message.path, "/apps/appupdate");
 
