@@ -277,8 +277,7 @@ async fn a_registered_app_is_updated() {
         .api
         .requests()
         .into_iter()
-        .filter(|r| r.path.starts_with("/apps/app"))
-        .next_back()
+        .rfind(|r| r.path.starts_with("/apps/app"))
         .unwrap();
     assert_eq!(last_message.path, "/apps/appupdate");
 
