@@ -120,9 +120,14 @@ fn register_then_update_and_the_hash_is_the_nodes() {
         .collect();
     assert!(paths.iter().any(|p| p == "/apps/appregister"), "{paths:?}");
 
+    // Paid, it is permanent; nodes start it a moment later.
+    t.emulators().flux.api.set_start_delay_ms(1500);
     pay(&t, &hash);
+    eventually_state(&app, "paid");
+    assert_eq!(payment_field(&app, "stage"), "paid");
     eventually_state(&app, "deployed");
     assert_eq!(wait(&app), "deployed");
+    t.emulators().flux.api.set_start_delay_ms(0);
     let log = status(&app, "log");
     assert!(log.contains(&format!("message {hash} is paid")), "{log}");
     assert!(log.contains("runs message"), "{log}");

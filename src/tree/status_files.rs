@@ -193,6 +193,11 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_slice(&StatusFile::StatusJson.render(&s, &[])).unwrap();
         assert_eq!(json["payment"]["price"], 1.25);
+        s.state = DeployState::AwaitingPayment;
+        assert_eq!(StatusFile::State.render(&s, &[]), b"awaiting_payment\n");
+        let json: serde_json::Value =
+            serde_json::from_slice(&StatusFile::StatusJson.render(&s, &[])).unwrap();
+        assert_eq!(json["state"], "awaiting_payment");
         assert_eq!(json["payment"]["stage"], "unpaid");
     }
 
