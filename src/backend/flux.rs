@@ -470,6 +470,34 @@ mod tests {
     }
 
     #[test]
+    fn the_watch_is_polite_unless_told_otherwise() {
+        let policy = |interval, max| {
+            let config: FluxConfig = toml::from_str(&format!(
+                "watch_interval_secs = {interval}\nwatch_max_interval_secs = {max}\n"
+            ))
+            .unwrap();
+            FluxClient::new(&config).watch_policy()
+        };
+        assert_eq!(
+            FluxClient::new(&FluxConfig::default()).watch_policy(),
+            WatchPolicy {
+                interval: Duration::from_secs(30),
+                max_interval: Duration::from_secs(300),
+            }
+        );
+        assert_eq!(
+            policy(0.05, 0.2),
+            WatchPolicy {
+                interval: Duration::from_millis(50),
+                max_interval: Duration::from_millis(200),
+            }
+        );
+        // Nonsense falls back to the defaults; the maximum is never below the interval.
+        assert_eq!(policy(-1.0, 10.0).interval, Duration::from_secs(30));
+        assert_eq!(policy(60.0, 10.0).max_interval, Duration::from_secs(60));
+    }
+
+    #[test]
     fn config_file_cannot_hold_the_key_inline() {
         let err = toml::from_str::<FluxConfig>("private_key = \"K...\"\n").unwrap_err();
         assert!(err.to_string().contains("private_key"), "{err}");

@@ -286,10 +286,10 @@ async fn deploy(
         );
         return;
     }
+    // A backend that reported a payment left the deploy accepted, not live.
     let payment = app.status().watched_payment().cloned();
-    match result {
-        Ok(outcome) if payment.is_some() => {
-            let due = payment.expect("checked above");
+    match (result, payment) {
+        (Ok(outcome), Some(due)) => {
             app.log(
                 "result",
                 &format!(
@@ -311,7 +311,7 @@ async fn deploy(
                 s.warnings = outcome.warnings;
             });
         }
-        Ok(outcome) => {
+        (Ok(outcome), None) => {
             let hash = outcome.hash.clone().unwrap_or_default();
             app.log("result", &format!("deployed; hash {hash}"));
             app.update(true, |s| {
@@ -329,7 +329,7 @@ async fn deploy(
                 s.warnings = outcome.warnings;
             });
         }
-        Err(err) => {
+        (Err(err), _) => {
             let message = err.to_string();
             app.log("result", &format!("failed: {message}"));
             app.update(true, |s| {
