@@ -11,15 +11,20 @@ use std::time::Duration;
 use common::report::Recorder;
 use pushfs::backend::flux::clock::{Clock, ManualClock, SystemClock};
 use pushfs::backend::flux::message::{signing_payload, zelidauth, MessageKind, SignedMessage};
+use pushfs::backend::flux::queries::NodeQueries;
 use pushfs::backend::flux::signer::{self, FluxSigner};
 use pushfs::backend::flux::spec::AppSpec;
 use pushfs::backend::flux::FluxClient;
 use pushfs::backend::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
 };
+use pushfs::backend::{PaymentDue, PaymentStage};
 use pushfs::config::Config;
 use pushfs::deploy::snapshot::Snapshot;
-use pushfs::emulator::flux::{FluxEmulator, DEMO_ONLY_WIF, DEMO_ONLY_ZELID};
+use pushfs::emulator::flux::{
+    emulator_price, FluxEmulator, DEMO_ONLY_WIF, DEMO_ONLY_ZELID, DEPLOYMENT_ADDRESS,
+    TEMPORARY_MESSAGE_TTL_MS,
+};
 use pushfs::emulator::{serve, EmulatedApi, FaultPlan, Running};
 use pushfs::store::ContentStore;
 use serde_json::{json, Value};
@@ -41,6 +46,8 @@ async fn setup() -> Setup {
     let mut config = Config::with_state_dir(tmp.path());
     emu.api.configure_client(&emu.url, &mut config);
     config.flux.timeout_secs = Some(10);
+    config.flux.watch_interval_secs = Some(0.05);
+    config.flux.watch_max_interval_secs = Some(0.2);
     let store = ContentStore::open(&tmp.path().join("store")).unwrap();
     Setup {
         emu,
@@ -176,7 +183,11 @@ async fn example_app_registers_and_the_hash_checks_out() {
         paths,
         [
             ("GET", "/apps/appspecifications/pushfshello"),
-            ("POST", "/apps/appregister")
+            ("POST", "/apps/appregister"),
+            // Accepted: what to pay, to whom, by when.
+            ("GET", &*format!("/apps/temporarymessages/{hash}")),
+            ("GET", "/apps/deploymentinformation"),
+            ("POST", "/apps/calculateprice"),
         ]
     );
     let post = &requests[1];
@@ -219,6 +230,13 @@ async fn a_registered_app_is_updated() {
     let mut changed = spec.clone();
     changed["instances"] = json!(5);
     changed["compose"][0]["repotag"] = json!("nginx:1.28-alpine");
+    // Unpaid, the registration is only a temporary message: still unknown.
+    let (result, report) = s.deploy(&client, &changed, &previous).await;
+    assert!(report.has_log("registering again"), "{:?}", report.logs());
+    assert_eq!(s.emu.api.accepted_messages()[1].kind, MessageKind::Register);
+    s.emu.api.pay(first.hash.as_deref().unwrap()).unwrap();
+    drop(result);
+
     let (result, report) = s.deploy(&client, &changed, &previous).await;
     let second = result.unwrap();
     assert_ne!(second.hash, first.hash);
@@ -238,13 +256,30 @@ async fn a_registered_app_is_updated() {
         .iter()
         .map(|m| m.kind)
         .collect();
-    assert_eq!(kinds, [MessageKind::Register, MessageKind::Update]);
+    assert_eq!(
+        kinds,
+        [
+            MessageKind::Register,
+            MessageKind::Register,
+            MessageKind::Update
+        ]
+    );
+    // The update changes the app once it is paid.
+    assert_eq!(s.emu.api.apps()[0].spec["instances"], 3);
+    s.emu.api.pay(second.hash.as_deref().unwrap()).unwrap();
     let apps = s.emu.api.apps();
     assert_eq!(apps.len(), 1);
     assert_eq!(apps[0].spec["instances"], 5);
     assert_eq!(apps[0].spec["compose"][0]["repotag"], "nginx:1.28-alpine");
     assert_eq!(Some(apps[0].hash.clone()), second.hash);
-    assert_eq!(s.emu.api.requests().last().unwrap().path, "/apps/appupdate");
+    let last_message = s
+        .emu
+        .api
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path.starts_with("/apps/app"))
+        .unwrap();
+    assert_eq!(last_message.path, "/apps/appupdate");
 
     // FluxOS forbids renaming components: caught before anything is signed.
     let before = s.emu.api.requests().len();
@@ -365,11 +400,13 @@ async fn wrong_keys_are_rejected() {
         json!({"status": "error", "data": {"code": 401, "name": "Unauthorized", "message": "Unauthorized. Access denied."}})
     );
 
-    // An update of the demo's app signed by another key.
-    s.deploy(&s.client(), &example_spec(), &PreviousDeploy::default())
+    // An update of the demo's (registered: paid) app signed by another key.
+    let registered = s
+        .deploy(&s.client(), &example_spec(), &PreviousDeploy::default())
         .await
         .0
         .unwrap();
+    s.emu.api.pay(registered.hash.as_deref().unwrap()).unwrap();
     let update = SignedMessage::new(MessageKind::Update, &demo_spec, now_ms(), &other);
     let answer = s
         .post("/apps/appupdate", Some(&auth), "text/plain", update.body)
@@ -556,6 +593,7 @@ async fn node_quirks_match_fluxos() {
         answer,
         json!({"status": "success", "data": msg.expected_hash()})
     );
+    s.emu.api.pay(&msg.expected_hash()).unwrap();
     let mut upper = example_spec();
     upper["name"] = json!("PushfsHello");
     let again = SignedMessage::new(
@@ -721,4 +759,156 @@ async fn a_v8_spec_registers_with_hyphenated_name_and_one_instance() {
     assert!(accepted[0]
         .spec_json
         .ends_with(r#""staticip":false,"enterprise":""}"#));
+}
+
+/// Follows `due` with the client's watch, failing the test after 20 s.
+async fn watch(client: &FluxClient, due: &PaymentDue) -> (Result<(), DeployError>, Recorder) {
+    let report = Recorder::default();
+    let result = tokio::time::timeout(Duration::from_secs(20), client.watch(due, &report))
+        .await
+        .expect("the watch ends in time");
+    (result, report)
+}
+
+#[tokio::test]
+async fn an_accepted_message_says_what_to_pay_to_whom_and_by_when() {
+    let s = setup().await;
+    let (result, report) = s
+        .deploy(&s.client(), &example_spec(), &PreviousDeploy::default())
+        .await;
+    let hash = result.unwrap().hash.unwrap();
+    let accepted = &s.emu.api.accepted_messages()[0];
+    let payments = report.payments();
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    let due = &payments[0];
+    assert_eq!(due.address.as_deref(), Some(DEPLOYMENT_ADDRESS));
+    assert_eq!(due.price, Some(emulator_price(&accepted.spec)));
+    assert_eq!(due.currency, "FLUX");
+    assert_eq!(due.memo, hash);
+    assert_eq!(due.app_name, "pushfshello");
+    assert_eq!(due.stage, PaymentStage::Unpaid);
+    // One hour after the node received it, by the node's clock.
+    assert_eq!(
+        due.deadline_ms,
+        accepted.received_at_ms + TEMPORARY_MESSAGE_TTL_MS
+    );
+    assert!(report.has_log("pushfs never pays"), "{:?}", report.logs());
+    assert!(
+        s.emu.api.apps().is_empty(),
+        "unpaid, the app is not registered"
+    );
+}
+
+#[tokio::test]
+async fn the_watch_follows_a_paid_message_until_it_runs() {
+    let s = setup().await;
+    s.emu.api.set_start_delay_ms(300);
+    let client = s.client();
+    let (_, report) = s
+        .deploy(&client, &example_spec(), &PreviousDeploy::default())
+        .await;
+    let due = report.payments().pop().unwrap();
+    let payer = {
+        let api = s.emu.api.clone();
+        let hash = due.memo.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            api.pay(&hash).unwrap();
+        })
+    };
+    let (result, report) = watch(&client, &due).await;
+    result.unwrap();
+    payer.await.unwrap();
+    assert_eq!(report.states(), vec![DeployState::Paid]);
+    let stages: Vec<_> = report.payments().iter().map(|p| p.stage).collect();
+    assert_eq!(stages, [PaymentStage::Paid, PaymentStage::Running]);
+    assert!(report.has_log("is paid"), "{:?}", report.logs());
+    assert!(report.has_log("runs message"), "{:?}", report.logs());
+    let paths: Vec<String> = s.emu.api.requests().into_iter().map(|r| r.path).collect();
+    assert!(paths.iter().any(|p| p == "/apps/permanentmessages"));
+    assert!(paths.iter().any(|p| p == "/apps/location/pushfshello"));
+}
+
+#[tokio::test]
+async fn an_unpaid_message_expires_at_its_deadline() {
+    let s = setup().await;
+    s.emu.api.set_temporary_ttl_ms(400);
+    let client = s.client();
+    let (_, report) = s
+        .deploy(&client, &example_spec(), &PreviousDeploy::default())
+        .await;
+    let due = report.payments().pop().unwrap();
+    let (result, report) = watch(&client, &due).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, DeployError::ExpiredUnpaid(_)), "{err:?}");
+    assert!(
+        err.to_string().starts_with("registration expired unpaid"),
+        "{err}"
+    );
+    assert_eq!(
+        report.payments().last().unwrap().stage,
+        PaymentStage::Expired
+    );
+    // Too late to pay now.
+    assert!(s.emu.api.pay(&due.memo).is_err());
+}
+
+#[tokio::test]
+async fn payment_queries_match_the_emulated_node() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    let node = NodeQueries {
+        http: &http,
+        base: &s.emu.url,
+    };
+    let info = node.deployment_info().await.unwrap();
+    assert_eq!(info.address, DEPLOYMENT_ADDRESS);
+    assert_eq!(info.min_price, Some(0.01));
+
+    let spec = formatted(&example_spec(), DEMO_ONLY_ZELID);
+    let price = node.price(&spec.canonical_json()).await.unwrap();
+    let canonical: Value = serde_json::from_str(&spec.canonical_json()).unwrap();
+    assert_eq!(price, emulator_price(&canonical));
+    // Read raw, like appregister: a JSON content type leaves the node nothing.
+    let refused = s
+        .post(
+            "/apps/calculateprice",
+            None,
+            "application/json",
+            spec.canonical_json(),
+        )
+        .await;
+    assert_eq!(refused["status"], "error");
+
+    let (result, _) = s
+        .deploy(&s.client(), &example_spec(), &PreviousDeploy::default())
+        .await;
+    let hash = result.unwrap().hash.unwrap();
+    let temporary = node.temporary_message(&hash).await.unwrap().unwrap();
+    assert!(temporary.expire_at_ms > temporary.received_at_ms);
+    assert_eq!(temporary.spec.unwrap()["name"], "pushfshello");
+    assert!(!node.is_permanent(&hash).await.unwrap());
+    assert_eq!(node.nodes_running("pushfshello", &hash).await.unwrap(), 0);
+    assert!(node
+        .temporary_message(&"0".repeat(64))
+        .await
+        .unwrap()
+        .is_none());
+
+    // The test hook, over HTTP: paid once, then refused.
+    let url = format!("{}/_emulator/flux/pay/{hash}", s.emu.url);
+    let paid = http.post(&url).send().await.unwrap();
+    assert_eq!(paid.status(), 200);
+    assert_eq!(http.post(&url).send().await.unwrap().status(), 404);
+    assert!(node.is_permanent(&hash).await.unwrap());
+    assert_eq!(node.nodes_running("pushfshello", &hash).await.unwrap(), 3);
+    // Names are matched case-insensitively, as FluxOS's regex does.
+    assert_eq!(node.nodes_running("PushfsHello", &hash).await.unwrap(), 3);
+    let no_name = reqwest::get(format!("{}/apps/location", s.emu.url))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(no_name["data"]["message"], "No Flux App name specified");
 }

@@ -1,15 +1,18 @@
-//! Flux end to end on a real mount: register, update, local spec errors,
-//! refused keys and timestamps, and a private key that never leaks.
+//! Flux end to end on a real mount: register, payment and update, expiry,
+//! a change or a remount while awaiting payment, local spec errors, refused
+//! keys and timestamps, and a private key that never leaks.
 
 mod common;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use common::{run, status, wait, TestMount};
+use common::{eventually, run, status, status_json, wait, TestMount};
 use pushfs::backend::flux::key::WifSecret;
-use pushfs::emulator::flux::DEMO_ONLY_WIF;
+use pushfs::emulator::flux::{emulator_price, DEMO_ONLY_WIF, DEPLOYMENT_ADDRESS};
+use pushfs::emulator::Emulators;
 
 /// Another valid key, not the demo one (from the FluxOS test suite's style of fixtures).
 const OTHER_WIF: &str = "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn";
@@ -21,6 +24,44 @@ fn copy_example(t: &TestMount) -> std::path::PathBuf {
         .arg(example)
         .arg(t.mnt().join("flux")));
     t.app("flux", "flux-hello")
+}
+
+/// A mount whose Flux watch looks at the node every 50 ms (not 30 s).
+fn mount_and(adjust: impl FnOnce(&Emulators)) -> TestMount {
+    TestMount::with_emulators_and(|config, emulators| {
+        config.flux.watch_interval_secs = Some(0.05);
+        config.flux.watch_max_interval_secs = Some(0.2);
+        adjust(emulators);
+    })
+}
+
+/// Pays message `hash` through the emulator's HTTP test hook.
+fn pay(t: &TestMount, hash: &str) {
+    let url = format!("{}/_emulator/flux/pay/{hash}", t.emulators().flux.url);
+    let status = t.runtime.block_on(async {
+        reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200, "paying {hash}");
+}
+
+/// `key: value` from `.pushfs/payment`.
+fn payment_field(app: &Path, key: &str) -> String {
+    let text = status(app, "payment");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key} in .pushfs/payment:\n{text}"))
+        .to_string()
+}
+
+fn eventually_state(app: &Path, state: &str) {
+    eventually(&format!("{} becomes {state}", app.display()), || {
+        status(app, "state") == state
+    });
 }
 
 fn set_instances(app: &Path, n: u32) {
@@ -36,13 +77,34 @@ fn set_instances(app: &Path, n: u32) {
 
 #[test]
 fn register_then_update_and_the_hash_is_the_nodes() {
-    let t = TestMount::with_emulators();
+    let t = mount_and(|_| {});
     let app = copy_example(&t);
-    assert_eq!(wait(&app), "deployed");
+    // Accepted is not deployed: wait returns, the message awaits its fee.
+    assert_eq!(wait(&app), "awaiting_payment");
     let accepted = t.emulators().flux.api.accepted_messages();
     assert_eq!(accepted.len(), 1);
-    assert_eq!(status(&app, "hash"), accepted[0].hash);
-    assert_eq!(status(&app, "id"), accepted[0].hash);
+    let hash = accepted[0].hash.clone();
+    assert_eq!(status(&app, "hash"), hash);
+    assert_eq!(status(&app, "id"), hash);
+    assert_eq!(payment_field(&app, "address"), DEPLOYMENT_ADDRESS);
+    assert_eq!(
+        payment_field(&app, "price"),
+        format!("{} FLUX", emulator_price(&accepted[0].spec))
+    );
+    assert_eq!(payment_field(&app, "memo"), hash);
+    let deadline = humantime::parse_rfc3339(&payment_field(&app, "deadline")).unwrap();
+    let received = std::time::UNIX_EPOCH + Duration::from_millis(accepted[0].received_at_ms);
+    assert_eq!(
+        deadline.duration_since(received).unwrap(),
+        Duration::from_secs(3600)
+    );
+    let json = status_json(&app);
+    assert_eq!(json["state"], "awaiting_payment");
+    assert_eq!(json["payment"]["memo"], hash.as_str());
+    assert_eq!(json["payment"]["address"], DEPLOYMENT_ADDRESS);
+    assert_eq!(json["payment"]["stage"], "unpaid");
+    let warnings = json["warnings"].to_string();
+    assert!(warnings.contains("1 hour"), "{warnings}");
     let log = status(&app, "log");
     assert!(
         log.contains("1 other file(s) in the app folder are not uploaded"),
@@ -58,11 +120,25 @@ fn register_then_update_and_the_hash_is_the_nodes() {
         .collect();
     assert!(paths.iter().any(|p| p == "/apps/appregister"), "{paths:?}");
 
-    set_instances(&app, 4);
+    // Paid, it is permanent; nodes start it a moment later.
+    t.emulators().flux.api.set_start_delay_ms(1500);
+    pay(&t, &hash);
+    eventually_state(&app, "paid");
+    assert_eq!(payment_field(&app, "stage"), "paid");
+    eventually_state(&app, "deployed");
     assert_eq!(wait(&app), "deployed");
+    t.emulators().flux.api.set_start_delay_ms(0);
+    let log = status(&app, "log");
+    assert!(log.contains(&format!("message {hash} is paid")), "{log}");
+    assert!(log.contains("runs message"), "{log}");
+    assert_eq!(status_json(&app)["payment"]["stage"], "running");
+
+    set_instances(&app, 4);
+    assert_eq!(wait(&app), "awaiting_payment");
     let accepted = t.emulators().flux.api.accepted_messages();
     assert_eq!(accepted.len(), 2);
     assert_eq!(status(&app, "hash"), accepted[1].hash);
+    assert_eq!(payment_field(&app, "memo"), accepted[1].hash);
     assert_eq!(accepted[1].spec["instances"], 4);
     let paths: Vec<String> = t
         .emulators()
@@ -76,11 +152,61 @@ fn register_then_update_and_the_hash_is_the_nodes() {
         paths.iter().any(|p| p == "/apps/appupdate"),
         "the second deploy is an update: {paths:?}"
     );
+    pay(&t, &accepted[1].hash);
+    eventually_state(&app, "deployed");
 
-    let warnings = common::status_json(&app)["warnings"].to_string();
-    assert!(warnings.contains("1 hour"), "{warnings}");
     let written = t.everything_written(&app);
     assert!(!written.contains(DEMO_ONLY_WIF), "the private key leaked");
+}
+
+#[test]
+fn an_unpaid_registration_expires_at_its_deadline() {
+    let t = mount_and(|emulators| emulators.flux.api.set_temporary_ttl_ms(1500));
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "awaiting_payment");
+    let hash = status(&app, "hash");
+    eventually_state(&app, "failed");
+    let error = status(&app, "error");
+    assert!(error.contains("registration expired unpaid"), "{error}");
+    assert!(error.contains(&hash), "{error}");
+    assert_eq!(payment_field(&app, "stage"), "expired");
+    assert!(t.emulators().flux.api.apps().is_empty());
+}
+
+#[test]
+fn a_change_while_awaiting_payment_starts_a_new_deploy() {
+    let t = mount_and(|_| {});
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "awaiting_payment");
+    let first = status(&app, "hash");
+    set_instances(&app, 5);
+    assert_eq!(wait(&app), "awaiting_payment");
+    let second = status(&app, "hash");
+    assert_ne!(first, second);
+    assert_eq!(payment_field(&app, "memo"), second);
+    let log = status(&app, "log");
+    assert!(
+        log.contains(&format!("a newer change supersedes message {first}")),
+        "{log}"
+    );
+    pay(&t, &second);
+    eventually_state(&app, "deployed");
+    assert_eq!(t.emulators().flux.api.apps()[0].spec["instances"], 5);
+}
+
+#[test]
+fn a_remount_resumes_the_watch_without_registering_again() {
+    let mut t = mount_and(|_| {});
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "awaiting_payment");
+    let hash = status(&app, "hash");
+    t.remount();
+    assert_eq!(wait(&app), "awaiting_payment");
+    assert_eq!(payment_field(&app, "memo"), hash);
+    assert_eq!(t.emulators().flux.api.accepted_messages().len(), 1);
+    pay(&t, &hash);
+    eventually_state(&app, "deployed");
+    assert_eq!(t.emulators().flux.api.accepted_messages().len(), 1);
 }
 
 #[test]

@@ -31,6 +31,9 @@ pub enum DeployError {
     /// Reading the snapshot's blobs or a key file failed.
     #[error("local I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The server accepted the deploy, but its fee was not paid in time (Flux); final.
+    #[error("registration expired unpaid: {0}")]
+    ExpiredUnpaid(String),
     #[error("deploy cancelled (written to .pushfs/ctl)")]
     Cancelled,
 }

@@ -7,17 +7,23 @@
 //! `type + 1 + JSON(spec) + timestamp` and `POST` it as `text/plain` with a
 //! `zelidauth` session header to `/apps/appregister` or `/apps/appupdate`.
 //! The node answers with the message hash, which we recompute and compare.
+//! An accepted message is temporary until its fee is paid: the deploy
+//! reports what to pay ([`payment`]) and [`watch`] follows the message until
+//! the app runs or the deadline passes. pushfs never pays.
 //! Facts and sources: `shared/backends/flux.md`; user docs: `docs/flux.md`.
 
 pub mod clock;
 pub mod js;
 pub mod key;
 pub mod message;
+pub mod payment;
+pub mod queries;
 pub mod response;
 pub mod signer;
 pub mod spec;
 pub mod update;
 pub mod validate;
+pub mod watch;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -31,13 +37,15 @@ use serde_json::Value;
 use self::clock::{Clock, SystemClock};
 use self::key::WifSecret;
 use self::message::{signing_payload, zelidauth, MessageKind, SignedMessage};
+use self::queries::NodeQueries;
 use self::response::{error_for, Answer};
 use self::signer::FluxSigner;
 use self::spec::AppSpec;
 use self::update::{check_compatible, Proposed, Registered};
+use self::watch::WatchPolicy;
 use super::{
-    Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
-    Report,
+    Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PaymentDue,
+    PreviousDeploy, Report,
 };
 use crate::config::Env;
 use crate::deploy::snapshot::Snapshot;
@@ -61,6 +69,11 @@ pub struct FluxConfig {
     pub zelid: Option<String>,
     /// Seconds to wait for the node's answer (default 90).
     pub timeout_secs: Option<u64>,
+    /// Seconds between looks at a message waiting for its payment (default
+    /// 30); doubles while nothing changes, up to `watch_max_interval_secs`.
+    pub watch_interval_secs: Option<f64>,
+    /// The longest pause between looks (default 300).
+    pub watch_max_interval_secs: Option<f64>,
     /// A key given in memory (`PUSHFS_FLUX_KEY`, the demo); never from the file.
     #[serde(skip)]
     pub private_key: Option<WifSecret>,
@@ -73,6 +86,8 @@ impl fmt::Debug for FluxConfig {
             .field("private_key_file", &self.private_key_file)
             .field("zelid", &self.zelid)
             .field("timeout_secs", &self.timeout_secs)
+            .field("watch_interval_secs", &self.watch_interval_secs)
+            .field("watch_max_interval_secs", &self.watch_max_interval_secs)
             .field(
                 "private_key",
                 &self.private_key.as_ref().map(|_| "<redacted>"),
@@ -139,6 +154,21 @@ impl FluxClient {
                     "[flux] url (a FluxOS node API, e.g. http://<node-ip>:16127) or PUSHFS_FLUX_URL"
                         .to_string(),
             }),
+        }
+    }
+
+    fn watch_policy(&self) -> WatchPolicy {
+        let secs = |s: Option<f64>, default: Duration| {
+            s.filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .unwrap_or(default)
+        };
+        let default = WatchPolicy::default();
+        let interval = secs(self.config.watch_interval_secs, default.interval);
+        WatchPolicy {
+            interval,
+            max_interval: secs(self.config.watch_max_interval_secs, default.max_interval)
+                .max(interval),
         }
     }
 
@@ -220,7 +250,7 @@ impl FluxClient {
         let Some(registered) = registered else {
             report.log(&match last {
                 Some(hash) => format!(
-                    "flux: {name} is not on the network (message {hash} was not paid within its hour, or the app expired); registering again"
+                    "flux: {name} is not on the network (our message {hash} was not paid, or the app expired); registering again"
                 ),
                 None => format!("flux: {name} is not registered yet; registering it"),
             });
@@ -359,19 +389,39 @@ impl Backend for FluxClient {
             )));
         }
         report.id(&hash);
+        let node = NodeQueries {
+            http: &self.http,
+            base: &base,
+        };
+        let due = payment::quote(&node, &spec.name, &message.spec_json, &hash, now, report).await;
         report.log(&format!(
-            "flux: node accepted {} message {hash}; it is kept for 1 hour: pay for it (see the node's /apps/deploymentinformation) to make it permanent",
-            kind.type_name()
+            "flux: node accepted {} message {hash}; it is kept until {} unless its fee is paid: send {} {} to {} with the message hash as the transaction's message (OP_RETURN); see .pushfs/payment. pushfs never pays",
+            kind.type_name(),
+            due.deadline,
+            due.price.map(|p| p.to_string()).unwrap_or_else(|| "the price".into()),
+            due.currency,
+            due.address.as_deref().unwrap_or("the deployment address"),
         ));
+        report.payment(&due);
         Ok(DeployOutcome {
             id: Some(hash.clone()),
             hash: Some(hash),
             response: Some(body),
-            warnings: vec![
-                "the network keeps this message for 1 hour unless its fee is paid (see the node's /apps/deploymentinformation)".into(),
-            ],
+            warnings: vec![format!(
+                "the network keeps this message for 1 hour, until {}, unless its fee is paid (see .pushfs/payment)",
+                due.deadline
+            )],
             ..DeployOutcome::default()
         })
+    }
+
+    async fn watch(&self, due: &PaymentDue, report: &dyn Report) -> Result<(), DeployError> {
+        let base = self.base_url()?;
+        let node = NodeQueries {
+            http: &self.http,
+            base: &base,
+        };
+        watch::watch(&node, &*self.clock, due, self.watch_policy(), report).await
     }
 }
 
@@ -417,6 +467,34 @@ mod tests {
             c.private_key_file,
             Some(PathBuf::from("/home/me/.config/pushfs/zelid.wif"))
         );
+    }
+
+    #[test]
+    fn the_watch_is_polite_unless_told_otherwise() {
+        let policy = |interval, max| {
+            let config: FluxConfig = toml::from_str(&format!(
+                "watch_interval_secs = {interval}\nwatch_max_interval_secs = {max}\n"
+            ))
+            .unwrap();
+            FluxClient::new(&config).watch_policy()
+        };
+        assert_eq!(
+            FluxClient::new(&FluxConfig::default()).watch_policy(),
+            WatchPolicy {
+                interval: Duration::from_secs(30),
+                max_interval: Duration::from_secs(300),
+            }
+        );
+        assert_eq!(
+            policy(0.05, 0.2),
+            WatchPolicy {
+                interval: Duration::from_millis(50),
+                max_interval: Duration::from_millis(200),
+            }
+        );
+        // Nonsense falls back to the defaults; the maximum is never below the interval.
+        assert_eq!(policy(-1.0, 10.0).interval, Duration::from_secs(30));
+        assert_eq!(policy(60.0, 10.0).max_interval, Duration::from_secs(60));
     }
 
     #[test]

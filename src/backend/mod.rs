@@ -68,6 +68,12 @@ pub enum DeployState {
     Deployed,
     Failed,
     Retrying,
+    /// The server accepted the deploy; it goes live once the user pays its
+    /// fee (Flux). See `.pushfs/payment`.
+    #[serde(rename = "awaiting_payment")]
+    AwaitingPayment,
+    /// The fee is paid; waiting for the network to run the app (Flux).
+    Paid,
 }
 
 impl DeployState {
@@ -83,14 +89,22 @@ impl DeployState {
             DeployState::Deployed => "deployed",
             DeployState::Failed => "failed",
             DeployState::Retrying => "retrying",
+            DeployState::AwaitingPayment => "awaiting_payment",
+            DeployState::Paid => "paid",
         }
     }
 
     /// A deploy in this state has ended; `.pushfs/wait` returns on it.
+    /// Waiting on the user's payment counts: it may take an hour.
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            DeployState::Idle | DeployState::Held | DeployState::Deployed | DeployState::Failed
+            DeployState::Idle
+                | DeployState::Held
+                | DeployState::Deployed
+                | DeployState::Failed
+                | DeployState::AwaitingPayment
+                | DeployState::Paid
         )
     }
 }
@@ -126,6 +140,52 @@ pub struct DeployOutcome {
     pub warnings: Vec<String>,
 }
 
+/// Where an accepted deploy stands on its way from "accepted" to "live".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentStage {
+    /// Accepted, waiting for the fee.
+    Unpaid,
+    /// The fee is paid; the network has not started the app yet.
+    Paid,
+    /// The app runs: the deploy is done.
+    Running,
+    /// Not paid before the deadline: the server dropped it.
+    Expired,
+}
+
+impl PaymentStage {
+    /// The deploy state this stage shows while it is being watched.
+    pub fn watched_state(self) -> Option<DeployState> {
+        match self {
+            PaymentStage::Unpaid => Some(DeployState::AwaitingPayment),
+            PaymentStage::Paid => Some(DeployState::Paid),
+            PaymentStage::Running | PaymentStage::Expired => None,
+        }
+    }
+}
+
+/// What the user must pay, to whom and by when, for an accepted deploy to
+/// go live; shown in `.pushfs/payment` and `status.json`. pushfs never pays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentDue {
+    /// The address to pay (Flux: the deployment address); unknown if the
+    /// server could not be asked.
+    pub address: Option<String>,
+    /// The fee in `currency` for this exact spec; unknown as above.
+    pub price: Option<f64>,
+    pub currency: String,
+    /// The text the payment must carry (Flux: the message hash, as OP_RETURN).
+    pub memo: String,
+    /// RFC 3339: unpaid after this, the server drops the deploy.
+    pub deadline: String,
+    /// The same deadline in milliseconds since the Unix epoch.
+    pub deadline_ms: u64,
+    /// The app's name on the server, to follow it once paid.
+    pub app_name: String,
+    pub stage: PaymentStage,
+}
+
 /// What the previous successful deploy of this app left behind, so a backend
 /// can update rather than create (Flux update, a known CF guid).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -148,6 +208,10 @@ pub trait Report: Send + Sync {
     fn job(&self, job: &JobInfo);
     /// Sets `.pushfs/response.json` to the latest server response body.
     fn response(&self, body: &serde_json::Value);
+    /// Sets `.pushfs/payment` (and saves it: a remount resumes the watch).
+    /// Reported during [`Backend::deploy`], it means the deploy is accepted
+    /// but goes live only once paid: the state becomes `awaiting_payment`.
+    fn payment(&self, _due: &PaymentDue) {}
 }
 
 /// Which files an app may carry that are never packaged, beyond pushfs's own
@@ -178,6 +242,15 @@ pub trait Backend: Send + Sync {
         previous: &PreviousDeploy,
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError>;
+
+    /// Follows a deploy that [`Backend::deploy`] left waiting for `due` to be
+    /// paid, until it is live (`Ok`) or lost (`Err`). Network trouble is
+    /// waited out here, not returned. Dropped when a newer deploy supersedes
+    /// it; called again after a remount. Backends without payments never
+    /// report a [`PaymentDue`], so the default is never called.
+    async fn watch(&self, _due: &PaymentDue, _report: &dyn Report) -> Result<(), DeployError> {
+        Ok(())
+    }
 }
 
 /// Builds the client for each backend from the configuration.

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::log::AppLog;
 use super::records::{app_dir, write_atomically};
 use super::status::{now_rfc3339, AppStatus};
-use crate::backend::{BackendKind, DeployState, JobInfo, Report};
+use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, Report};
 use crate::tree::status_files::StatusFile;
 use crate::tree::AppId;
 
@@ -319,5 +319,18 @@ impl Report for StatusReport<'_> {
 
     fn response(&self, body: &serde_json::Value) {
         self.app.update(false, |s| s.response = Some(body.clone()));
+    }
+
+    /// Saved at once, with the state its stage shows once the deploy is
+    /// accepted (the worker sets `awaiting_payment` when `deploy` returns).
+    fn payment(&self, due: &PaymentDue) {
+        self.app.update(true, |s| {
+            if s.watched_payment().is_some() {
+                if let Some(state) = due.stage.watched_state() {
+                    s.state = state;
+                }
+            }
+            s.payment = Some(due.clone());
+        });
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{BackendKind, DeployState, JobInfo, PreviousDeploy};
+use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, PreviousDeploy};
 
 /// Everything `.pushfs/status.json` shows; the other status files are views of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,10 @@ pub struct AppStatus {
     /// What the last successful deploy wants the user to know.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// What to pay for the last accepted deploy to go live (Flux), and
+    /// how far it got; kept after it is settled, as a record.
+    #[serde(default)]
+    pub payment: Option<PaymentDue>,
     /// The last save of this status to the state directory failed (a full
     /// or failing disk): what is on disk is older than this. Retried.
     #[serde(default)]
@@ -59,8 +63,16 @@ impl AppStatus {
             deployed_at: None,
             response: None,
             warnings: Vec::new(),
+            payment: None,
             record_behind: false,
         }
+    }
+
+    /// The payment being watched, if the last deploy waits on one.
+    pub fn watched_payment(&self) -> Option<&PaymentDue> {
+        self.payment
+            .as_ref()
+            .filter(|p| p.stage.watched_state().is_some())
     }
 
     pub fn previous(&self) -> PreviousDeploy {

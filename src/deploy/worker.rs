@@ -1,5 +1,6 @@
 //! The loop that drives one app: wait for changes to settle, snapshot,
-//! skip if unchanged, deploy with retries, record the result.
+//! skip if unchanged, deploy with retries, record the result; and for a
+//! deploy that waits on its payment (Flux), watch it until it is live.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use super::app::{AppDeploy, StatusReport};
 use super::snapshot::Snapshot;
 use super::status::now_rfc3339;
 use super::DeploySettings;
-use crate::backend::{Backend, DeployError, DeployState};
+use crate::backend::{Backend, DeployError, DeployState, PaymentDue};
 use crate::tree::Tree;
 
 /// How often a worker re-checks an app whose files are still being written,
@@ -32,6 +33,13 @@ pub async fn run(
         let (changed_at, forced) = app.pending_change();
         if changed_at.is_none() && !forced {
             app.settle_idle();
+            let watched = app.status().watched_payment().cloned();
+            if let Some(due) = watched.filter(|_| app.held().is_none()) {
+                if !watch_payment(&app, &*backend, &due).await {
+                    return;
+                }
+                continue;
+            }
             let retry = app.record_behind().then_some(RECORD_RETRY);
             if !wait_for_wake(&app, retry).await {
                 return;
@@ -90,6 +98,24 @@ pub async fn run(
         let snapshot = Snapshot::build(name, backend.kind(), entries, &backend.ignore_profile());
         let status = app.status();
         let recheck = app.take_recheck();
+        if let Some(due) = status.watched_payment() {
+            if !forced && status.digest.as_deref() == Some(snapshot.digest.as_str()) {
+                // The message that waits for its payment is this content:
+                // sending it again would only make a new one to pay.
+                let state = due.stage.watched_state().unwrap_or(status.state);
+                if status.state != state {
+                    app.log(
+                        "trigger",
+                        &format!(
+                            "content is the same as message {}, which waits for its payment; watching it again",
+                            due.memo
+                        ),
+                    );
+                }
+                app.update(true, |s| s.state = state);
+                continue;
+            }
+        }
         if recheck
             && !forced
             && status.state.is_final()
@@ -133,6 +159,58 @@ async fn wait_for_wake(app: &AppDeploy, timeout: Option<Duration>) -> bool {
     }
 }
 
+/// Follows an accepted deploy until it is paid and live, or expired.
+/// Returns early (true) when a change or command wakes the worker: a newer
+/// deploy supersedes the message and this watch stops. False once stopped.
+async fn watch_payment(app: &AppDeploy, backend: &dyn Backend, due: &PaymentDue) -> bool {
+    app.log(
+        "poll",
+        &format!(
+            "watching message {} until it is paid (deadline {}) and runs",
+            due.memo, due.deadline
+        ),
+    );
+    let stopped = app.stopped().clone();
+    let report = StatusReport { app };
+    let result = tokio::select! {
+        r = backend.watch(due, &report) => r,
+        _ = stopped.cancelled() => return false,
+        _ = app.wake.notified() => {
+            if app.pending_change() != (None, false) {
+                app.log(
+                    "trigger",
+                    &format!("a newer change supersedes message {}; its watch stops", due.memo),
+                );
+            }
+            return true;
+        }
+    };
+    match result {
+        Ok(()) => {
+            app.log(
+                "result",
+                &format!("deployed; message {} is paid and runs", due.memo),
+            );
+            app.update(true, |s| {
+                s.state = DeployState::Deployed;
+                s.error = None;
+                s.deployed_digest = s.digest.clone();
+                s.deployed_at = Some(now_rfc3339());
+                s.warnings.clear();
+            });
+        }
+        Err(err) => {
+            let message = err.to_string();
+            app.log("result", &format!("failed: {message}"));
+            app.update(true, |s| {
+                s.state = DeployState::Failed;
+                s.error = Some(message);
+            });
+        }
+    }
+    true
+}
+
 async fn deploy(
     app: &AppDeploy,
     backend: &dyn Backend,
@@ -163,6 +241,7 @@ async fn deploy(
         s.followup_queued = false;
         s.attempt = 1;
         s.job = None;
+        s.payment = None;
     });
     let previous = app.status().previous();
     let report = StatusReport { app };
@@ -207,8 +286,32 @@ async fn deploy(
         );
         return;
     }
-    match result {
-        Ok(outcome) => {
+    // A backend that reported a payment left the deploy accepted, not live.
+    let payment = app.status().watched_payment().cloned();
+    match (result, payment) {
+        (Ok(outcome), Some(due)) => {
+            app.log(
+                "result",
+                &format!(
+                    "accepted; awaiting payment of message {} before {} (see .pushfs/payment)",
+                    due.memo, due.deadline
+                ),
+            );
+            app.update(true, |s| {
+                s.state = due
+                    .stage
+                    .watched_state()
+                    .unwrap_or(DeployState::AwaitingPayment);
+                s.error = None;
+                s.hash = outcome.hash.or(s.hash.take());
+                s.id = outcome.id.or(s.id.take());
+                if outcome.response.is_some() {
+                    s.response = outcome.response;
+                }
+                s.warnings = outcome.warnings;
+            });
+        }
+        (Ok(outcome), None) => {
             let hash = outcome.hash.clone().unwrap_or_default();
             app.log("result", &format!("deployed; hash {hash}"));
             app.update(true, |s| {
@@ -226,7 +329,7 @@ async fn deploy(
                 s.warnings = outcome.warnings;
             });
         }
-        Err(err) => {
+        (Err(err), _) => {
             let message = err.to_string();
             app.log("result", &format!("failed: {message}"));
             app.update(true, |s| {

@@ -1,10 +1,18 @@
 //! An emulated FluxOS node: app registration and update, by FluxOS's rules.
 //!
 //! Routes: `POST /apps/appregister`, `POST /apps/appupdate`,
-//! `GET /apps/appspecifications/{name}`, `POST /apps/verifyappregistrationspecifications`.
+//! `GET /apps/appspecifications/{name}`, `POST /apps/verifyappregistrationspecifications`,
+//! and after a message is accepted: `GET /apps/deploymentinformation`,
+//! `POST /apps/calculateprice`, `GET /apps/temporarymessages/{hash}`,
+//! `GET /apps/permanentmessages?hash=`, `GET /apps/location/{name}`.
 //! Every answer is HTTP 200 with FluxOS's `{status, data}` envelope. The
 //! node's judgement lives in [`node`]; this file is the HTTP side, the
-//! request log the tests assert on, and the knobs (clock skew, sync, peers).
+//! request log the tests assert on, and the knobs (clock skew, sync, peers,
+//! message lifetime, start delay).
+//!
+//! Test hook, emulator only: `POST /_emulator/flux/pay/{hash}` marks a
+//! message paid, as if its fee was mined (the emulator listens on loopback
+//! only, like `/_emulator/faults`). `curl -X POST URL/_emulator/flux/pay/<hash>`.
 
 mod node;
 mod session;
@@ -12,8 +20,11 @@ mod session;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use parking_lot::Mutex;
@@ -25,7 +36,10 @@ use crate::backend::flux::key::WifSecret;
 use crate::backend::flux::message::MessageKind;
 use crate::config::Config;
 
-pub use node::{AcceptedMessage, StoredApp};
+pub use node::{
+    emulator_price, AcceptedMessage, EmulatedPayment, StoredApp, DEPLOYMENT_ADDRESS,
+    TEMPORARY_MESSAGE_TTL_MS,
+};
 
 /// A PUBLIC, DEMO-ONLY ZelID key (WIF) that `configure_client` hands to the
 /// client so `pushfs demo` works out of the box. Anyone can read it here:
@@ -92,9 +106,27 @@ impl FluxEmulator {
         state.incoming_peers = incoming;
     }
 
-    /// Off: accepted messages stay unpaid and apps never join the global list.
+    /// On: accepted messages are paid at once. Off (the default, as on the
+    /// real network): they stay temporary until [`Self::pay`].
     pub fn set_auto_confirm(&self, on: bool) {
         self.state.lock().auto_confirm = on;
+    }
+
+    /// How long an unpaid message lives (default 1 hour, as FluxOS); short in tests.
+    pub fn set_temporary_ttl_ms(&self, ttl: u64) {
+        self.state.lock().temporary_ttl_ms = ttl;
+    }
+
+    /// How long after its payment an app starts running (default 0).
+    pub fn set_start_delay_ms(&self, delay: u64) {
+        self.state.lock().start_delay_ms = delay;
+    }
+
+    /// Marks message `hash` paid, as if its fee was mined with the hash as
+    /// OP_RETURN. Errors if unknown, already paid or expired.
+    pub fn pay(&self, hash: &str) -> Result<EmulatedPayment, String> {
+        let now = self.now_ms();
+        self.state.lock().pay(hash, now)
     }
 
     pub fn set_height(&self, height: u64) {
@@ -187,6 +219,95 @@ async fn verify_registration(
     Json(api.state.lock().verify_registration(&body))
 }
 
+async fn deployment_information(
+    State(api): State<Arc<FluxEmulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Json<Value> {
+    api.record(&method, &uri, &headers, "");
+    Json(api.state.lock().deployment_information())
+}
+
+async fn calculate_price(
+    State(api): State<Arc<FluxEmulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Json<Value> {
+    api.record(&method, &uri, &headers, &body);
+    // Read raw like appregister: express.json() would have eaten a JSON body.
+    let json_body = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
+    let body = if json_body { "" } else { body.as_str() };
+    Json(api.state.lock().calculate_price(body))
+}
+
+/// A route's `{param}`, or the same name in the query string (FluxOS takes both).
+fn param(path: Option<Path<String>>, query: &HashMap<String, String>, key: &str) -> Option<String> {
+    path.map(|Path(p)| p).or_else(|| query.get(key).cloned())
+}
+
+async fn temporary_messages(
+    State(api): State<Arc<FluxEmulator>>,
+    path: Option<Path<String>>,
+    Query(query): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Json<Value> {
+    api.record(&method, &uri, &headers, "");
+    let hash = param(path, &query, "hash");
+    let now = api.now_ms();
+    Json(api.state.lock().temporary_messages(hash.as_deref(), now))
+}
+
+async fn permanent_messages(
+    State(api): State<Arc<FluxEmulator>>,
+    path: Option<Path<String>>,
+    Query(query): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Json<Value> {
+    api.record(&method, &uri, &headers, "");
+    let hash = param(path, &query, "hash");
+    Json(api.state.lock().permanent_messages(hash.as_deref()))
+}
+
+async fn location(
+    State(api): State<Arc<FluxEmulator>>,
+    path: Option<Path<String>>,
+    Query(query): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Json<Value> {
+    api.record(&method, &uri, &headers, "");
+    let name = param(path, &query, "appname");
+    let now = api.now_ms();
+    Json(api.state.lock().location(name.as_deref(), now))
+}
+
+/// `POST /_emulator/flux/pay/{hash}`: the test hook; not a FluxOS route.
+async fn pay(State(api): State<Arc<FluxEmulator>>, Path(hash): Path<String>) -> Response {
+    match api.pay(&hash) {
+        Ok(payment) => Json(serde_json::json!({
+            "status": "success",
+            "data": {"hash": hash, "txid": payment.txid, "height": payment.height, "valueSat": payment.value_sat},
+        }))
+        .into_response(),
+        Err(message) => (
+            StatusCode::NOT_FOUND,
+            Json(node::error(message)),
+        )
+            .into_response(),
+    }
+}
+
 impl EmulatedApi for FluxEmulator {
     fn router(self: Arc<Self>) -> Router {
         Router::new()
@@ -197,6 +318,15 @@ impl EmulatedApi for FluxEmulator {
                 "/apps/verifyappregistrationspecifications",
                 post(verify_registration),
             )
+            .route("/apps/deploymentinformation", get(deployment_information))
+            .route("/apps/calculateprice", post(calculate_price))
+            .route("/apps/temporarymessages", get(temporary_messages))
+            .route("/apps/temporarymessages/{hash}", get(temporary_messages))
+            .route("/apps/permanentmessages", get(permanent_messages))
+            .route("/apps/permanentmessages/{hash}", get(permanent_messages))
+            .route("/apps/location", get(location))
+            .route("/apps/location/{name}", get(location))
+            .route("/_emulator/flux/pay/{hash}", post(pay))
             .with_state(self)
     }
 

@@ -1,5 +1,6 @@
 //! The virtual files of `.pushfs/`: their names, modes and contents.
 
+use crate::backend::{PaymentDue, PaymentStage};
 use crate::deploy::status::AppStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,19 +14,21 @@ pub enum StatusFile {
     Error,
     ResponseJson,
     Log,
+    Payment,
     Wait,
     Ctl,
 }
 
 impl StatusFile {
     /// In the order `ls` shows them.
-    pub const ALL: [StatusFile; 11] = [
+    pub const ALL: [StatusFile; 12] = [
         StatusFile::Ctl,
         StatusFile::Error,
         StatusFile::Hash,
         StatusFile::Id,
         StatusFile::Job,
         StatusFile::Log,
+        StatusFile::Payment,
         StatusFile::ResponseJson,
         StatusFile::Revision,
         StatusFile::State,
@@ -44,6 +47,7 @@ impl StatusFile {
             StatusFile::Error => "error",
             StatusFile::ResponseJson => "response.json",
             StatusFile::Log => "log",
+            StatusFile::Payment => "payment",
             StatusFile::Wait => "wait",
             StatusFile::Ctl => "ctl",
         }
@@ -89,9 +93,43 @@ impl StatusFile {
                 }
                 out.into_bytes()
             }
+            StatusFile::Payment => match &status.payment {
+                Some(due) => payment_text(due).into_bytes(),
+                None => Vec::new(),
+            },
             StatusFile::Ctl => Vec::new(),
         }
     }
+}
+
+/// `.pushfs/payment`: a sentence to act on, then one `key: value` per line.
+fn payment_text(due: &PaymentDue) -> String {
+    let unknown = "unknown (the node could not be asked; pushfs asks again)";
+    let price = due
+        .price
+        .map(|p| format!("{p} {}", due.currency))
+        .unwrap_or_else(|| unknown.to_string());
+    let address = due.address.as_deref().unwrap_or(unknown);
+    let what = match due.stage {
+        PaymentStage::Unpaid => format!(
+            "Not paid yet. To deploy, send {price} to {address} in one transaction whose message \
+             (OP_RETURN memo) is exactly {}, before {}. pushfs never pays.",
+            due.memo, due.deadline
+        ),
+        PaymentStage::Paid => "Paid; waiting for the network to run the app.".to_string(),
+        PaymentStage::Running => "Paid; the app runs.".to_string(),
+        PaymentStage::Expired => {
+            "Not paid before the deadline: the registration expired; deploy again.".to_string()
+        }
+    };
+    let stage = serde_json::to_value(due.stage)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    format!(
+        "{what}\naddress: {address}\nprice: {price}\nmemo: {}\ndeadline: {}\nstage: {stage}\n",
+        due.memo, due.deadline
+    )
 }
 
 fn pretty(value: &serde_json::Value) -> Vec<u8> {
@@ -125,6 +163,42 @@ mod tests {
         assert_eq!(json["backend"], "cf");
         let log = vec!["a".to_string(), "b".to_string()];
         assert_eq!(StatusFile::Log.render(&s, &log), b"a\nb\n");
+    }
+
+    #[test]
+    fn payment_is_plain_words_and_json() {
+        let mut s = AppStatus::new("app", BackendKind::Flux);
+        assert!(StatusFile::Payment.render(&s, &[]).is_empty());
+        s.payment = Some(PaymentDue {
+            address: Some("t3NryfAQLGeFs9jEoeqsxmBN2QLRaRKFLUX".into()),
+            price: Some(1.25),
+            currency: "FLUX".into(),
+            memo: "ab".repeat(32),
+            deadline: "2026-11-29T14:00:00.000Z".into(),
+            deadline_ms: 0,
+            app_name: "app".into(),
+            stage: PaymentStage::Unpaid,
+        });
+        let text = String::from_utf8(StatusFile::Payment.render(&s, &[])).unwrap();
+        assert!(
+            text.starts_with("Not paid yet. To deploy, send 1.25 FLUX to t3Nry"),
+            "{text}"
+        );
+        assert!(text.contains("\nprice: 1.25 FLUX\n"), "{text}");
+        assert!(
+            text.contains(&format!("\nmemo: {}\n", "ab".repeat(32))),
+            "{text}"
+        );
+        assert!(text.contains("\nstage: unpaid\n"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_slice(&StatusFile::StatusJson.render(&s, &[])).unwrap();
+        assert_eq!(json["payment"]["price"], 1.25);
+        s.state = DeployState::AwaitingPayment;
+        assert_eq!(StatusFile::State.render(&s, &[]), b"awaiting_payment\n");
+        let json: serde_json::Value =
+            serde_json::from_slice(&StatusFile::StatusJson.render(&s, &[])).unwrap();
+        assert_eq!(json["state"], "awaiting_payment");
+        assert_eq!(json["payment"]["stage"], "unpaid");
     }
 
     #[test]

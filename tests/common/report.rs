@@ -2,7 +2,7 @@
 //! client-against-emulator tests.
 
 use parking_lot::Mutex;
-use pushfs::backend::{DeployState, JobInfo, Report};
+use pushfs::backend::{DeployState, JobInfo, PaymentDue, Report};
 use serde_json::Value;
 
 #[derive(Debug, Default, Clone)]
@@ -12,6 +12,7 @@ pub struct Recorded {
     pub ids: Vec<String>,
     pub jobs: Vec<JobInfo>,
     pub responses: Vec<Value>,
+    pub payments: Vec<PaymentDue>,
 }
 
 #[derive(Default)]
@@ -38,6 +39,10 @@ impl Recorder {
 
     pub fn responses(&self) -> Vec<Value> {
         self.get().responses
+    }
+
+    pub fn payments(&self) -> Vec<PaymentDue> {
+        self.get().payments
     }
 
     pub fn last_response(&self) -> Option<Value> {
@@ -82,5 +87,9 @@ impl Report for Recorder {
 
     fn response(&self, body: &Value) {
         self.inner.lock().responses.push(body.clone());
+    }
+
+    fn payment(&self, due: &PaymentDue) {
+        self.inner.lock().payments.push(due.clone());
     }
 }

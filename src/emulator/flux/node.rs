@@ -1,10 +1,14 @@
 //! What an emulated FluxOS node knows and how it judges app messages, in
 //! the order of `registerAppGlobalyApi` / `updateAppGlobalyApi` (flux.md §1).
 //!
-//! Differences from a real node, on purpose: there are no peers to gossip
-//! to, so an accepted message is "confirmed" at once (no payment step,
-//! unless `auto_confirm` is off); Docker registry lookups and enterprise
-//! secrets are not checked; only v7/v8 specs are understood.
+//! An accepted message is temporary until it is paid, like on the real
+//! network; here a test pays it through [`NodeState::pay`] (no chain, no
+//! wallet), or `auto_confirm` pays every message at once. Paid, it becomes
+//! permanent, the app joins the global list and runs (after `start_delay_ms`).
+//!
+//! Other differences from a real node, on purpose: no peers to gossip to;
+//! Docker registry lookups and enterprise secrets are not checked; only
+//! v7/v8 specs are understood; the price is [`emulator_price`], not FluxOS's.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -21,6 +25,38 @@ use crate::backend::flux::validate;
 const MIN_OUTGOING: u32 = 8;
 const MIN_INCOMING: u32 = 4;
 
+/// FluxOS `tempMsgTtlS: 3600`.
+pub const TEMPORARY_MESSAGE_TTL_MS: u64 = 3_600_000;
+
+/// The deployment address FluxOS gives from height 1 670 000 on.
+pub const DEPLOYMENT_ADDRESS: &str = "t3NryfAQLGeFs9jEoeqsxmBN2QLRaRKFLUX";
+
+/// `minPrice` of the newest price fork in FluxOS's config.
+const MIN_PRICE: f64 = 0.01;
+
+/// The EMULATOR-ONLY price in FLUX of a formatted spec; FluxOS's real price
+/// depends on USD rates and the chain. Summed over components:
+/// cpu cores × 0.3 + ram MB × 0.0001 + hdd GB × 0.004, then × instances
+/// × expire / 88 000 (one month), rounded up to 0.01, at least 0.01.
+pub fn emulator_price(spec: &Value) -> f64 {
+    let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let per_instance: f64 = spec
+        .get("compose")
+        .and_then(Value::as_array)
+        .map(|c| {
+            c.iter()
+                .map(|c| num(c, "cpu") * 0.3 + num(c, "ram") * 0.0001 + num(c, "hdd") * 0.004)
+                .sum()
+        })
+        .unwrap_or(0.0);
+    let expire = spec
+        .get("expire")
+        .and_then(Value::as_f64)
+        .unwrap_or(88_000.0);
+    let raw = per_instance * num(spec, "instances").max(1.0) * expire / 88_000.0;
+    ((raw * 100.0 - 1e-9).ceil() / 100.0).max(MIN_PRICE)
+}
+
 /// A message the node accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcceptedMessage {
@@ -32,6 +68,21 @@ pub struct AcceptedMessage {
     pub spec: Value,
     /// `JSON.stringify` of the formatted spec: the signed bytes.
     pub spec_json: String,
+    /// When the node received it, by the node's clock (ms).
+    pub received_at_ms: u64,
+    /// Unpaid, the node forgets it at this time (ms).
+    pub expire_at_ms: u64,
+    /// The emulated payment, once made.
+    pub paid: Option<EmulatedPayment>,
+}
+
+/// A payment as the emulator records it (there is no chain).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmulatedPayment {
+    pub txid: String,
+    pub height: u64,
+    pub value_sat: u64,
+    pub paid_at_ms: u64,
 }
 
 /// An app in the node's global list.
@@ -40,6 +91,8 @@ pub struct StoredApp {
     pub spec: Value,
     pub hash: String,
     pub height: u64,
+    /// Nodes report it running from this time on (ms).
+    pub running_from_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -48,8 +101,12 @@ pub struct NodeState {
     pub synced: bool,
     pub outgoing_peers: u32,
     pub incoming_peers: u32,
-    /// Accepted messages join the global app list at once (skips payment).
+    /// Accepted messages are paid at once (no payment step).
     pub auto_confirm: bool,
+    /// How long an unpaid message lives (FluxOS: 1 hour).
+    pub temporary_ttl_ms: u64,
+    /// How long after its payment an app starts running.
+    pub start_delay_ms: u64,
     pub apps: Vec<StoredApp>,
     pub messages: Vec<AcceptedMessage>,
 }
@@ -61,7 +118,9 @@ impl Default for NodeState {
             synced: true,
             outgoing_peers: MIN_OUTGOING,
             incoming_peers: MIN_INCOMING,
-            auto_confirm: true,
+            auto_confirm: false,
+            temporary_ttl_ms: TEMPORARY_MESSAGE_TTL_MS,
+            start_delay_ms: 0,
             apps: Vec::new(),
             messages: Vec::new(),
         }
@@ -71,6 +130,12 @@ impl Default for NodeState {
 /// `messageHelper.createErrorMessage(message, 'Error')`.
 pub fn error(message: impl Into<String>) -> Value {
     json!({"status": "error", "data": {"name": "Error", "message": message.into()}})
+}
+
+/// A MongoDB date as FluxOS's JSON shows it.
+fn iso(ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 pub fn success(data: Value) -> Value {
@@ -271,21 +336,171 @@ impl NodeState {
             hash: hash.clone(),
             timestamp: timestamp.value(),
             signature,
-            spec: stored.clone(),
+            spec: stored,
             spec_json,
+            received_at_ms: now_ms,
+            expire_at_ms: now_ms + self.temporary_ttl_ms,
+            paid: None,
         });
         if self.auto_confirm {
-            self.confirm(&spec.name, stored, hash.clone());
+            self.pay(&hash, now_ms)?;
         }
         Ok(hash)
     }
 
-    /// As if the message's payment was mined: the app joins (or changes in)
-    /// the global list.
-    fn confirm(&mut self, name: &str, spec: Value, hash: String) {
+    /// As if a transaction paying the message's price, with its hash as
+    /// OP_RETURN, was mined: the message becomes permanent and the app
+    /// joins (or changes in) the global list, running after `start_delay_ms`.
+    pub fn pay(&mut self, hash: &str, now_ms: u64) -> Result<EmulatedPayment, String> {
         let height = self.height;
+        let running_from_ms = now_ms + self.start_delay_ms;
+        let message = self
+            .messages
+            .iter_mut()
+            .find(|m| m.hash == hash)
+            .ok_or_else(|| format!("no message {hash}"))?;
+        if message.paid.is_some() {
+            return Err(format!("message {hash} is already paid"));
+        }
+        if now_ms >= message.expire_at_ms {
+            return Err(format!("message {hash} expired unpaid"));
+        }
+        let price = emulator_price(&message.spec);
+        let payment = EmulatedPayment {
+            txid: hex::encode(Sha256::digest(format!("emulated payment {hash}"))),
+            height,
+            value_sat: (price * 1e8).round() as u64,
+            paid_at_ms: now_ms,
+        };
+        message.paid = Some(payment.clone());
+        let spec = message.spec.clone();
+        let name = spec.get("name").and_then(Value::as_str).unwrap_or_default();
         self.apps
             .retain(|a| a.spec.get("name").and_then(Value::as_str) != Some(name));
-        self.apps.push(StoredApp { spec, hash, height });
+        self.apps.push(StoredApp {
+            spec,
+            hash: hash.to_string(),
+            height,
+            running_from_ms,
+        });
+        Ok(payment)
+    }
+
+    /// `GET /apps/temporarymessages/<hash>`: unexpired messages, paid or not.
+    pub fn temporary_messages(&self, hash: Option<&str>, now_ms: u64) -> Value {
+        let list: Vec<Value> = self
+            .messages
+            .iter()
+            .filter(|m| hash.is_none_or(|h| m.hash == h) && now_ms < m.expire_at_ms)
+            .map(|m| {
+                json!({
+                    "appSpecifications": m.spec,
+                    "type": m.kind.type_name(),
+                    "version": 1,
+                    "hash": m.hash,
+                    "timestamp": JsNumber(m.timestamp).to_string().parse::<Value>().unwrap_or(Value::Null),
+                    "signature": m.signature,
+                    "receivedAt": iso(m.received_at_ms),
+                    "expireAt": iso(m.expire_at_ms),
+                    "arcaneSender": false,
+                })
+            })
+            .collect();
+        success(json!(list))
+    }
+
+    /// `GET /apps/permanentmessages?hash=`: paid messages.
+    pub fn permanent_messages(&self, hash: Option<&str>) -> Value {
+        let list: Vec<Value> = self
+            .messages
+            .iter()
+            .filter(|m| hash.is_none_or(|h| m.hash == h))
+            .filter_map(|m| {
+                let paid = m.paid.as_ref()?;
+                Some(json!({
+                    "type": m.kind.type_name(),
+                    "version": 1,
+                    "appSpecifications": m.spec,
+                    "hash": m.hash,
+                    "timestamp": JsNumber(m.timestamp).to_string().parse::<Value>().unwrap_or(Value::Null),
+                    "signature": m.signature,
+                    "txid": paid.txid,
+                    "height": paid.height,
+                    "valueSat": paid.value_sat,
+                }))
+            })
+            .collect();
+        success(json!(list))
+    }
+
+    /// `GET /apps/location/<name>`: one entry per instance once the app runs.
+    pub fn location(&self, name: Option<&str>, now_ms: u64) -> Value {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return error("No Flux App name specified");
+        };
+        let list: Vec<Value> = self
+            .find_app(name)
+            .filter(|app| now_ms >= app.running_from_ms)
+            .map(|app| {
+                let instances = app
+                    .spec
+                    .get("instances")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1);
+                (1..=instances.min(3))
+                    .map(|i| {
+                        json!({
+                            "name": app.spec.get("name"),
+                            "hash": app.hash,
+                            "ip": format!("10.0.0.{i}:16127"),
+                            "broadcastedAt": iso(app.running_from_ms),
+                            "expireAt": iso(app.running_from_ms + 125 * 60 * 1000),
+                            "runningSince": iso(app.running_from_ms),
+                            "osUptime": 1000,
+                            "staticIp": false,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        success(json!(list))
+    }
+
+    /// `GET /apps/deploymentinformation`, trimmed to what clients use.
+    pub fn deployment_information(&self) -> Value {
+        success(json!({
+            "price": [
+                {"height": -1, "cpu": 3, "ram": 1, "hdd": 0.5, "minPrice": 1, "port": 2, "scope": 6, "staticip": 3},
+                {"height": 1_597_156, "cpu": 0.03, "ram": 0.01, "hdd": 0.004, "minPrice": MIN_PRICE, "port": 0.4, "scope": 0.8, "staticip": 0.4},
+            ],
+            "appSpecsEnforcementHeights": {"1": 0, "2": 0, "3": 983_000, "4": 1_004_000, "5": 1_142_000, "6": 1_300_000, "7": 1_420_000, "8": 1_932_380},
+            "address": DEPLOYMENT_ADDRESS,
+            "portMin": 1,
+            "portMax": 65535,
+            "maxImageSize": 5_000_000_000u64,
+            "minimumInstances": 3,
+            "maximumInstances": 100,
+            "blocksLasting": 22000,
+            "minBlocksAllowance": 5000,
+            "maxBlocksAllowance": 1_056_000,
+            "blocksAllowanceInterval": 1000,
+        }))
+    }
+
+    /// `POST /apps/calculateprice`: the body is the bare spec, read raw.
+    pub fn calculate_price(&self, body: &str) -> Value {
+        if !self.synced {
+            return error("Daemon not yet synced.");
+        }
+        let raw = ensure_object(Some(&Value::String(body.to_string())));
+        let spec = match AppSpec::format(&raw) {
+            Ok(spec) => spec,
+            Err(e) => return error(e.0),
+        };
+        let formatted: Value = serde_json::from_str(&spec.canonical_json()).unwrap_or(Value::Null);
+        let flux = emulator_price(&formatted);
+        success(
+            json!({"usd": (flux * 0.6 * 100.0).round() / 100.0, "flux": flux, "fluxDiscount": 0}),
+        )
     }
 }
