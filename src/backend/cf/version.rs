@@ -44,9 +44,10 @@ struct Root {
 /// Reads `GET /` (anonymous). `Some(V3)` when it has `cloud_controller_v3`
 /// but no `cloud_controller_v2` (the key is absent when
 /// `cc.temporary_enable_v2` is off), `Some(V2)` when it has
-/// `cloud_controller_v2`, `None` when the answer says neither (an old or
-/// unusual server: the caller tries v2 and falls back on
-/// `V2 endpoints disabled`).
+/// `cloud_controller_v2`, `None` when there is no root document (404) or
+/// it says neither (an old or unusual server: the caller tries v2 and
+/// falls back on `V2 endpoints disabled`). Any other failure is the
+/// server's error.
 pub async fn detect(http: &reqwest::Client, base: &str) -> Result<Option<ApiVersion>, DeployError> {
     let url = format!("{}/", base.trim().trim_end_matches('/'));
     let response = http
@@ -55,8 +56,15 @@ pub async fn detect(http: &reqwest::Client, base: &str) -> Result<Option<ApiVers
         .timeout(Duration::from_secs(30))
         .send()
         .await?;
-    if !response.status().is_success() {
+    let status = response.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
+    }
+    if !status.is_success() {
+        // A root that fails (5xx, 429: retried) or refuses is the
+        // server's problem; trying v2 behind it would only hide it.
+        let body = response.bytes().await?;
+        return Err(super::api::error_for(status, &body));
     }
     let Ok(root) = response.json::<Root>().await else {
         return Ok(None);

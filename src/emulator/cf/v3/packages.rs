@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::super::apps::timestamp;
 use super::super::auth::authenticate;
 use super::super::bits::{list_files, package, read_parts, UploadedZip};
-use super::super::{CfEmulator, PackagedFile, UploadRecord};
+use super::super::{CfEmulator, CfFault, PackagedFile, UploadRecord};
 use super::errors::V3ApiError;
 use super::{Caller, Package};
 
@@ -162,6 +162,14 @@ pub(super) async fn upload(
         package.state = "PROCESSING_UPLOAD".into();
         package.app_guid.clone()
     };
+    let corrupt = emu.state.lock().take_fault(CfFault::CorruptNextZip);
+    if let (true, Some((path, size))) = (corrupt, &parts.application) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|_| V3ApiError::unknown())?;
+        file.set_len(size / 2).map_err(|_| V3ApiError::unknown())?;
+    }
     let zipped_files = zip.as_ref().map(|z| list_files(&z.0)).unwrap_or_default();
     emu.state.lock().uploads.push(UploadRecord {
         app_guid: app_guid.clone(),
