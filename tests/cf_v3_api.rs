@@ -360,6 +360,23 @@ async fn forced_apis_and_pasted_urls_and_tokens() {
     }
 }
 
+#[tokio::test]
+async fn without_a_root_document_auto_learns_from_v2_endpoints_disabled() {
+    let h = Harness::v2_off().await;
+    h.emu.api.update_settings(|s| s.serve_root = false);
+    let dir = h.app_dir("hidden-root");
+    write(&dir, "spec.json", name_spec("hidden-root"));
+    write(&dir, "a.txt", "a");
+    let (result, rec) = h.deploy(&h.client(), &dir).await;
+    result.unwrap();
+    assert!(
+        rec.has_log("V2 endpoints disabled; using v3"),
+        "{:?}",
+        rec.logs()
+    );
+    assert_eq!(h.emu.api.packages().len(), 1);
+}
+
 /// The emulator's v3 rules, straight from the fact sheet.
 #[tokio::test]
 async fn emulator_follows_the_v3_cloud_controller() {

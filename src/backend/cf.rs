@@ -541,6 +541,43 @@ mod tests {
     }
 
     #[test]
+    fn api_choice_and_v3_timing_keys() {
+        let c: CfConfig = toml::from_str(
+            "api = \"v3\"\npoll_interval_ms = 500\nstaging_timeout_secs = 60\nstartup_timeout_secs = 30\n",
+        )
+        .unwrap();
+        assert_eq!(c.api, ApiChoice::V3);
+        let timing = CfClient::new(&c).timing();
+        assert_eq!(timing.interval, Duration::from_millis(500));
+        assert_eq!(timing.staging_timeout, Duration::from_secs(60));
+        assert_eq!(timing.startup_timeout, Duration::from_secs(30));
+        assert_eq!(timing.package_timeout, Duration::from_secs(900));
+        assert!(toml::from_str::<CfConfig>("api = \"v4\"").is_err());
+
+        let defaults = CfClient::new(&CfConfig::default()).timing();
+        assert_eq!(defaults, v3::Timing::default());
+        assert_eq!(defaults.interval, Duration::from_secs(3), "the cf CLI's");
+        assert_eq!(defaults.startup_timeout, Duration::from_secs(300));
+        assert_eq!(CfConfig::default().api, ApiChoice::Auto);
+
+        let mut c = CfConfig::default();
+        c.apply_env(&env(&[("PUSHFS_CF_API", "V2")]));
+        assert_eq!(c.api, ApiChoice::V2);
+    }
+
+    #[test]
+    fn a_pasted_url_loses_its_trailing_slash() {
+        let client = CfClient::new(&CfConfig {
+            token: Some("Bearer t".into()),
+            url: Some(" https://api.example.com/ \n".into()),
+            ..CfConfig::default()
+        });
+        let creds = client.credentials().unwrap();
+        assert_eq!(creds.url, "https://api.example.com");
+        assert_eq!(creds.authorization, "bearer t");
+    }
+
+    #[test]
     fn missing_credentials_say_what_to_set() {
         let tmp = tempfile::tempdir().unwrap();
         let client = CfClient::new(&CfConfig {

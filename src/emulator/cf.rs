@@ -68,6 +68,9 @@ pub struct CfSettings {
     pub instances: u32,
     /// Every instance crashes after starting (an app that does not listen).
     pub instances_crash: bool,
+    /// `GET /` answers the root document; off, it is a 404 (a gateway that
+    /// hides it), so a client must learn about v2 from a v2 call.
+    pub serve_root: bool,
 }
 
 impl Default for CfSettings {
@@ -84,6 +87,7 @@ impl Default for CfSettings {
             v3_pacing: V3Pacing::default(),
             instances: 1,
             instances_crash: false,
+            serve_root: true,
         }
     }
 }

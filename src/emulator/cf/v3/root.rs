@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -21,7 +21,10 @@ fn me(headers: &HeaderMap) -> String {
 pub(super) async fn global_root(
     State(emu): State<Arc<CfEmulator>>,
     headers: HeaderMap,
-) -> Json<Value> {
+) -> Result<Json<Value>, StatusCode> {
+    if !emu.state.lock().settings.serve_root {
+        return Err(StatusCode::NOT_FOUND);
+    }
     let me = me(&headers);
     let mut links = json!({
         "self": {"href": me},
@@ -41,7 +44,7 @@ pub(super) async fn global_root(
         links["cloud_controller_v2"] =
             json!({"href": format!("{me}/v2"), "meta": {"version": "2.293.0"}});
     }
-    Json(json!({ "links": links }))
+    Ok(Json(json!({ "links": links })))
 }
 
 pub(super) async fn v3_root(headers: HeaderMap) -> Json<Value> {
