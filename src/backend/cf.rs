@@ -126,7 +126,6 @@ impl CfConfig {
 }
 
 /// Where a deploy's URL and token come from.
-#[derive(Clone)]
 struct Credentials {
     url: String,
     /// The `Authorization` value as configured or read from the cf CLI.
@@ -306,10 +305,10 @@ impl Backend for CfClient {
     ) -> Result<DeployOutcome, DeployError> {
         // Everything local first: a bad spec or an empty folder sends nothing.
         let spec = spec::read_app_spec(snapshot)?;
-        BitsPlan::new(snapshot)?;
+        let plan = BitsPlan::new(snapshot)?;
         let creds = self.credentials()?;
         let span = tracing::info_span!("cf_deploy", app = %snapshot.app, digest = %snapshot.digest);
-        self.deploy_with(snapshot, &spec, creds, report)
+        self.deploy_with(snapshot, &spec, &plan, creds, report)
             .instrument(span)
             .await
     }
@@ -322,6 +321,7 @@ impl CfClient {
         &self,
         snapshot: &Snapshot,
         spec: &AppSpec,
+        plan: &BitsPlan<'_>,
         creds: Credentials,
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
@@ -362,7 +362,6 @@ impl CfClient {
             },
         };
         if version == ApiVersion::V2 {
-            let plan = BitsPlan::new(snapshot)?;
             match self
                 .upload_v2(snapshot, spec, plan, &session, default_space, report)
                 .await
@@ -373,7 +372,6 @@ impl CfClient {
                 other => return other,
             }
         }
-        let plan = BitsPlan::new(snapshot)?;
         let push = v3::Push {
             session: &session,
             spec,
@@ -392,7 +390,7 @@ impl CfClient {
         &self,
         snapshot: &Snapshot,
         spec: &AppSpec,
-        plan: BitsPlan<'_>,
+        plan: &BitsPlan<'_>,
         session: &CcSession<'_>,
         default_space: Option<&str>,
         report: &dyn Report,

@@ -12,6 +12,8 @@ mod progress;
 mod resources;
 mod start;
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use self::poll::Poller;
@@ -37,10 +39,9 @@ pub struct Push<'a> {
 }
 
 impl Push<'_> {
-    pub async fn run(&self, plan: BitsPlan<'_>) -> Result<DeployOutcome, DeployError> {
+    pub async fn run(&self, plan: &BitsPlan<'_>) -> Result<DeployOutcome, DeployError> {
         let report = self.report;
-        let session = self.session;
-        let (app, how) = apps::resolve(session, &self.spec.app, self.default_space).await?;
+        let (app, how) = apps::resolve(self.session, &self.spec.app, self.default_space).await?;
         report.id(&app.guid);
         report.log(&match (&self.spec.app, how) {
             (AppRef::Name { name, .. }, Resolution::Found) => {
@@ -52,6 +53,44 @@ impl Push<'_> {
             _ => format!("cf: app {} (v3, {})", app.guid, app.state),
         });
 
+        let mut progress = Progress::default();
+        let (ready, last) = self.upload_package(&app.guid, plan, &mut progress).await?;
+        let hash = ready.sha256();
+        report.log(&format!(
+            "cf: package {} READY, sha256 {}",
+            ready.guid,
+            hash.as_deref().unwrap_or("(not reported)")
+        ));
+
+        if self.spec.no_start {
+            if app.state == "STARTED" {
+                apps::stop(self.session, &app.guid).await?;
+                report.log("cf: no_start: the app was started and is now stopped");
+            }
+            report.log("cf: no_start: not staged, the current droplet is unchanged");
+        } else {
+            self.stage_and_start(&app.guid, &ready.guid, &mut progress)
+                .await?;
+        }
+        Ok(DeployOutcome {
+            id: Some(app.guid),
+            hash,
+            revision: None,
+            job: Some(progress.job()),
+            response: (!last.is_null()).then_some(last),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Matching, the zip, the package and its upload, and the wait for
+    /// READY. Returns the package and its last body.
+    async fn upload_package(
+        &self,
+        app_guid: &str,
+        plan: &BitsPlan<'_>,
+        progress: &mut Progress,
+    ) -> Result<(package::Package, Value), DeployError> {
+        let (report, session) = (self.report, self.session);
         report.state(DeployState::Packaging);
         let candidates = plan.candidates(&self.window);
         let matched = if candidates.is_empty() {
@@ -78,12 +117,14 @@ impl Push<'_> {
         ));
         // Sent back as the server answered them, but only those the split
         // kept out of the zip (a mode the upload would refuse stays in it).
+        let pooled_paths: HashSet<&str> = in_pool.iter().map(|f| f.path.as_str()).collect();
         let pooled: Vec<Value> = matched
             .resources
             .into_iter()
             .filter(|r| {
-                let path = r.get("path").and_then(Value::as_str);
-                in_pool.iter().any(|f| Some(f.path.as_str()) == path)
+                r.get("path")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| pooled_paths.contains(p))
             })
             .collect();
         let zip = if bits::needs_zip(&to_zip) {
@@ -99,8 +140,7 @@ impl Push<'_> {
             None
         };
 
-        let mut progress = Progress::default();
-        let created = package::create(session, &app.guid).await?;
+        let created = package::create(session, app_guid).await?;
         progress.set(report, "package", &created.guid, &created.state);
         report.state(DeployState::Uploading);
         let (uploaded, body) =
@@ -110,57 +150,40 @@ impl Push<'_> {
         progress.set(report, "package", &uploaded.guid, &uploaded.state);
         report.state(DeployState::Processing);
         let poller = Poller::new(self.timing.interval, self.timing.package_timeout);
-        let (ready, last) =
-            package::wait_ready(session, uploaded, poller, &mut progress, report).await?;
-        let hash = ready.sha256();
-        report.log(&format!(
-            "cf: package {} READY, sha256 {}",
-            ready.guid,
-            hash.as_deref().unwrap_or("(not reported)")
-        ));
+        package::wait_ready(session, uploaded, poller, progress, report).await
+    }
 
-        if self.spec.no_start {
-            if app.state == "STARTED" {
-                apps::stop(session, &app.guid).await?;
-                report.log("cf: no_start: the app was started and is now stopped");
-            }
-            report.log("cf: no_start: not staged, the current droplet is unchanged");
-            return Ok(outcome(app.guid, hash, &progress, last));
-        }
-
+    /// What `cf push` does after the package: build, droplet, restart, and
+    /// the wait for RUNNING.
+    async fn stage_and_start(
+        &self,
+        app_guid: &str,
+        package_guid: &str,
+        progress: &mut Progress,
+    ) -> Result<(), DeployError> {
+        let (report, session) = (self.report, self.session);
         report.state(DeployState::Staging);
-        let build = build::create(session, &ready.guid).await?;
+        let build = build::create(session, package_guid).await?;
         progress.set(report, "build", &build.guid, &build.state);
         let poller = Poller::new(self.timing.interval, self.timing.staging_timeout);
-        let droplet = build::wait_staged(session, build, poller, &mut progress, report).await?;
+        let droplet = build::wait_staged(session, build, poller, progress, report).await?;
         report.log(&format!("cf: staged droplet {}", droplet.guid));
 
         report.state(DeployState::Starting);
-        start::run_droplet(session, &app.guid, &droplet.guid).await?;
+        start::run_droplet(session, app_guid, &droplet.guid).await?;
         report.log(&format!(
             "cf: droplet {} is current; app restarted",
             droplet.guid
         ));
         start::wait_running(
             session,
-            &app.guid,
+            app_guid,
             self.timing.interval,
             self.timing.startup_timeout,
             report,
         )
         .await?;
         report.log("cf: the app is running");
-        Ok(outcome(app.guid, hash, &progress, last))
-    }
-}
-
-fn outcome(app: String, hash: Option<String>, progress: &Progress, last: Value) -> DeployOutcome {
-    DeployOutcome {
-        id: Some(app),
-        hash,
-        revision: None,
-        job: Some(progress.job()),
-        response: (!last.is_null()).then_some(last),
-        warnings: Vec::new(),
+        Ok(())
     }
 }
