@@ -62,18 +62,28 @@ pub struct Matched {
     pub sha1s: HashSet<String>,
 }
 
-pub async fn match_resources(
-    session: &CcSession<'_>,
-    candidates: &[&Fingerprint],
-) -> Result<Matched, DeployError> {
-    let url = session.url("/v3/resource_matches");
+/// The bodies to send, in order: every non-empty candidate, at most
+/// [`MATCH_CHUNK`] per request.
+fn requests(candidates: &[&Fingerprint]) -> Vec<Vec<Resource>> {
     let asked: Vec<Resource> = candidates
         .iter()
         .filter(|f| f.size > 0)
         .map(|f| Resource::of(f))
         .collect();
+    asked
+        .chunks(MATCH_CHUNK)
+        .map(<[Resource]>::to_vec)
+        .collect()
+}
+
+pub async fn match_resources(
+    session: &CcSession<'_>,
+    candidates: &[&Fingerprint],
+) -> Result<Matched, DeployError> {
+    let url = session.url("/v3/resource_matches");
     let mut matched = Matched::default();
-    for chunk in asked.chunks(MATCH_CHUNK) {
+    for chunk in requests(candidates) {
+        let chunk = chunk.as_slice();
         let request = MatchRequest { resources: chunk };
         let (_, body) = session
             .send(|http| Ok(http.post(&url).json(&request).timeout(MATCH_TIMEOUT)))
@@ -95,6 +105,29 @@ pub async fn match_resources(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_skip_empty_files_and_hold_at_most_5000() {
+        let files: Vec<Fingerprint> = (0..10_002u64)
+            .map(|i| Fingerprint {
+                path: format!("f{i}"),
+                mode: "644".into(),
+                sha1: format!("{i:040X}"),
+                size: if i == 7 { 0 } else { 70_000 },
+            })
+            .collect();
+        let refs: Vec<&Fingerprint> = files.iter().collect();
+        let sizes: Vec<usize> = requests(&refs).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [5000, 5000, 1]);
+        let first = &requests(&refs)[0];
+        assert!(first.iter().all(|r| r.path != "f7"), "the empty file");
+        assert_eq!(
+            first[10].checksum.value,
+            format!("{:040x}", 10),
+            "lowercase"
+        );
+        assert!(requests(&[]).is_empty());
+    }
 
     #[test]
     fn resources_are_written_as_the_cf_cli_writes_them() {
