@@ -122,7 +122,7 @@ mod tests {
         let first = &requests(&refs)[0];
         assert!(first.iter().all(|r| r.path != "f7"), "the empty file");
         assert_eq!(
-            first[10].checksum.value,
+            first[9].checksum.value,
             format!("{:040x}", 10),
             "lowercase"
         );
