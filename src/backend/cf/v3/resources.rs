@@ -121,11 +121,7 @@ mod tests {
         assert_eq!(sizes, [5000, 5000, 1]);
         let first = &requests(&refs)[0];
         assert!(first.iter().all(|r| r.path != "f7"), "the empty file");
-        assert_eq!(
-            first[9].checksum.value,
-            format!("{:040x}", 10),
-            "lowercase"
-        );
+        assert_eq!(first[9].checksum.value, format!("{:040x}", 10), "lowercase");
         assert!(requests(&[]).is_empty());
     }
 
