@@ -165,6 +165,7 @@ async fn auto_pushes_through_v3_to_running_and_sends_only_what_changed() {
         upload.package_guid.as_deref(),
         Some(packages[0].guid.as_str())
     );
+    assert_eq!(upload.field_order, ["resources", "bits"], "resources first");
     assert_eq!(upload.resources, 0);
     assert_eq!(
         sorted(upload.zipped_files),
@@ -203,6 +204,7 @@ async fn everything_matched_sends_only_resources() {
     let outcome = result.unwrap();
     let upload = h.emu.api.uploads().pop().unwrap();
     assert_eq!(upload.application_bytes, None, "no bits part");
+    assert_eq!(upload.field_order, ["resources"]);
     assert_eq!(upload.resources, 1);
     assert!(rec.has_log("every file is already on the server"));
     assert_eq!(outcome.hash.as_ref().map(String::len), Some(64));

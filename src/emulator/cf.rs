@@ -165,6 +165,8 @@ pub struct UploadRecord {
     pub dropped_fields: Vec<String>,
     /// The v3 package uploaded to; `None` for a v2 bits upload.
     pub package_guid: Option<String>,
+    /// The multipart fields' names, in the order they came.
+    pub field_order: Vec<String>,
 }
 
 /// What one `PUT /v2/resource_match` asked and got.

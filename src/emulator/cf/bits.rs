@@ -40,6 +40,8 @@ pub(super) struct Parts {
     /// The file part (`application` in v2, `bits` in v3): path and size.
     pub application: Option<(PathBuf, u64)>,
     pub dropped: Vec<String>,
+    /// Every field's name, in the order they came.
+    pub order: Vec<String>,
 }
 
 /// The zip file in the uploads dir, removed however the request ends.
@@ -120,6 +122,7 @@ pub(super) async fn upload(
         resources: resources.as_array().map_or(0, Vec::len),
         dropped_fields: parts.dropped,
         package_guid: None,
+        field_order: parts.order,
     });
 
     let worker = emu.clone();
@@ -189,6 +192,7 @@ pub(super) async fn read_parts(
     };
     while let Some(mut field) = form.next_field().await.map_err(broken)? {
         let name = field.name().unwrap_or("").to_string();
+        parts.order.push(name.clone());
         match name.as_str() {
             "resources" => parts.resources = Some(field.text().await.map_err(broken)?),
             _ if name == file_field => {

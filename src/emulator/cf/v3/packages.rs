@@ -179,6 +179,7 @@ pub(super) async fn upload(
         resources: resources.as_array().map_or(0, Vec::len),
         dropped_fields: parts.dropped,
         package_guid: Some(guid.clone()),
+        field_order: parts.order,
     });
     let worker = emu.clone();
     let outcome = tokio::task::spawn_blocking(move || {
