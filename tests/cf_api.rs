@@ -613,8 +613,14 @@ async fn server_faults_are_retryable_and_v2_off_is_explained() {
     let upload = h.emu.api.uploads().pop().unwrap();
     assert_eq!(sorted(upload.zipped_files), ["a.txt", "big.bin"]);
 
+    // With v2 off, a client held to v2 explains why; `auto` (the
+    // default) goes through v3 instead (tests/cf_v3_api.rs).
     h.emu.api.update_settings(|s| s.v2_enabled = false);
-    match h.deploy(&client, &dir).await.0 {
+    let v2_only = CfClient::new(&CfConfig {
+        api: pushfs::backend::cf::ApiChoice::V2,
+        ..h.demo_config()
+    });
+    match h.deploy(&v2_only, &dir).await.0 {
         Err(DeployError::Rejected {
             status: 404,
             message,
@@ -623,6 +629,9 @@ async fn server_faults_are_retryable_and_v2_off_is_explained() {
         }
         other => panic!("{other:?}"),
     }
+    let (result, rec) = h.deploy(&client, &dir).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(rec.states().contains(&DeployState::Staging));
 }
 
 #[tokio::test]

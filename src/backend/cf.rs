@@ -1,9 +1,11 @@
-//! The Cloud Foundry v2 client: deploys a snapshot as an app's bits.
+//! The Cloud Foundry client: deploys a snapshot as an app.
 //!
-//! One deploy: find (or create) the app, fingerprint every file, ask the
-//! server which big files it already holds (`resource_match`), zip the
-//! rest, `PUT /v2/apps/:guid/bits?async=true`, then poll the job. Only
-//! changed files travel, as with `cf push`.
+//! Through v2 (the seed's flow): find (or create) the app, fingerprint
+//! every file, ask the server which big files it already holds
+//! (`resource_match`), zip the rest, `PUT /v2/apps/:guid/bits?async=true`,
+//! then poll the job. Through v3 ([`v3`]): the same bits as a package,
+//! then staged and started as `cf push` does. `[cf] api` picks one; `auto`
+//! takes v2 while the foundation serves it. Only changed files travel.
 
 mod api;
 mod apps;
@@ -11,6 +13,8 @@ mod auth;
 mod bits;
 mod job;
 mod spec;
+mod v3;
+mod version;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -25,6 +29,8 @@ use self::apps::Resolution;
 use self::auth::{authorization_value, cli_config_path, read_cli_config, redacted, Refresher};
 use self::bits::BitsPlan;
 use self::job::{JobBody, Polling};
+use self::spec::AppSpec;
+use self::version::ApiVersion;
 use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
     Report,
@@ -34,6 +40,7 @@ use crate::deploy::snapshot::{Snapshot, SnapshotEntry};
 use crate::package::fingerprint::PoolWindow;
 
 pub use self::spec::{MANIFEST_FILES, SPEC_FILE};
+pub use self::version::ApiChoice;
 
 /// The cf CLI's default ignore lines (`DefaultIgnoreLines`), less the
 /// manifests: pushfs reads `manifest.yml` for the app name, so it stays in
@@ -64,8 +71,19 @@ pub struct CfConfig {
     /// The directory holding the cf CLI's `.cf/config.json` (`CF_HOME`,
     /// else `HOME`).
     pub cf_home: Option<PathBuf>,
-    /// How long a bits job may run before the deploy fails (default 900).
+    /// How long a bits job (v2) or the package's processing (v3) may take
+    /// before the deploy fails (default 900).
     pub job_timeout_secs: Option<u64>,
+    /// `auto` (default), `v2` or `v3` (`PUSHFS_CF_API`).
+    #[serde(default)]
+    pub api: ApiChoice,
+    /// v3: the pause between polls, in milliseconds (default 3000, the
+    /// cf CLI's).
+    pub poll_interval_ms: Option<u64>,
+    /// v3: how long staging may take (default 900, `CF_STAGING_TIMEOUT`).
+    pub staging_timeout_secs: Option<u64>,
+    /// v3: how long until an instance runs (default 300, `CF_STARTUP_TIMEOUT`).
+    pub startup_timeout_secs: Option<u64>,
 }
 
 impl fmt::Debug for CfConfig {
@@ -76,6 +94,10 @@ impl fmt::Debug for CfConfig {
             .field("space_guid", &self.space_guid)
             .field("cf_home", &self.cf_home)
             .field("job_timeout_secs", &self.job_timeout_secs)
+            .field("api", &self.api)
+            .field("poll_interval_ms", &self.poll_interval_ms)
+            .field("staging_timeout_secs", &self.staging_timeout_secs)
+            .field("startup_timeout_secs", &self.startup_timeout_secs)
             .finish()
     }
 }
@@ -90,6 +112,9 @@ impl CfConfig {
         }
         if let Some(space) = env.get("PUSHFS_CF_SPACE_GUID") {
             self.space_guid = Some(space.clone());
+        }
+        if let Some(api) = env.get("PUSHFS_CF_API").and_then(|a| ApiChoice::parse(a)) {
+            self.api = api;
         }
         // The cf CLI's own rule: CF_HOME, else the home directory.
         if let Some(home) = env.get("CF_HOME") {
@@ -129,7 +154,9 @@ impl CfClient {
     /// The configured token wins; otherwise the cf CLI's login. Read at
     /// each deploy, so a `cf login` after mounting is picked up.
     fn credentials(&self) -> Result<Credentials, DeployError> {
-        let creds = self.find_credentials()?;
+        let mut creds = self.find_credentials()?;
+        // As pasted: surrounding blanks and a trailing slash do no harm.
+        creds.url = creds.url.trim().trim_end_matches('/').to_string();
         let scheme_ok = creds.url.starts_with("https://") || creds.url.starts_with("http://");
         if !scheme_ok || reqwest::Url::parse(&creds.url).is_err() {
             return Err(DeployError::NotConfigured {
@@ -236,6 +263,21 @@ impl CfClient {
             .unwrap_or(Polling::DEFAULT_TIMEOUT);
         Polling::with_timeout(timeout)
     }
+
+    fn timing(&self) -> v3::Timing {
+        let default = v3::Timing::default();
+        let secs = |v: Option<u64>, d| v.map(Duration::from_secs).unwrap_or(d);
+        v3::Timing {
+            interval: self
+                .config
+                .poll_interval_ms
+                .map(Duration::from_millis)
+                .unwrap_or(default.interval),
+            package_timeout: secs(self.config.job_timeout_secs, default.package_timeout),
+            staging_timeout: secs(self.config.staging_timeout_secs, default.staging_timeout),
+            startup_timeout: secs(self.config.startup_timeout_secs, default.startup_timeout),
+        }
+    }
 }
 
 #[async_trait]
@@ -262,30 +304,30 @@ impl Backend for CfClient {
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
         // Everything local first: a bad spec or an empty folder sends nothing.
-        let (app_ref, spec_source) = spec::read_app_ref(snapshot)?;
+        let spec = spec::read_app_spec(snapshot)?;
         let plan = BitsPlan::new(snapshot)?;
         let creds = self.credentials()?;
         let span = tracing::info_span!("cf_deploy", app = %snapshot.app, digest = %snapshot.digest);
-        self.upload_app(snapshot, app_ref, spec_source, plan, creds, report)
+        self.deploy_with(snapshot, &spec, &plan, creds, report)
             .instrument(span)
             .await
     }
 }
 
 impl CfClient {
-    /// The networked part of a deploy, after every local check passed.
-    async fn upload_app(
+    /// The networked part of a deploy, after every local check passed:
+    /// picks the API, then pushes through it.
+    async fn deploy_with(
         &self,
         snapshot: &Snapshot,
-        app_ref: spec::AppRef,
-        spec_source: spec::SpecSource,
-        plan: BitsPlan<'_>,
+        spec: &AppSpec,
+        plan: &BitsPlan<'_>,
         creds: Credentials,
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
         report.log(&format!(
             "cf: {} at {} with {}",
-            spec_source.file_name(),
+            spec.source.file_name(),
             creds.url,
             creds.source
         ));
@@ -294,17 +336,69 @@ impl CfClient {
         }
         let http = self.http(creds.skip_tls_verification)?;
         let session = CcSession::new(
-            http,
+            http.clone(),
             &creds.url,
             creds.authorization.clone(),
             creds.refresher.clone(),
             &self.tokens,
             report,
         );
+        let default_space = creds.default_space.as_deref();
+        let version = match self.config.api {
+            ApiChoice::V2 => ApiVersion::V2,
+            ApiChoice::V3 => ApiVersion::V3,
+            ApiChoice::Auto => match version::detect(&http, &creds.url).await? {
+                Some(found) => {
+                    report.log(&format!(
+                        "cf: api auto: the root document {}",
+                        match found {
+                            ApiVersion::V2 => "offers v2; using v2",
+                            ApiVersion::V3 => "offers no v2; using v3",
+                        }
+                    ));
+                    found
+                }
+                None => ApiVersion::V2,
+            },
+        };
+        if version == ApiVersion::V2 {
+            match self
+                .upload_v2(snapshot, spec, plan, &session, default_space, report)
+                .await
+            {
+                Err(err) if self.config.api == ApiChoice::Auto && api::is_v2_disabled(&err) => {
+                    report.log("cf: api auto: V2 endpoints disabled; using v3");
+                }
+                other => return other,
+            }
+        }
+        let push = v3::Push {
+            session: &session,
+            spec,
+            default_space,
+            window: self.window,
+            timing: self.timing(),
+            report,
+        };
+        let outcome = push.run(plan).await?;
+        tracing::info!(app = %snapshot.app, guid = ?outcome.id, "cf v3 push finished");
+        Ok(outcome)
+    }
 
-        let (guid, how) = apps::resolve(&session, &app_ref, creds.default_space.as_deref()).await?;
+    /// The v2 flow: the bits only, as the seed did.
+    async fn upload_v2(
+        &self,
+        snapshot: &Snapshot,
+        spec: &AppSpec,
+        plan: &BitsPlan<'_>,
+        session: &CcSession<'_>,
+        default_space: Option<&str>,
+        report: &dyn Report,
+    ) -> Result<DeployOutcome, DeployError> {
+        let app_ref = &spec.app;
+        let (guid, how) = apps::resolve(session, app_ref, default_space).await?;
         report.id(&guid);
-        report.log(&match (&app_ref, how) {
+        report.log(&match (app_ref, how) {
             (spec::AppRef::Name { name, .. }, Resolution::Found) => {
                 format!("cf: app {name:?} is {guid}")
             }
@@ -319,7 +413,7 @@ impl CfClient {
         let known = if candidates.is_empty() {
             Default::default()
         } else {
-            match bits::match_resources(&session, &candidates).await {
+            match bits::match_resources(session, &candidates).await {
                 Ok(known) => known,
                 Err(err) => {
                     report.log(&format!(
@@ -352,7 +446,7 @@ impl CfClient {
         };
 
         report.state(DeployState::Uploading);
-        let (status, body) = bits::upload(&session, &guid, &matched, zip.as_ref()).await?;
+        let (status, body) = bits::upload(session, &guid, &matched, zip.as_ref()).await?;
         report.response(&body);
         let hash = zip.as_ref().map(|(_, summary)| summary.sha256.clone());
         drop(zip);
@@ -372,7 +466,7 @@ impl CfClient {
             job.metadata.guid, job.entity.status
         ));
         job::report_status(report, &job.metadata.guid, &job.entity.status);
-        let (final_job, last) = job::wait(&session, job, self.polling(), report).await?;
+        let (final_job, last) = job::wait(session, job, self.polling(), report).await?;
         tracing::info!(app = %snapshot.app, %guid, "cf deploy finished");
         Ok(DeployOutcome {
             id: Some(guid),
@@ -442,6 +536,43 @@ mod tests {
         let c: CfConfig = toml::from_str("url = \"https://api.x\"\ntoken = \"t\"\nspace_guid = \"s\"\ncf_home = \"/h\"\njob_timeout_secs = 60\n").unwrap();
         assert_eq!(c.job_timeout_secs, Some(60));
         assert!(toml::from_str::<CfConfig>("tokn = \"t\"").is_err());
+    }
+
+    #[test]
+    fn api_choice_and_v3_timing_keys() {
+        let c: CfConfig = toml::from_str(
+            "api = \"v3\"\npoll_interval_ms = 500\nstaging_timeout_secs = 60\nstartup_timeout_secs = 30\n",
+        )
+        .unwrap();
+        assert_eq!(c.api, ApiChoice::V3);
+        let timing = CfClient::new(&c).timing();
+        assert_eq!(timing.interval, Duration::from_millis(500));
+        assert_eq!(timing.staging_timeout, Duration::from_secs(60));
+        assert_eq!(timing.startup_timeout, Duration::from_secs(30));
+        assert_eq!(timing.package_timeout, Duration::from_secs(900));
+        assert!(toml::from_str::<CfConfig>("api = \"v4\"").is_err());
+
+        let defaults = CfClient::new(&CfConfig::default()).timing();
+        assert_eq!(defaults, v3::Timing::default());
+        assert_eq!(defaults.interval, Duration::from_secs(3), "the cf CLI's");
+        assert_eq!(defaults.startup_timeout, Duration::from_secs(300));
+        assert_eq!(CfConfig::default().api, ApiChoice::Auto);
+
+        let mut c = CfConfig::default();
+        c.apply_env(&env(&[("PUSHFS_CF_API", "V2")]));
+        assert_eq!(c.api, ApiChoice::V2);
+    }
+
+    #[test]
+    fn a_pasted_url_loses_its_trailing_slash() {
+        let client = CfClient::new(&CfConfig {
+            token: Some("Bearer t".into()),
+            url: Some(" https://api.example.com/ \n".into()),
+            ..CfConfig::default()
+        });
+        let creds = client.credentials().unwrap();
+        assert_eq!(creds.url, "https://api.example.com");
+        assert_eq!(creds.authorization, "bearer t");
     }
 
     #[test]

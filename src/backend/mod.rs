@@ -65,6 +65,12 @@ pub enum DeployState {
     Uploading,
     Queued,
     Running,
+    /// Cloud Foundry v3: the uploaded package is being processed.
+    Processing,
+    /// Cloud Foundry v3: the build stages the package into a droplet.
+    Staging,
+    /// Cloud Foundry v3: the app restarts on the new droplet.
+    Starting,
     Deployed,
     Failed,
     Retrying,
@@ -86,6 +92,9 @@ impl DeployState {
             DeployState::Uploading => "uploading",
             DeployState::Queued => "queued",
             DeployState::Running => "running",
+            DeployState::Processing => "processing",
+            DeployState::Staging => "staging",
+            DeployState::Starting => "starting",
             DeployState::Deployed => "deployed",
             DeployState::Failed => "failed",
             DeployState::Retrying => "retrying",
@@ -116,10 +125,45 @@ impl fmt::Display for DeployState {
 }
 
 /// An asynchronous server-side job (Cloud Foundry), shown in `.pushfs/job`.
+/// `guid` and `state` are the object being waited on now; `steps` lists
+/// every object of a multi-step deploy (CF v3: package, build, droplet).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobInfo {
     pub guid: String,
     pub state: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<JobStep>,
+}
+
+/// One server-side object of a deploy, e.g. `package <guid> READY`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStep {
+    pub kind: String,
+    pub guid: String,
+    pub state: String,
+}
+
+impl JobInfo {
+    /// A single job: `.pushfs/job` reads `<guid> <state>`.
+    pub fn new(guid: impl Into<String>, state: impl Into<String>) -> JobInfo {
+        JobInfo {
+            guid: guid.into(),
+            state: state.into(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// The text of `.pushfs/job`: `<guid> <state>`, or one line per step
+    /// (`<kind> <guid> <state>`).
+    pub fn render(&self) -> String {
+        if self.steps.is_empty() {
+            return format!("{} {}\n", self.guid, self.state);
+        }
+        self.steps
+            .iter()
+            .map(|s| format!("{} {} {}\n", s.kind, s.guid, s.state))
+            .collect()
+    }
 }
 
 /// What a successful deploy returned; fills the status files.

@@ -1,8 +1,9 @@
-//! An emulated Cloud Foundry v2 Cloud Controller (plus its UAA token
-//! endpoint), faithful to the rules in `shared/backends/cf.md`: apps,
-//! a resource pool with the real size window, `resource_match`, the bits
-//! upload with the real validation order and error bodies, and async jobs
-//! that pass through `queued` and `running`.
+//! An emulated Cloud Foundry Cloud Controller (plus its UAA token
+//! endpoint), faithful to the rules in `shared/backends/cf.md` (v2) and
+//! `shared/backends/cf-v3.md` (v3): apps, a resource pool with the real
+//! size window, `resource_match` and `resource_matches`, the v2 bits upload
+//! and its async jobs, v3 packages, builds, droplets and process stats, and
+//! v2 switched off the way nginx does it.
 //!
 //! Demo data: one org and one space with fixed guids, a demo access token
 //! and a demo refresh token. Tests read back what each upload carried
@@ -14,6 +15,7 @@ mod bits;
 mod errors;
 mod jobs;
 mod pool;
+mod v3;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use tempfile::TempDir;
 use self::apps::App;
 use self::auth::TokenBook;
 use self::jobs::Job;
+use self::v3::{Build, Droplet, Package};
 use super::EmulatedApi;
 use crate::config::Config;
 
@@ -60,6 +63,14 @@ pub struct CfSettings {
     /// Lifetime of the access tokens the UAA endpoint hands out.
     pub token_lifetime: Duration,
     pub job_pacing: JobPacing,
+    pub v3_pacing: V3Pacing,
+    /// Instances of each app's `web` process.
+    pub instances: u32,
+    /// Every instance crashes after starting (an app that does not listen).
+    pub instances_crash: bool,
+    /// `GET /` answers the root document; off, it is a 404 (a gateway that
+    /// hides it), so a client must learn about v2 from a v2 call.
+    pub serve_root: bool,
 }
 
 impl Default for CfSettings {
@@ -73,6 +84,30 @@ impl Default for CfSettings {
             v2_enabled: true,
             token_lifetime: Duration::from_secs(600),
             job_pacing: JobPacing::default(),
+            v3_pacing: V3Pacing::default(),
+            instances: 1,
+            instances_crash: false,
+            serve_root: true,
+        }
+    }
+}
+
+/// How v3 objects show progress, counted in GETs: a package stays
+/// `PROCESSING_UPLOAD` for `processing_polls` GETs, a build `STAGING` for
+/// `staging_polls`, instances `STARTING` for `starting_polls` stats reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V3Pacing {
+    pub processing_polls: u32,
+    pub staging_polls: u32,
+    pub starting_polls: u32,
+}
+
+impl Default for V3Pacing {
+    fn default() -> Self {
+        V3Pacing {
+            processing_polls: 1,
+            staging_polls: 1,
+            starting_polls: 1,
         }
     }
 }
@@ -109,6 +144,9 @@ pub enum CfFault {
     /// answers, so the fingerprints of the following upload name SHA-1s the
     /// pool no longer has: the job fails with `CF-BlobstoreError`.
     EvictPoolAfterNextMatch,
+    /// The next v3 build fails: no buildpack detects the app
+    /// (`NoAppDetectedError`).
+    FailNextStaging,
 }
 
 /// What one `PUT /v2/apps/:guid/bits` carried.
@@ -123,8 +161,12 @@ pub struct UploadRecord {
     pub zipped_files: Vec<String>,
     /// Fingerprints in the `resources` part.
     pub resources: usize,
-    /// Form fields other than `resources` and `application` (nginx drops them).
+    /// Form fields other than `resources` and the zip (nginx drops them).
     pub dropped_fields: Vec<String>,
+    /// The v3 package uploaded to; `None` for a v2 bits upload.
+    pub package_guid: Option<String>,
+    /// The multipart fields' names, in the order they came.
+    pub field_order: Vec<String>,
 }
 
 /// What one `PUT /v2/resource_match` asked and got.
@@ -155,6 +197,20 @@ pub struct AppView {
     /// The last successful package: path → file. Directories are not kept,
     /// as the Cloud Controller strips them.
     pub package: Option<BTreeMap<String, PackagedFile>>,
+    /// v3: `STARTED` or `STOPPED`.
+    pub state: String,
+    /// v3: the current droplet's guid.
+    pub current_droplet: Option<String>,
+}
+
+/// A v3 package as tests see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageView {
+    pub guid: String,
+    pub app_guid: String,
+    pub state: String,
+    /// The `data.checksum.value` once READY.
+    pub sha256: Option<String>,
 }
 
 pub(crate) struct Space {
@@ -169,6 +225,9 @@ pub(crate) struct EmulatorState {
     /// Pooled blobs: sha1 → size. The bytes live in `pool_dir`.
     pub pool: HashMap<String, u64>,
     pub jobs: HashMap<String, Job>,
+    pub packages: BTreeMap<String, Package>,
+    pub builds: HashMap<String, Build>,
+    pub droplets: HashMap<String, Droplet>,
     pub uploads: Vec<UploadRecord>,
     pub matches: Vec<MatchRecord>,
     pub faults: Vec<CfFault>,
@@ -225,6 +284,9 @@ impl CfEmulator {
                 apps: BTreeMap::new(),
                 pool: HashMap::new(),
                 jobs: HashMap::new(),
+                packages: BTreeMap::new(),
+                builds: HashMap::new(),
+                droplets: HashMap::new(),
                 uploads: Vec::new(),
                 matches: Vec::new(),
                 faults: Vec::new(),
@@ -260,6 +322,21 @@ impl CfEmulator {
 
     pub fn apps(&self) -> Vec<AppView> {
         self.state.lock().apps.values().map(App::view).collect()
+    }
+
+    /// The v3 packages, oldest guid order.
+    pub fn packages(&self) -> Vec<PackageView> {
+        self.state
+            .lock()
+            .packages
+            .values()
+            .map(Package::view)
+            .collect()
+    }
+
+    /// How many v3 builds were created.
+    pub fn builds_created(&self) -> usize {
+        self.state.lock().builds.len()
     }
 
     /// Whether the pool holds a blob with this SHA-1.
@@ -319,7 +396,8 @@ impl CfEmulator {
 
 /// `GET /v2/info`: unauthenticated; advertises the emulator itself as the
 /// UAA, so a cf CLI (or pushfs) refreshes tokens here.
-async fn info(headers: HeaderMap) -> Json<serde_json::Value> {
+async fn info(State(emu): State<Arc<CfEmulator>>, headers: HeaderMap) -> Json<serde_json::Value> {
+    let v2_enabled = emu.state.lock().settings.v2_enabled;
     let host = headers
         .get("host")
         .and_then(|h| h.to_str().ok())
@@ -328,14 +406,14 @@ async fn info(headers: HeaderMap) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "name": "pushfs-emulator",
         "build": "",
-        "support": "",
+        "support": if v2_enabled { "" } else { "CF API v2 is disabled" },
         "version": 0,
         "description": "pushfs's emulated Cloud Controller (v2)",
         "authorization_endpoint": me,
         "token_endpoint": me,
         "min_cli_version": null,
         "min_recommended_cli_version": null,
-        "api_version": "2.164.0",
+        "api_version": if v2_enabled { "2.164.0" } else { "" },
         "osbapi_version": "2.15",
     }))
 }
@@ -372,6 +450,7 @@ impl EmulatedApi for CfEmulator {
             )
             .route("/v2/resource_match", put(pool::resource_match))
             .route("/v2/jobs/{guid}", get(jobs::show))
+            .merge(v3::routes())
             .fallback(unknown_route)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn_with_state(self.clone(), v2_switch))

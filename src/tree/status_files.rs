@@ -77,7 +77,7 @@ impl StatusFile {
             StatusFile::Revision => line(status.revision.as_deref()),
             StatusFile::Id => line(status.id.as_deref()),
             StatusFile::Job => match &status.job {
-                Some(job) => format!("{} {}\n", job.guid, job.state).into_bytes(),
+                Some(job) => job.render().into_bytes(),
                 None => Vec::new(),
             },
             StatusFile::Error => line(status.error.as_deref()),
@@ -150,10 +150,7 @@ mod tests {
         assert!(StatusFile::Hash.render(&s, &[]).is_empty());
         s.state = DeployState::Deployed;
         s.hash = Some("abc".into());
-        s.job = Some(JobInfo {
-            guid: "j1".into(),
-            state: "finished".into(),
-        });
+        s.job = Some(JobInfo::new("j1", "finished"));
         assert_eq!(StatusFile::State.render(&s, &[]), b"deployed\n");
         assert_eq!(StatusFile::Hash.render(&s, &[]), b"abc\n");
         assert_eq!(StatusFile::Job.render(&s, &[]), b"j1 finished\n");

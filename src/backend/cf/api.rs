@@ -1,6 +1,6 @@
 //! One deploy's conversation with a Cloud Controller: authenticated
-//! requests, a token refresh before expiry or after a 401, and the v2 error
-//! body turned into a [`DeployError`].
+//! requests, a token refresh before expiry or after a 401, and the v2 or v3
+//! error body turned into a [`DeployError`].
 
 use std::time::SystemTime;
 
@@ -49,6 +49,41 @@ impl CfErrorBody {
     }
 }
 
+/// The v3 error body: `{"errors":[{"detail","title","code"}]}`.
+#[derive(Debug, Clone, Deserialize)]
+struct V3ErrorBody {
+    errors: Vec<V3Error>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct V3Error {
+    detail: String,
+    title: String,
+}
+
+impl V3ErrorBody {
+    /// `"<detail> (<title>)"` for each error, joined with `"; "`.
+    fn message(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .errors
+            .iter()
+            .map(|e| format!("{} ({})", e.detail, e.title))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// What nginx answers on a Cloud Foundry whose v2 API is turned off.
+pub const V2_DISABLED_BODY: &str = "V2 endpoints disabled";
+
+/// How [`error_for`] words nginx's `V2 endpoints disabled`.
+const V2_DISABLED_MESSAGE: &str = "this Cloud Foundry has its v2 API turned off (V2 endpoints disabled); set [cf] api = \"auto\" or \"v3\" to deploy through v3";
+
+/// Whether `err` is nginx's `404 V2 endpoints disabled`.
+pub fn is_v2_disabled(err: &DeployError) -> bool {
+    matches!(err, DeployError::Rejected { status: 404, message } if message.starts_with(V2_DISABLED_MESSAGE))
+}
+
 pub struct CcSession<'a> {
     http: reqwest::Client,
     base: String,
@@ -71,7 +106,7 @@ impl<'a> CcSession<'a> {
     ) -> CcSession<'a> {
         CcSession {
             http,
-            base: base.trim_end_matches('/').to_string(),
+            base: base.trim().trim_end_matches('/').to_string(),
             authorization: Mutex::new(tokens.current(&original)),
             original,
             refresher,
@@ -147,16 +182,20 @@ impl<'a> CcSession<'a> {
     }
 }
 
-/// The error for a failed Cloud Controller request, from its v2 body when
-/// there is one (nginx and load balancers answer in plain text).
+/// The error for a failed Cloud Controller request, from its v2 or v3 body
+/// when there is one (nginx and load balancers answer in plain text).
 pub fn error_for(status: StatusCode, body: &[u8]) -> DeployError {
-    let mut message = match serde_json::from_slice::<CfErrorBody>(body) {
-        Ok(err) => err.message(),
-        Err(_) => {
+    let v3 = serde_json::from_slice::<V3ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.message());
+    let mut message = match (v3, serde_json::from_slice::<CfErrorBody>(body)) {
+        (Some(message), _) => message,
+        (None, Ok(err)) => err.message(),
+        (None, Err(_)) => {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();
-            if status == StatusCode::NOT_FOUND && text == "V2 endpoints disabled" {
-                "this Cloud Foundry has its v2 API turned off (V2 endpoints disabled); the cf backend needs the v2 bits upload (cc.temporary_enable_v2)".to_string()
+            if status == StatusCode::NOT_FOUND && text == V2_DISABLED_BODY {
+                V2_DISABLED_MESSAGE.to_string()
             } else if text.is_empty() {
                 status
                     .canonical_reason()
@@ -190,6 +229,16 @@ mod tests {
 
         let err = error_for(StatusCode::NOT_FOUND, b"V2 endpoints disabled");
         assert!(err.to_string().contains("v2 API turned off"), "{err}");
+        assert!(is_v2_disabled(&err));
+        assert!(!is_v2_disabled(&error_for(StatusCode::NOT_FOUND, b"nope")));
+
+        let body = br#"{"errors":[{"detail":"Package not found","title":"CF-ResourceNotFound","code":10010}]}"#;
+        let err = error_for(StatusCode::NOT_FOUND, body);
+        assert!(
+            err.to_string()
+                .contains("Package not found (CF-ResourceNotFound)"),
+            "{err}"
+        );
 
         let err = error_for(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
         assert!(err.is_retryable());

@@ -70,10 +70,7 @@ impl JobBody {
 
 /// Reports a job's state: `.pushfs/job` and the matching `.pushfs/state`.
 pub fn report_status(report: &dyn Report, guid: &str, status: &str) {
-    report.job(&JobInfo {
-        guid: guid.to_string(),
-        state: status.to_string(),
-    });
+    report.job(&JobInfo::new(guid, status));
     match status {
         "queued" => report.state(DeployState::Queued),
         "running" => report.state(DeployState::Running),
@@ -155,13 +152,7 @@ pub async fn wait(
             report_status(report, &guid, &status);
         }
     }
-    Ok((
-        JobInfo {
-            guid,
-            state: "finished".into(),
-        },
-        last,
-    ))
+    Ok((JobInfo::new(guid, "finished"), last))
 }
 
 #[cfg(test)]

@@ -45,6 +45,18 @@ struct SpecJson {
     guid: Option<String>,
     name: Option<String>,
     space_guid: Option<String>,
+    /// `cf push --no-start`: upload the package, stage and start nothing.
+    #[serde(default)]
+    no_start: bool,
+}
+
+/// What the folder asks of a deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSpec {
+    pub app: AppRef,
+    pub source: SpecSource,
+    /// v3 only: stop after the package is READY (`cf push --no-start`).
+    pub no_start: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,13 +72,22 @@ struct ManifestApp {
 
 /// Reads the app reference from the snapshot: `spec.json` first, then
 /// `manifest.yml`, then `manifest.yaml`.
-pub fn read_app_ref(snapshot: &Snapshot) -> Result<(AppRef, SpecSource), DeployError> {
+pub fn read_app_spec(snapshot: &Snapshot) -> Result<AppSpec, DeployError> {
     if let Some(bytes) = snapshot.read(SPEC_FILE)? {
-        return parse_spec_json(&bytes).map(|r| (r, SpecSource::SpecJson));
+        let (app, no_start) = parse_spec_json(&bytes)?;
+        return Ok(AppSpec {
+            app,
+            source: SpecSource::SpecJson,
+            no_start,
+        });
     }
     for name in MANIFEST_FILES {
         if let Some(bytes) = snapshot.read(name)? {
-            return parse_manifest(name, &bytes).map(|r| (r, SpecSource::Manifest(name)));
+            return Ok(AppSpec {
+                app: parse_manifest(name, &bytes)?,
+                source: SpecSource::Manifest(name),
+                no_start: false,
+            });
         }
     }
     Err(DeployError::InvalidSpec(format!(
@@ -74,10 +95,11 @@ pub fn read_app_ref(snapshot: &Snapshot) -> Result<(AppRef, SpecSource), DeployE
     )))
 }
 
-fn parse_spec_json(bytes: &[u8]) -> Result<AppRef, DeployError> {
+fn parse_spec_json(bytes: &[u8]) -> Result<(AppRef, bool), DeployError> {
     let spec: SpecJson = serde_json::from_slice(bytes)
         .map_err(|err| DeployError::InvalidSpec(format!("{SPEC_FILE} is not valid: {err}")))?;
-    match (spec.guid, spec.name) {
+    let no_start = spec.no_start;
+    let app = match (spec.guid, spec.name) {
         (Some(_), Some(_)) => Err(DeployError::InvalidSpec(format!(
             "{SPEC_FILE} names the app twice: give either \"guid\" or \"name\" (with \"space_guid\"), not both"
         ))),
@@ -99,7 +121,8 @@ fn parse_spec_json(bytes: &[u8]) -> Result<AppRef, DeployError> {
         (None, None) => Err(DeployError::InvalidSpec(format!(
             "{SPEC_FILE} must give \"guid\" (an existing app) or \"name\" and \"space_guid\""
         ))),
-    }
+    }?;
+    Ok((app, no_start))
 }
 
 fn parse_manifest(file: &str, bytes: &[u8]) -> Result<AppRef, DeployError> {
@@ -148,7 +171,17 @@ mod tests {
     use super::*;
 
     fn spec(json: &str) -> Result<AppRef, String> {
-        parse_spec_json(json.as_bytes()).map_err(|e| e.to_string())
+        parse_spec_json(json.as_bytes())
+            .map(|(app, _)| app)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn no_start_is_read_and_defaults_to_false() {
+        let parse = |json: &str| parse_spec_json(json.as_bytes()).unwrap().1;
+        assert!(parse(r#"{"name":"web","no_start":true}"#));
+        assert!(!parse(r#"{"name":"web"}"#));
+        assert!(parse_spec_json(br#"{"name":"web","no_start":"yes"}"#).is_err());
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub(crate) struct App {
     pub package_state: String,
     pub package_updated_at: Option<String>,
     pub package: Option<BTreeMap<String, PackagedFile>>,
+    /// v3: `STARTED` or `STOPPED`.
+    pub state: String,
+    pub current_droplet: Option<String>,
+    /// The guid of the app's `web` process.
+    pub web_process: String,
+    /// Stats reads since the last start, for the STARTING pacing.
+    pub stats_polls: u32,
 }
 
 pub(crate) fn timestamp(at: SystemTime) -> String {
@@ -42,7 +49,19 @@ impl App {
             package_state: "PENDING".into(),
             package_updated_at: None,
             package: None,
+            state: "STOPPED".into(),
+            current_droplet: None,
+            web_process: uuid::Uuid::new_v4().to_string(),
+            stats_polls: 0,
         }
+    }
+
+    pub fn created_at(&self) -> &str {
+        &self.created_at
+    }
+
+    pub fn updated_at(&self) -> Option<&str> {
+        self.updated_at.as_deref()
     }
 
     pub fn view(&self) -> AppView {
@@ -52,6 +71,8 @@ impl App {
             space_guid: self.space_guid.clone(),
             package_state: self.package_state.clone(),
             package: self.package.clone(),
+            state: self.state.clone(),
+            current_droplet: self.current_droplet.clone(),
         }
     }
 

@@ -35,14 +35,17 @@ const S_IFLNK: u32 = 0o120000;
 
 /// What the multipart body held.
 #[derive(Default)]
-struct Parts {
-    resources: Option<String>,
-    application: Option<(PathBuf, u64)>,
-    dropped: Vec<String>,
+pub(super) struct Parts {
+    pub resources: Option<String>,
+    /// The file part (`application` in v2, `bits` in v3): path and size.
+    pub application: Option<(PathBuf, u64)>,
+    pub dropped: Vec<String>,
+    /// Every field's name, in the order they came.
+    pub order: Vec<String>,
 }
 
 /// The zip file in the uploads dir, removed however the request ends.
-struct UploadedZip(PathBuf);
+pub(super) struct UploadedZip(pub PathBuf);
 
 impl Drop for UploadedZip {
     fn drop(&mut self) {
@@ -78,7 +81,7 @@ pub(super) async fn upload(
         app.package_state = "PENDING".into();
     }
 
-    let parts = read_parts(&emu, request).await;
+    let parts = read_parts(&emu, request, "application").await;
     let parts = match parts {
         Ok(parts) => parts,
         Err(err) => return Err(fail_package(&emu, &guid, err)),
@@ -118,6 +121,8 @@ pub(super) async fn upload(
         zipped_files,
         resources: resources.as_array().map_or(0, Vec::len),
         dropped_fields: parts.dropped,
+        package_guid: None,
+        field_order: parts.order,
     });
 
     let worker = emu.clone();
@@ -170,10 +175,14 @@ fn fail_package(emu: &CfEmulator, guid: &str, err: CfApiError) -> CfApiError {
     err
 }
 
-/// Reads the form: `resources` as text, `application` streamed to disk.
-/// Other fields are dropped, as nginx's upload module does. A body that is
-/// not multipart at all simply has no fields.
-async fn read_parts(emu: &CfEmulator, request: Request) -> Result<Parts, CfApiError> {
+/// Reads the form: `resources` as text, the file part (`file_field`)
+/// streamed to disk. Other fields are dropped, as nginx's upload module
+/// does. A body that is not multipart at all simply has no fields.
+pub(super) async fn read_parts(
+    emu: &CfEmulator,
+    request: Request,
+    file_field: &str,
+) -> Result<Parts, CfApiError> {
     let mut parts = Parts::default();
     let Ok(mut form) = Multipart::from_request(request, &()).await else {
         return Ok(parts);
@@ -182,9 +191,11 @@ async fn read_parts(emu: &CfEmulator, request: Request) -> Result<Parts, CfApiEr
         CfApiError::app_bits_upload_invalid(&format!("broken multipart body ({})", err.body_text()))
     };
     while let Some(mut field) = form.next_field().await.map_err(broken)? {
-        match field.name().unwrap_or("") {
+        let name = field.name().unwrap_or("").to_string();
+        parts.order.push(name.clone());
+        match name.as_str() {
             "resources" => parts.resources = Some(field.text().await.map_err(broken)?),
-            "application" => {
+            _ if name == file_field => {
                 let path = emu
                     .uploads_dir()
                     .join(format!("{}.zip", uuid::Uuid::new_v4()));
@@ -215,7 +226,7 @@ async fn read_parts(emu: &CfEmulator, request: Request) -> Result<Parts, CfApiEr
 }
 
 /// Files and symlinks in a zip, for the upload record; empty if unreadable.
-fn list_files(path: &Path) -> Vec<String> {
+pub(super) fn list_files(path: &Path) -> Vec<String> {
     let Ok(mut archive) = File::open(path)
         .map_err(drop)
         .and_then(|f| zip::ZipArchive::new(f).map_err(drop))
@@ -275,7 +286,7 @@ fn too_big(max: u64) -> CfApiError {
 }
 
 /// The job's work: the package's files, or the error the job fails with.
-fn package(
+pub(super) fn package(
     emu: &CfEmulator,
     zip: Option<&Path>,
     resources: &Value,

@@ -1,0 +1,562 @@
+//! The real cf client against the cf emulator over loopback, through v3:
+//! `api = "auto"` choosing v3 when v2 is off, the push to RUNNING with
+//! incremental uploads, `no_start`, the package, staging and crash
+//! failures, forced `v2`/`v3`, URLs and tokens as pasted; and the
+//! emulator's own v3 rules from the fact sheet.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::report::Recorder;
+use pushfs::backend::cf::{ApiChoice, CfClient, CfConfig};
+use pushfs::backend::{
+    Backend, BackendKind, DeployError, DeployOutcome, DeployState, PreviousDeploy,
+};
+use pushfs::config::Config;
+use pushfs::deploy::snapshot::Snapshot;
+use pushfs::emulator::cf::{CfEmulator, CfFault, DEMO_SPACE_GUID, DEMO_TOKEN};
+use pushfs::emulator::{serve, EmulatedApi, Running};
+use pushfs::store::ContentStore;
+use serde_json::{json, Value};
+
+const MIB: usize = 1024 * 1024;
+
+struct Harness {
+    emu: Running<CfEmulator>,
+    tmp: tempfile::TempDir,
+    store: ContentStore,
+}
+
+impl Harness {
+    /// An emulator with v2 switched off, as capi-release now ships it.
+    async fn v2_off() -> Harness {
+        let h = Harness::start().await;
+        h.emu.api.update_settings(|s| s.v2_enabled = false);
+        h
+    }
+
+    async fn start() -> Harness {
+        let emu = serve(Arc::new(CfEmulator::new()), 0).await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
+        Harness { emu, tmp, store }
+    }
+
+    /// The demo client, polling fast.
+    fn config(&self) -> CfConfig {
+        let mut config = Config::with_state_dir(&self.tmp.path().join("state"));
+        self.emu.api.configure_client(&self.emu.url, &mut config);
+        config.cf.poll_interval_ms = Some(10);
+        config.cf
+    }
+
+    fn client(&self) -> CfClient {
+        CfClient::new(&self.config())
+    }
+
+    fn app_dir(&self, name: &str) -> PathBuf {
+        let dir = self.tmp.path().join("apps").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    async fn deploy(
+        &self,
+        client: &CfClient,
+        dir: &Path,
+    ) -> (Result<DeployOutcome, DeployError>, Recorder) {
+        let snapshot =
+            Snapshot::from_dir(dir, BackendKind::Cf, &client.ignore_profile(), &self.store)
+                .unwrap();
+        let recorder = Recorder::default();
+        let result = tokio::time::timeout(
+            Duration::from_secs(60),
+            client.deploy(&snapshot, &PreviousDeploy::default(), &recorder),
+        )
+        .await
+        .expect("a deploy finishes within a minute");
+        (result, recorder)
+    }
+}
+
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn write(dir: &Path, path: &str, bytes: impl AsRef<[u8]>) {
+    let path = dir.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn name_spec(name: &str) -> String {
+    json!({"name": name, "space_guid": DEMO_SPACE_GUID}).to_string()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn auto_pushes_through_v3_to_running_and_sends_only_what_changed() {
+    let h = Harness::v2_off().await;
+    let client = h.client();
+    let dir = h.app_dir("shop");
+    write(&dir, "spec.json", name_spec("shop"));
+    write(&dir, "a.bin", noise(1, 2 * MIB));
+    write(&dir, "sub/b.bin", noise(2, 2 * MIB));
+    write(&dir, "small.txt", "under the pool's minimum");
+    write(&dir, "empty", "");
+
+    let (result, rec) = h.deploy(&client, &dir).await;
+    let first = result.unwrap();
+    assert!(rec.has_log("offers no v2; using v3"), "{:?}", rec.logs());
+    let guid = first.id.clone().unwrap();
+    let states = rec.states();
+    let order = [
+        DeployState::Packaging,
+        DeployState::Uploading,
+        DeployState::Processing,
+        DeployState::Staging,
+        DeployState::Starting,
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|s| states.iter().position(|x| x == s).expect("every phase"))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{states:?}");
+
+    let job = first.job.clone().unwrap();
+    let lines: Vec<String> = job.render().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("package ") && lines[0].ends_with(" READY"));
+    assert!(lines[1].starts_with("build ") && lines[1].ends_with(" STAGED"));
+    assert!(lines[2].starts_with("droplet ") && lines[2].ends_with(" STAGED"));
+
+    let packages = h.emu.api.packages();
+    assert_eq!(packages.len(), 1);
+    assert_eq!(packages[0].state, "READY");
+    assert_eq!(first.hash, packages[0].sha256, "the server's SHA-256");
+    assert_eq!(first.hash.as_ref().map(String::len), Some(64));
+    let app = h.emu.api.app(&guid).unwrap();
+    assert_eq!(app.state, "STARTED");
+    assert!(app.current_droplet.is_some());
+    assert!(lines[2].contains(app.current_droplet.as_deref().unwrap()));
+    let stored = sorted(app.package.unwrap().into_keys().collect());
+    assert_eq!(stored, ["a.bin", "empty", "small.txt", "sub/b.bin"]);
+
+    let upload = h.emu.api.uploads().pop().unwrap();
+    assert_eq!(
+        upload.package_guid.as_deref(),
+        Some(packages[0].guid.as_str())
+    );
+    assert_eq!(upload.field_order, ["resources", "bits"], "resources first");
+    assert_eq!(upload.resources, 0);
+    assert_eq!(
+        sorted(upload.zipped_files),
+        ["a.bin", "empty", "small.txt", "sub/b.bin"]
+    );
+    let asked = h.emu.api.matches().pop().unwrap().asked;
+    assert_eq!(
+        sorted(asked),
+        ["a.bin", "sub/b.bin"],
+        "only files the pool can hold, never empty ones"
+    );
+
+    // A small edit: the big files come from the pool, the edit travels.
+    write(&dir, "small.txt", "edited");
+    let (result, _) = h.deploy(&client, &dir).await;
+    let second = result.unwrap();
+    let upload = h.emu.api.uploads().pop().unwrap();
+    assert_eq!(sorted(upload.zipped_files), ["empty", "small.txt"]);
+    assert_eq!(upload.resources, 2);
+    assert!(upload.application_bytes.unwrap() < 4096);
+    assert_ne!(second.hash, first.hash);
+    assert_eq!(h.emu.api.apps().len(), 1, "found by name the second time");
+    let app = h.emu.api.app(&guid).unwrap();
+    assert_eq!(app.package.unwrap()["a.bin"].size, (2 * MIB) as u64);
+}
+
+#[tokio::test]
+async fn everything_matched_sends_only_resources() {
+    let h = Harness::v2_off().await;
+    let client = h.client();
+    let dir = h.app_dir("pooled");
+    write(&dir, "spec.json", name_spec("pooled"));
+    write(&dir, "a.bin", noise(7, MIB));
+    h.deploy(&client, &dir).await.0.unwrap();
+    let (result, rec) = h.deploy(&client, &dir).await;
+    let outcome = result.unwrap();
+    let upload = h.emu.api.uploads().pop().unwrap();
+    assert_eq!(upload.application_bytes, None, "no bits part");
+    assert_eq!(upload.field_order, ["resources"]);
+    assert_eq!(upload.resources, 1);
+    assert!(rec.has_log("every file is already on the server"));
+    assert_eq!(outcome.hash.as_ref().map(String::len), Some(64));
+}
+
+#[tokio::test]
+async fn no_start_stops_after_the_package() {
+    let h = Harness::v2_off().await;
+    let client = h.client();
+    let dir = h.app_dir("quiet");
+    write(&dir, "spec.json", name_spec("quiet"));
+    write(&dir, "index.html", "<p>hi</p>");
+    let first = h.deploy(&client, &dir).await.0.unwrap();
+    let guid = first.id.unwrap();
+    let droplet = h.emu.api.app(&guid).unwrap().current_droplet;
+    assert_eq!(h.emu.api.builds_created(), 1);
+
+    write(
+        &dir,
+        "spec.json",
+        json!({"name": "quiet", "space_guid": DEMO_SPACE_GUID, "no_start": true}).to_string(),
+    );
+    write(&dir, "index.html", "<p>changed</p>");
+    let (result, rec) = h.deploy(&client, &dir).await;
+    let outcome = result.unwrap();
+    assert_eq!(h.emu.api.builds_created(), 1, "no build");
+    let app = h.emu.api.app(&guid).unwrap();
+    assert_eq!(
+        app.state, "STOPPED",
+        "a started app is stopped, as cf push --no-start does"
+    );
+    assert_eq!(app.current_droplet, droplet, "the droplet is unchanged");
+    assert!(!rec.states().contains(&DeployState::Staging));
+    assert_eq!(outcome.job.unwrap().steps.len(), 1, "the package only");
+    assert_eq!(h.emu.api.packages().last().unwrap().state, "READY");
+}
+
+#[tokio::test]
+async fn failures_carry_the_servers_reason() {
+    let h = Harness::v2_off().await;
+    let client = h.client();
+    let dir = h.app_dir("failing");
+    write(&dir, "spec.json", name_spec("failing"));
+    write(&dir, "index.html", "<p>hi</p>");
+
+    h.emu.api.inject(CfFault::CorruptNextZip);
+    match h.deploy(&client, &dir).await.0 {
+        Err(DeployError::JobFailed(message)) => assert!(
+            message.contains("The app upload is invalid: Invalid zip archive"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+
+    h.emu.api.inject(CfFault::FailNextStaging);
+    let (result, rec) = h.deploy(&client, &dir).await;
+    match result {
+        Err(DeployError::JobFailed(message)) => {
+            assert!(
+                message.starts_with("staging failed: NoAppDetectedError"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let job = rec.get().jobs.pop().unwrap();
+    assert!(job.render().contains(" FAILED"), "{}", job.render());
+
+    h.emu.api.update_settings(|s| {
+        s.instances = 2;
+        s.instances_crash = true;
+    });
+    match h.deploy(&client, &dir).await.0 {
+        Err(err @ DeployError::JobFailed(_)) => {
+            assert!(!err.is_retryable());
+            assert!(err.to_string().contains("all instances crashed"), "{err}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    h.emu.api.update_settings(|s| s.instances_crash = false);
+    h.deploy(&client, &dir).await.0.unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_start_hits_the_startup_timeout() {
+    let h = Harness::v2_off().await;
+    h.emu
+        .api
+        .update_settings(|s| s.v3_pacing.starting_polls = u32::MAX);
+    let client = CfClient::new(&CfConfig {
+        startup_timeout_secs: Some(1),
+        ..h.config()
+    });
+    let dir = h.app_dir("slow");
+    write(&dir, "spec.json", name_spec("slow"));
+    write(&dir, "a.txt", "a");
+    match h.deploy(&client, &dir).await.0 {
+        Err(DeployError::JobFailed(message)) => {
+            assert!(message.contains("still STARTING"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn forced_apis_and_pasted_urls_and_tokens() {
+    let h = Harness::start().await;
+    let dir = h.app_dir("forced");
+    write(&dir, "spec.json", name_spec("forced"));
+    write(&dir, "a.txt", "a");
+
+    // v2 on: auto and v2 use the seed's v2 flow; v3 can be forced.
+    let auto = h.deploy(&h.client(), &dir).await.0.unwrap();
+    assert_eq!(h.emu.api.uploads().pop().unwrap().package_guid, None);
+    assert!(auto.job.unwrap().steps.is_empty());
+    let v2 = CfClient::new(&CfConfig {
+        api: ApiChoice::V2,
+        ..h.config()
+    });
+    h.deploy(&v2, &dir).await.0.unwrap();
+    assert_eq!(h.emu.api.uploads().pop().unwrap().package_guid, None);
+    let v3 = CfClient::new(&CfConfig {
+        api: ApiChoice::V3,
+        ..h.config()
+    });
+    h.deploy(&v3, &dir).await.0.unwrap();
+    assert!(h.emu.api.uploads().pop().unwrap().package_guid.is_some());
+
+    // v2 off: forced v2 says what to do.
+    h.emu.api.update_settings(|s| s.v2_enabled = false);
+    match h.deploy(&v2, &dir).await.0 {
+        Err(DeployError::Rejected {
+            status: 404,
+            message,
+        }) => {
+            assert!(message.contains("v2 API turned off"), "{message}");
+            assert!(message.contains("api = \"auto\""), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A URL with a trailing slash, a token with any case of "bearer ".
+    for token in [
+        format!("Bearer {DEMO_TOKEN}"),
+        format!("BEARER {DEMO_TOKEN}"),
+        DEMO_TOKEN.to_string(),
+    ] {
+        let pasted = CfClient::new(&CfConfig {
+            url: Some(format!("{}/ ", h.emu.url)),
+            token: Some(format!(" {token}\n")),
+            ..h.config()
+        });
+        h.deploy(&pasted, &dir).await.0.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn without_a_root_document_auto_learns_from_v2_endpoints_disabled() {
+    let h = Harness::v2_off().await;
+    h.emu.api.update_settings(|s| s.serve_root = false);
+    let dir = h.app_dir("hidden-root");
+    write(&dir, "spec.json", name_spec("hidden-root"));
+    write(&dir, "a.txt", "a");
+    let (result, rec) = h.deploy(&h.client(), &dir).await;
+    result.unwrap();
+    assert!(
+        rec.has_log("V2 endpoints disabled; using v3"),
+        "{:?}",
+        rec.logs()
+    );
+    assert_eq!(h.emu.api.packages().len(), 1);
+}
+
+/// The emulator's v3 rules, straight from the fact sheet.
+#[tokio::test]
+async fn emulator_follows_the_v3_cloud_controller() {
+    let h = Harness::v2_off().await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", h.emu.url);
+    let auth = format!("bearer {DEMO_TOKEN}");
+
+    // v2 off: the root lacks cloud_controller_v2, nginx answers /v2/*.
+    let root: Value = http
+        .get(url("/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(root["links"].get("cloud_controller_v2").is_none());
+    assert!(root["links"]["cloud_controller_v3"]["href"].is_string());
+    let r = http
+        .get(url("/v2/apps"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.text().await.unwrap(), "V2 endpoints disabled");
+    let info: Value = http
+        .get(url("/v2/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["api_version"], "");
+    assert_eq!(info["support"], "CF API v2 is disabled");
+
+    // Auth errors in the v3 shape.
+    let r = http.get(url("/v3/apps")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "{\"errors\":[{\"detail\":\"Authentication error\",\"title\":\"CF-NotAuthenticated\",\"code\":10002}]}"
+    );
+
+    // resource_matches: 201, validation 422, size 0 never matches.
+    let post = |path: &str, body: Value| {
+        http.post(url(path))
+            .header("authorization", &auth)
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        "/v3/resource_matches",
+        json!({"resources": [{"checksum": {"value": "a".repeat(40)}, "size_in_bytes": 0}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"resources": []}));
+    let r = post("/v3/resource_matches", json!({"resources": []}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("at least 1 resource"));
+
+    // A package: upload once, then PackageBitsAlreadyUploaded.
+    let guid = h.emu.api.create_app("raw", DEMO_SPACE_GUID);
+    let r = post(
+        "/v3/packages",
+        json!({"type": "bits", "relationships": {"app": {"data": {"guid": guid}}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let package: Value = r.json().await.unwrap();
+    assert_eq!(package["state"], "AWAITING_UPLOAD");
+    assert_eq!(
+        package["data"]["checksum"],
+        json!({"type": "sha256", "value": null})
+    );
+    let pkg = package["guid"].as_str().unwrap().to_string();
+    let upload_url = url(&format!("/v3/packages/{pkg}/upload"));
+    let empty = reqwest::multipart::Form::new().text("resources", "[]");
+    let r = http
+        .post(&upload_url)
+        .header("authorization", &auth)
+        .multipart(empty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Upload must include either resources or bits"));
+    let bad = reqwest::multipart::Form::new().text("resources", "{");
+    let r = http
+        .post(&upload_url)
+        .header("authorization", &auth)
+        .multipart(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Resources must be valid JSON."));
+
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("index.html", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut zip, b"<p>hi</p>").unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text("resources", "[]")
+            .part(
+                "bits",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name("package.zip"),
+            )
+    };
+    // Staging before READY is refused.
+    let r = http
+        .post(&upload_url)
+        .header("authorization", &auth)
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["state"],
+        "PROCESSING_UPLOAD"
+    );
+    let r = post("/v3/builds", json!({"package": {"guid": pkg}}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Cannot stage package whose state is not ready."));
+    let r = http
+        .post(&upload_url)
+        .header("authorization", &auth)
+        .multipart(form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("CF-PackageBitsAlreadyUploaded"));
+
+    // Start needs a droplet; a missing package is ResourceNotFound.
+    let r = post(&format!("/v3/apps/{guid}/actions/restart"), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Assign a droplet before starting this app."));
+    let r = http
+        .get(url("/v3/packages/nope"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("\"Package not found\""));
+}
