@@ -95,8 +95,18 @@ impl AppDeploy {
         app
     }
 
+    /// A change in the app. Only the first change since the worker last
+    /// claimed one wakes it: later ones just move `changed_at`, which the
+    /// worker reads again when its settle timer fires. A copy of thousands
+    /// of files thus costs one wake-up, not thousands.
     pub fn mark_changed(&self) {
-        *self.changed_at.lock() = Some(Instant::now());
+        let first = self.changed_at.lock().replace(Instant::now()).is_none();
+        if first {
+            self.note_change();
+        }
+    }
+
+    fn note_change(&self) {
         self.busy.send_replace(true);
         let mut status = self.status.lock();
         if self.deploying.load(Ordering::SeqCst) {
@@ -114,7 +124,8 @@ impl AppDeploy {
         self.held.lock().take();
         self.forced.store(true, Ordering::SeqCst);
         self.log("trigger", "deploy requested through .pushfs/ctl");
-        self.mark_changed();
+        *self.changed_at.lock() = Some(Instant::now());
+        self.note_change();
     }
 
     /// Stops automatic deploys; the deploy in flight, if any, finishes.

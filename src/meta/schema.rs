@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use super::{MetaError, MetaResult};
 
 /// Bumped on every incompatible change; a newer database is refused.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS inode (
@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS inode (
     nlink   INTEGER NOT NULL,
     size    INTEGER NOT NULL DEFAULT 0,
     blob    TEXT,                               -- SHA-256 of a sealed file's content
+    sha1    TEXT,                               -- its SHA-1, here too so no read joins blob
     temp    TEXT,                               -- the temp file of a file being written
     target  TEXT                                -- a symlink's target
 );
@@ -70,6 +71,12 @@ pub fn prepare(conn: &Connection) -> MetaResult<()> {
             found,
             known: VERSION,
         });
+    }
+    if found == 1 {
+        conn.execute_batch(
+            "ALTER TABLE inode ADD COLUMN sha1 TEXT;
+             UPDATE inode SET sha1 = (SELECT sha1 FROM blob WHERE sha256 = inode.blob);",
+        )?;
     }
     conn.execute_batch(TABLES)?;
     if found < VERSION {
