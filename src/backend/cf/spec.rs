@@ -126,7 +126,7 @@ fn parse_spec_json(bytes: &[u8]) -> Result<(AppRef, bool), DeployError> {
 }
 
 fn parse_manifest(file: &str, bytes: &[u8]) -> Result<AppRef, DeployError> {
-    let manifest: Manifest = serde_yaml::from_slice(bytes).map_err(|err| {
+    let manifest: Manifest = serde_norway::from_slice(bytes).map_err(|err| {
         DeployError::InvalidSpec(format!("{file} is not a valid cf manifest: {err}"))
     })?;
     let name = manifest
