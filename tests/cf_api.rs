@@ -6,108 +6,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::report::Recorder;
+use common::cf_harness::{name_spec, noise, sorted, write, Harness, MIB};
 use pushfs::backend::cf::{CfClient, CfConfig};
-use pushfs::backend::{
-    Backend, BackendKind, DeployError, DeployOutcome, DeployState, PreviousDeploy,
-};
-use pushfs::config::Config;
-use pushfs::deploy::snapshot::Snapshot;
+use pushfs::backend::{DeployError, DeployState};
 use pushfs::emulator::cf::{
-    CfEmulator, CfFault, JobPacing, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN,
-    DEVELOPER_SCOPES,
+    CfFault, JobPacing, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
 };
-use pushfs::emulator::{serve, EmulatedApi, FaultPlan, Running};
-use pushfs::store::ContentStore;
+use pushfs::emulator::FaultPlan;
 use serde_json::json;
-
-const MIB: usize = 1024 * 1024;
-
-struct Harness {
-    emu: Running<CfEmulator>,
-    tmp: tempfile::TempDir,
-    store: ContentStore,
-}
-
-impl Harness {
-    async fn start() -> Harness {
-        let emu = serve(Arc::new(CfEmulator::new()), 0).await.unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
-        Harness { emu, tmp, store }
-    }
-
-    /// The client as `pushfs demo` configures it.
-    fn demo_config(&self) -> CfConfig {
-        let mut config = Config::with_state_dir(&self.tmp.path().join("state"));
-        self.emu.api.configure_client(&self.emu.url, &mut config);
-        config.cf
-    }
-
-    fn client(&self) -> CfClient {
-        CfClient::new(&self.demo_config())
-    }
-
-    fn app_dir(&self, name: &str) -> PathBuf {
-        let dir = self.tmp.path().join("apps").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn snapshot(&self, client: &CfClient, dir: &Path) -> Snapshot {
-        Snapshot::from_dir(dir, BackendKind::Cf, &client.ignore_profile(), &self.store).unwrap()
-    }
-
-    async fn deploy(
-        &self,
-        client: &CfClient,
-        dir: &Path,
-    ) -> (Result<DeployOutcome, DeployError>, Recorder) {
-        let snapshot = self.snapshot(client, dir);
-        let recorder = Recorder::default();
-        let result = tokio::time::timeout(
-            Duration::from_secs(60),
-            client.deploy(&snapshot, &PreviousDeploy::default(), &recorder),
-        )
-        .await
-        .expect("a deploy finishes within a minute");
-        (result, recorder)
-    }
-}
-
-/// Incompressible-enough bytes, different per seed.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn write(dir: &Path, path: &str, bytes: impl AsRef<[u8]>) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn name_spec(name: &str) -> String {
-    json!({"name": name, "space_guid": DEMO_SPACE_GUID}).to_string()
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
 
 #[tokio::test]
 async fn first_deploy_uploads_everything_then_only_what_changed() {

@@ -6,116 +6,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-
-use common::report::Recorder;
+use common::cf_harness::{name_spec, noise, sorted, write, Harness, MIB};
 use pushfs::backend::cf::{ApiChoice, CfClient, CfConfig};
-use pushfs::backend::{
-    Backend, BackendKind, DeployError, DeployOutcome, DeployState, PreviousDeploy,
-};
-use pushfs::config::Config;
-use pushfs::deploy::snapshot::Snapshot;
-use pushfs::emulator::cf::{CfEmulator, CfFault, DEMO_SPACE_GUID, DEMO_TOKEN};
-use pushfs::emulator::{serve, EmulatedApi, Running};
-use pushfs::store::ContentStore;
+use pushfs::backend::{DeployError, DeployState};
+use pushfs::emulator::cf::{CfFault, DEMO_SPACE_GUID, DEMO_TOKEN};
 use serde_json::{json, Value};
-
-const MIB: usize = 1024 * 1024;
-
-struct Harness {
-    emu: Running<CfEmulator>,
-    tmp: tempfile::TempDir,
-    store: ContentStore,
-}
-
-impl Harness {
-    /// An emulator with v2 switched off, as capi-release now ships it.
-    async fn v2_off() -> Harness {
-        let h = Harness::start().await;
-        h.emu.api.update_settings(|s| s.v2_enabled = false);
-        h
-    }
-
-    async fn start() -> Harness {
-        let emu = serve(Arc::new(CfEmulator::new()), 0).await.unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
-        Harness { emu, tmp, store }
-    }
-
-    /// The demo client, polling fast.
-    fn config(&self) -> CfConfig {
-        let mut config = Config::with_state_dir(&self.tmp.path().join("state"));
-        self.emu.api.configure_client(&self.emu.url, &mut config);
-        config.cf.poll_interval_ms = Some(10);
-        config.cf
-    }
-
-    fn client(&self) -> CfClient {
-        CfClient::new(&self.config())
-    }
-
-    fn app_dir(&self, name: &str) -> PathBuf {
-        let dir = self.tmp.path().join("apps").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    async fn deploy(
-        &self,
-        client: &CfClient,
-        dir: &Path,
-    ) -> (Result<DeployOutcome, DeployError>, Recorder) {
-        let snapshot =
-            Snapshot::from_dir(dir, BackendKind::Cf, &client.ignore_profile(), &self.store)
-                .unwrap();
-        let recorder = Recorder::default();
-        let result = tokio::time::timeout(
-            Duration::from_secs(60),
-            client.deploy(&snapshot, &PreviousDeploy::default(), &recorder),
-        )
-        .await
-        .expect("a deploy finishes within a minute");
-        (result, recorder)
-    }
-}
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn write(dir: &Path, path: &str, bytes: impl AsRef<[u8]>) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn name_spec(name: &str) -> String {
-    json!({"name": name, "space_guid": DEMO_SPACE_GUID}).to_string()
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
 
 #[tokio::test]
 async fn auto_pushes_through_v3_to_running_and_sends_only_what_changed() {
     let h = Harness::v2_off().await;
-    let client = h.client();
+    let client = h.fast_client();
     let dir = h.app_dir("shop");
     write(&dir, "spec.json", name_spec("shop"));
     write(&dir, "a.bin", noise(1, 2 * MIB));
@@ -195,7 +95,7 @@ async fn auto_pushes_through_v3_to_running_and_sends_only_what_changed() {
 #[tokio::test]
 async fn everything_matched_sends_only_resources() {
     let h = Harness::v2_off().await;
-    let client = h.client();
+    let client = h.fast_client();
     let dir = h.app_dir("pooled");
     write(&dir, "spec.json", name_spec("pooled"));
     write(&dir, "a.bin", noise(7, MIB));
@@ -213,7 +113,7 @@ async fn everything_matched_sends_only_resources() {
 #[tokio::test]
 async fn no_start_stops_after_the_package() {
     let h = Harness::v2_off().await;
-    let client = h.client();
+    let client = h.fast_client();
     let dir = h.app_dir("quiet");
     write(&dir, "spec.json", name_spec("quiet"));
     write(&dir, "index.html", "<p>hi</p>");
@@ -245,7 +145,7 @@ async fn no_start_stops_after_the_package() {
 #[tokio::test]
 async fn failures_carry_the_servers_reason() {
     let h = Harness::v2_off().await;
-    let client = h.client();
+    let client = h.fast_client();
     let dir = h.app_dir("failing");
     write(&dir, "spec.json", name_spec("failing"));
     write(&dir, "index.html", "<p>hi</p>");
@@ -297,7 +197,7 @@ async fn a_slow_start_hits_the_startup_timeout() {
         .update_settings(|s| s.v3_pacing.starting_polls = u32::MAX);
     let client = CfClient::new(&CfConfig {
         startup_timeout_secs: Some(1),
-        ..h.config()
+        ..h.fast_config()
     });
     let dir = h.app_dir("slow");
     write(&dir, "spec.json", name_spec("slow"));
@@ -318,18 +218,18 @@ async fn forced_apis_and_pasted_urls_and_tokens() {
     write(&dir, "a.txt", "a");
 
     // v2 on: auto and v2 use the seed's v2 flow; v3 can be forced.
-    let auto = h.deploy(&h.client(), &dir).await.0.unwrap();
+    let auto = h.deploy(&h.fast_client(), &dir).await.0.unwrap();
     assert_eq!(h.emu.api.uploads().pop().unwrap().package_guid, None);
     assert!(auto.job.unwrap().steps.is_empty());
     let v2 = CfClient::new(&CfConfig {
         api: ApiChoice::V2,
-        ..h.config()
+        ..h.fast_config()
     });
     h.deploy(&v2, &dir).await.0.unwrap();
     assert_eq!(h.emu.api.uploads().pop().unwrap().package_guid, None);
     let v3 = CfClient::new(&CfConfig {
         api: ApiChoice::V3,
-        ..h.config()
+        ..h.fast_config()
     });
     h.deploy(&v3, &dir).await.0.unwrap();
     assert!(h.emu.api.uploads().pop().unwrap().package_guid.is_some());
@@ -356,7 +256,7 @@ async fn forced_apis_and_pasted_urls_and_tokens() {
         let pasted = CfClient::new(&CfConfig {
             url: Some(format!("{}/ ", h.emu.url)),
             token: Some(format!(" {token}\n")),
-            ..h.config()
+            ..h.fast_config()
         });
         h.deploy(&pasted, &dir).await.0.unwrap();
     }
@@ -369,7 +269,7 @@ async fn without_a_root_document_auto_learns_from_v2_endpoints_disabled() {
     let dir = h.app_dir("hidden-root");
     write(&dir, "spec.json", name_spec("hidden-root"));
     write(&dir, "a.txt", "a");
-    let (result, rec) = h.deploy(&h.client(), &dir).await;
+    let (result, rec) = h.deploy(&h.fast_client(), &dir).await;
     result.unwrap();
     assert!(
         rec.has_log("V2 endpoints disabled; using v3"),

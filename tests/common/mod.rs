@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cf_harness;
 pub mod report;
 pub mod scripted;
 
