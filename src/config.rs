@@ -5,7 +5,6 @@
 //! top-level keys for the mount, one table per backend. Each backend's
 //! table is its own struct, defined beside its client.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ use crate::backend::cf::CfConfig;
 use crate::backend::flux::FluxConfig;
 
 /// The process environment, captured once in `main` (tests pass their own).
-pub type Env = BTreeMap<String, String>;
+pub use crate::env::{parse_flag, Env, EnvError};
 
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(1000);
 
@@ -34,20 +33,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{name} must be a whole number of milliseconds, got {value:?}")]
     BadNumber { name: &'static str, value: String },
-    #[error("{name} must be true or false (or 1/0, yes/no, on/off), got {value:?}")]
-    BadFlag { name: &'static str, value: String },
-}
-
-/// A yes/no environment variable: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
-pub fn parse_flag(name: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::BadFlag {
-            name,
-            value: value.to_string(),
-        }),
-    }
+    #[error(transparent)]
+    Env(#[from] EnvError),
 }
 
 /// How transient failures (5xx, 429, network) are retried.

@@ -65,7 +65,7 @@ impl Mounted {
         mountpoint: &Path,
         runtime: Handle,
     ) -> Result<Mounted, MountError> {
-        Self::start_with(config, mountpoint, runtime, backend::build_all(config))
+        Self::start_with(config, mountpoint, runtime, clients(config))
     }
 
     /// Like [`Mounted::start`], with the given backend clients (tests use scripted ones).
@@ -191,6 +191,15 @@ impl Drop for Mounted {
             self.stop();
         }
     }
+}
+
+/// The client for each backend, from the configuration.
+fn clients(config: &Config) -> Vec<Arc<dyn backend::Backend>> {
+    vec![
+        Arc::new(backend::bytenite::ByteniteClient::new(&config.bytenite)),
+        Arc::new(backend::flux::FluxClient::new(&config.flux)),
+        Arc::new(backend::cf::CfClient::new(&config.cf)),
+    ]
 }
 
 /// Takes an exclusive lock on the state directory: `Ok(None)` if another

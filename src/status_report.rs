@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::backend::BackendKind;
+use crate::kind::BackendKind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MountReport {

@@ -29,9 +29,9 @@ use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
     Report,
 };
-use crate::config::{ConfigError, Env};
-use crate::deploy::snapshot::Snapshot;
+use crate::env::{Env, EnvError};
 use crate::package::tar::TarPackage;
+use crate::snapshot::Snapshot;
 pub use activation::status_word;
 use activation::PendingActivations;
 use auth::{bare_token, AccessToken, Credentials, TokenSource};
@@ -79,7 +79,7 @@ impl fmt::Debug for ByteniteConfig {
 }
 
 impl ByteniteConfig {
-    pub fn apply_env(&mut self, env: &Env) -> Result<(), ConfigError> {
+    pub fn apply_env(&mut self, env: &Env) -> Result<(), EnvError> {
         let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
         if let Some(url) = var("PUSHFS_BYTENITE_URL") {
             self.url = Some(url);
@@ -91,10 +91,7 @@ impl ByteniteConfig {
             self.token = Some(token);
         }
         if let Some(value) = var("PUSHFS_BYTENITE_ACTIVATE") {
-            self.activate = Some(crate::config::parse_flag(
-                "PUSHFS_BYTENITE_ACTIVATE",
-                &value,
-            )?);
+            self.activate = Some(crate::env::parse_flag("PUSHFS_BYTENITE_ACTIVATE", &value)?);
         }
         Ok(())
     }

@@ -35,9 +35,9 @@ use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
     Report,
 };
-use crate::config::Env;
-use crate::deploy::snapshot::{Snapshot, SnapshotEntry};
+use crate::env::Env;
 use crate::package::fingerprint::PoolWindow;
+use crate::snapshot::{Snapshot, SnapshotEntry};
 
 pub use self::spec::{MANIFEST_FILES, SPEC_FILE};
 pub use self::version::ApiChoice;

@@ -47,8 +47,8 @@ use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PaymentDue,
     PreviousDeploy, Report,
 };
-use crate::config::Env;
-use crate::deploy::snapshot::Snapshot;
+use crate::env::Env;
+use crate::snapshot::Snapshot;
 
 /// The app folder's spec: FluxOS's `appSpecification`.
 pub const SPEC_FILE: &str = "spec.json";

@@ -11,47 +11,14 @@ mod error;
 pub mod flux;
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use error::DeployError;
 
-use crate::config::Config;
-use crate::deploy::snapshot::Snapshot;
-
-/// The backends, one per top-level directory of the mount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Bytenite,
-    Flux,
-    Cf,
-}
-
-impl BackendKind {
-    pub const ALL: [BackendKind; 3] = [BackendKind::Bytenite, BackendKind::Flux, BackendKind::Cf];
-
-    /// The directory name under the mount point.
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            BackendKind::Bytenite => "bytenite",
-            BackendKind::Flux => "flux",
-            BackendKind::Cf => "cf",
-        }
-    }
-
-    pub fn from_dir_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.dir_name() == name)
-    }
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.dir_name())
-    }
-}
+pub use crate::kind::{BackendKind, IgnoreProfile};
+use crate::snapshot::Snapshot;
 
 /// The states shown in `.pushfs/state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,16 +225,6 @@ pub trait Report: Send + Sync {
     fn payment(&self, _due: &PaymentDue) {}
 }
 
-/// Which files an app may carry that are never packaged, beyond pushfs's own
-/// rules (`.pushfs/`, editor droppings, `.pushfsignore`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IgnoreProfile {
-    /// Ignore files read from the app root, gitignore syntax (e.g. `.cfignore`).
-    pub ignore_files: &'static [&'static str],
-    /// Patterns always ignored for this backend, gitignore syntax.
-    pub default_patterns: &'static [&'static str],
-}
-
 #[async_trait]
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
@@ -295,13 +252,4 @@ pub trait Backend: Send + Sync {
     async fn watch(&self, _due: &PaymentDue, _report: &dyn Report) -> Result<(), DeployError> {
         Ok(())
     }
-}
-
-/// Builds the client for each backend from the configuration.
-pub fn build_all(config: &Config) -> Vec<Arc<dyn Backend>> {
-    vec![
-        Arc::new(bytenite::ByteniteClient::new(&config.bytenite)),
-        Arc::new(flux::FluxClient::new(&config.flux)),
-        Arc::new(cf::CfClient::new(&config.cf)),
-    ]
 }

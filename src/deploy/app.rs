@@ -290,7 +290,7 @@ impl AppDeploy {
         } else {
             Vec::new()
         };
-        file.render(&status, &lines)
+        super::status_view::render(file, &status, &lines)
     }
 }
 

@@ -7,8 +7,10 @@
 mod app;
 pub mod log;
 pub mod records;
-pub mod snapshot;
+/// The snapshot types live on the ground floor; kept here under their old path.
+pub use crate::snapshot;
 pub mod status;
+pub mod status_view;
 mod worker;
 
 use std::collections::HashMap;

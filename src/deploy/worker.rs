@@ -8,10 +8,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::app::{AppDeploy, StatusReport};
-use super::snapshot::Snapshot;
 use super::status::now_rfc3339;
 use super::DeploySettings;
 use crate::backend::{Backend, DeployError, DeployState, PaymentDue};
+use crate::snapshot::Snapshot;
 use crate::tree::Tree;
 
 /// How often a worker re-checks an app whose files are still being written,

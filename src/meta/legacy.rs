@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::{Ino, InodeKind, InodeRow, MetaResult, NewInode, Txn};
-use crate::backend::BackendKind;
+use crate::kind::BackendKind;
 use crate::store::{BlobInfo, ContentStore};
 
 const FORMAT: u32 = 1;

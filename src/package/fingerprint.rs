@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::deploy::snapshot::{FileContent, SnapshotEntry};
+use crate::snapshot::{FileContent, SnapshotEntry};
 
 /// One regular file as the cf CLI describes it to the Cloud Controller.
 /// Field order follows the cf CLI's wire format: fn, mode, sha1, size.
@@ -93,7 +93,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::deploy::snapshot::EntryKind;
+    use crate::snapshot::EntryKind;
     use crate::store::BlobInfo;
 
     fn file(path: &str, mode: u32, size: u64) -> SnapshotEntry {

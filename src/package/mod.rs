@@ -1,6 +1,7 @@
-//! Packaging helpers shared by the backends: ignore rules, deterministic archives.
+//! Packaging helpers shared by the backends: deterministic archives and
+//! fingerprints. (The ignore rules sit on the ground floor, in `crate::ignore`.)
 
 pub mod fingerprint;
-pub mod ignore;
+pub use crate::ignore;
 pub mod tar;
 pub mod zip;

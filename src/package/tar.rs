@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use tar::{EntryType, Header};
 
-use crate::deploy::snapshot::{EntryKind, Snapshot, SnapshotEntry};
+use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry};
 
 /// The mtime of every entry: the constant `tar`'s own deterministic mode
 /// uses (2006-07-24), because some tools mishandle a zero timestamp.
@@ -277,7 +277,7 @@ impl<W: Write> Write for CountingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{BackendKind, IgnoreProfile};
+    use crate::kind::{BackendKind, IgnoreProfile};
     use crate::store::ContentStore;
     use std::fs;
     use std::os::unix::fs::{symlink, PermissionsExt};

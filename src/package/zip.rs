@@ -18,7 +18,7 @@ use thiserror::Error;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use crate::deploy::snapshot::{EntryKind, SnapshotEntry};
+use crate::snapshot::{EntryKind, SnapshotEntry};
 
 /// Deflate level 6 is flate2's default; naming it keeps archives stable even
 /// if the crate's default changes, and keeps the zip crate off Zopfli.
@@ -138,8 +138,8 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::backend::{BackendKind, IgnoreProfile};
-    use crate::deploy::snapshot::Snapshot;
+    use crate::kind::{BackendKind, IgnoreProfile};
+    use crate::snapshot::Snapshot;
     use crate::store::ContentStore;
 
     /// A tree with a nested file, an empty dir, an executable, a symlink

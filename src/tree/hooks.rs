@@ -1,7 +1,7 @@
 //! What the tree tells the deploy layer, and asks of it. The deploy layer
 //! implements [`DeployHooks`]; no call may lock the tree back.
 
-use crate::backend::BackendKind;
+use crate::kind::BackendKind;
 
 use super::status_files::StatusFile;
 use super::AppId;

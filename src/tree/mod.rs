@@ -29,10 +29,10 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
-use crate::backend::BackendKind;
-use crate::deploy::snapshot::{EntryKind, FileContent, SnapshotEntry};
+use crate::ignore::STATUS_DIR;
+use crate::kind::BackendKind;
 use crate::meta::{BlobPins, InodeKind, InodeRow, MetaStore, Txn};
-use crate::package::ignore::STATUS_DIR;
+use crate::snapshot::{EntryKind, FileContent, SnapshotEntry};
 use crate::store::ContentStore;
 
 pub use content::OpenFile;

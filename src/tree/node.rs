@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use crate::backend::BackendKind;
+use crate::kind::BackendKind;
 
 pub use crate::meta::Ino;
 

@@ -16,7 +16,7 @@ use super::{
     is_app_root, is_status_dir_name, utf8_name, AppEntry, AppId, Attr, CtlCommand, Ino, Tree,
     TreeError, TreeResult, ROOT_INO,
 };
-use crate::backend::BackendKind;
+use crate::kind::BackendKind;
 use crate::meta::{InodeKind, InodeRow, NewInode, Txn};
 
 /// A setattr request; `None` leaves the attribute alone.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::BackendKind;
+use crate::kind::BackendKind;
 use crate::meta::{InodeKind, InodeRow, MetaStore, NewInode, RunStart, Txn};
 use crate::store::{hash_file, ContentStore};
 

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::deploy::status::AppStatus;
 use status_files::StatusFile;
 
 /// Records what the tree tells the deploy layer about recovery.
@@ -31,7 +30,7 @@ impl DeployHooks for Hooks {
     fn app_removed(&self, _: &AppId) {}
     fn command(&self, _: &AppId, _: CtlCommand) {}
     fn status_file(&self, _: &AppId, file: StatusFile) -> Vec<u8> {
-        file.render(&AppStatus::new("t", BackendKind::Cf), &[])
+        format!("{}\n", file.name()).into_bytes()
     }
     fn wait(&self, _: &AppId, done: Box<dyn FnOnce(Vec<u8>) + Send>) {
         done(b"idle\n".to_vec())

@@ -10,8 +10,8 @@
 //! - it has none (a flat folder, e.g. `spec.json` + `main.py`): every other
 //!   entry is packed under `app/`, and the entrypoint must be at the root.
 
-use crate::deploy::snapshot::{EntryKind, Snapshot, SnapshotEntry};
 use crate::package::tar::{TarBody, TarItem, TarPackage};
+use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry};
 
 use super::manifest::{AppManifest, Manifest, ManifestError, MANIFEST_FILE, SPEC_FILE};
 

@@ -16,9 +16,9 @@ use tokio_util::io::ReaderStream;
 use super::api::CcSession;
 use super::spec::{MANIFEST_FILES, SPEC_FILE};
 use crate::backend::DeployError;
-use crate::deploy::snapshot::{EntryKind, Snapshot, SnapshotEntry};
 use crate::package::fingerprint::{fingerprints, Fingerprint, PoolWindow};
 use crate::package::zip::{write_zip_to_temp, ZipSummary};
+use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry};
 
 /// The cf CLI's `MaxResourceMatchChunkSize`: keeps each request far below
 /// the Cloud Controller's 15 MB body limit.

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::backend::DeployError;
-use crate::deploy::snapshot::Snapshot;
+use crate::snapshot::Snapshot;
 
 pub const SPEC_FILE: &str = "spec.json";
 pub const MANIFEST_FILES: [&str; 2] = ["manifest.yml", "manifest.yaml"];

@@ -23,8 +23,8 @@ use super::apps::Resolution;
 use super::bits::{self, BitsPlan};
 use super::spec::{AppRef, AppSpec};
 use crate::backend::{DeployError, DeployOutcome, DeployState, Report};
-use crate::deploy::snapshot::SnapshotEntry;
 use crate::package::fingerprint::PoolWindow;
+use crate::snapshot::SnapshotEntry;
 
 pub use self::poll::Timing;
 

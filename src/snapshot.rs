@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::backend::{BackendKind, IgnoreProfile};
-use crate::package::ignore::IgnoreRules;
+use crate::ignore::IgnoreRules;
+use crate::kind::{BackendKind, IgnoreProfile};
 use crate::store::{BlobInfo, ContentStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::backend::IgnoreProfile;
+use crate::kind::IgnoreProfile;
 
 /// The name of the directory of status files; never packaged, never listed.
 pub const STATUS_DIR: &str = ".pushfs";
