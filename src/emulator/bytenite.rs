@@ -128,7 +128,8 @@ impl ByteniteEmulator {
             .apps
             .iter()
             .find(|a| a.id == id)
-            .map(|a| a.tar.clone())
+            .and_then(|a| a.tar.bytes().ok())
+            .map(Arc::new)
     }
 
     /// Registers another API key, for a user of that name.

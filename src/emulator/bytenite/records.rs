@@ -23,7 +23,35 @@ pub struct AppRecord {
     pub hash: String,
     pub revision: u64,
     /// The archive as received, served at `/_emulator/apps/{id}/tar`.
-    pub tar: Arc<Vec<u8>>,
+    pub tar: StoredTar,
+}
+
+/// A pushed archive, kept in a temp file (deleted with its last record),
+/// so a long demo session does not hold every push in memory.
+#[derive(Debug, Clone)]
+pub struct StoredTar(Option<Arc<tempfile::NamedTempFile>>);
+
+impl StoredTar {
+    pub fn store(bytes: &[u8]) -> std::io::Result<StoredTar> {
+        use std::io::Write;
+        let mut file = tempfile::Builder::new()
+            .prefix("pushfs-emulated-tar-")
+            .tempfile()?;
+        file.write_all(bytes)?;
+        Ok(StoredTar(Some(Arc::new(file))))
+    }
+
+    pub fn empty() -> StoredTar {
+        StoredTar(None)
+    }
+
+    /// The archive's bytes, read back from disk.
+    pub fn bytes(&self) -> std::io::Result<Vec<u8>> {
+        match &self.0 {
+            Some(file) => std::fs::read(file.path()),
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 impl AppRecord {
@@ -91,7 +119,7 @@ pub struct Push {
     pub user_name: String,
     pub manifest: AppManifest,
     pub hash: String,
-    pub tar: Arc<Vec<u8>>,
+    pub tar: StoredTar,
 }
 
 /// Creates the record, or replaces the one with the same owner, name and
@@ -171,8 +199,21 @@ mod tests {
                 ..AppManifest::default()
             },
             hash: "h".into(),
-            tar: Arc::new(Vec::new()),
+            tar: StoredTar::empty(),
         }
+    }
+
+    #[test]
+    fn a_stored_tar_lives_on_disk_until_its_last_record_goes() {
+        let tar = StoredTar::store(b"archive bytes").unwrap();
+        let path = tar.0.as_ref().unwrap().path().to_path_buf();
+        assert_eq!(std::fs::read(&path).unwrap(), b"archive bytes");
+        let copy = tar.clone();
+        drop(tar);
+        assert_eq!(copy.bytes().unwrap(), b"archive bytes");
+        drop(copy);
+        assert!(!path.exists());
+        assert!(StoredTar::empty().bytes().unwrap().is_empty());
     }
 
     #[test]

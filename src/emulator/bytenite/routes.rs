@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::archive::{decode_data, read_app, UploadedApp};
-use super::records::{resolve, upsert, Push};
+use super::records::{resolve, upsert, Push, StoredTar};
 use super::{AppRecord, ByteniteEmulator, User};
 use crate::backend::bytenite::upload::hash_base64;
 
@@ -206,6 +206,8 @@ async fn push_app(
     }
     let app = decoded.app.map_err(invalid)?;
     let hash = decoded.hash;
+    let tar = StoredTar::store(&app.tar)
+        .map_err(|err| rpc_error(INTERNAL, format!("cannot keep the archive: {err}")))?;
     let mut state = emulator.state.lock();
     let index = upsert(
         &mut state.apps,
@@ -214,7 +216,7 @@ async fn push_app(
             user_name: user.name,
             manifest: app.manifest,
             hash,
-            tar: Arc::new(app.tar),
+            tar,
         },
     );
     state.stats.uploads_accepted += 1;
