@@ -15,6 +15,17 @@ use crate::ignore::IgnoreRules;
 use crate::kind::{BackendKind, IgnoreProfile};
 use crate::store::{BlobInfo, ContentStore};
 
+/// The most pushfs reads into memory of a spec, manifest or ignore file.
+pub const SPEC_LIMIT: u64 = 1 << 20;
+
+/// Drops a UTF-8 byte-order mark.
+fn without_bom(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    bytes
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// The app's directory name.
@@ -75,7 +86,9 @@ impl Snapshot {
                 .iter()
                 .find(|e| e.path == name)
                 .and_then(|e| e.file())
+                .filter(|f| f.blob.size <= SPEC_LIMIT)
                 .and_then(|f| fs::read(&f.path).ok())
+                .map(without_bom)
         };
         let rules = IgnoreRules::new(profile, read_root);
         let mut kept: Vec<SnapshotEntry> = entries
@@ -116,10 +129,19 @@ impl Snapshot {
             .map(|i| &self.entries[i])
     }
 
-    /// Reads a whole file of the snapshot (specs, manifests): `Ok(None)` if absent.
+    /// Reads a spec or manifest of the snapshot: `Ok(None)` if absent. One
+    /// bigger than [`SPEC_LIMIT`] is refused before it is read, and a UTF-8
+    /// byte-order mark (as some editors write) is dropped.
     pub fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
         match self.find(path).and_then(|e| e.file()) {
-            Some(content) => fs::read(&content.path).map(Some),
+            Some(content) if content.blob.size > SPEC_LIMIT => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{path} is {} bytes; a spec or manifest may have at most {SPEC_LIMIT} (1 MiB)",
+                    content.blob.size
+                ),
+            )),
+            Some(content) => fs::read(&content.path).map(|bytes| Some(without_bom(bytes))),
             None => Ok(None),
         }
     }
@@ -229,6 +251,26 @@ mod tests {
         fs::write(app.join("src/main.py"), "print(2)").unwrap();
         let c = Snapshot::from_dir(&app, BackendKind::Cf, &profile, &store).unwrap();
         assert_ne!(a.digest, c.digest);
+    }
+
+    #[test]
+    fn a_spec_is_read_without_its_bom_and_a_huge_one_is_refused_unread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
+        let app = tmp.path().join("app");
+        fs::create_dir_all(&app).unwrap();
+        fs::write(app.join("spec.json"), b"\xEF\xBB\xBF{\"a\":1}").unwrap();
+        fs::write(app.join("big.json"), vec![b' '; SPEC_LIMIT as usize + 1]).unwrap();
+        let profile = IgnoreProfile::default();
+        let snap = Snapshot::from_dir(&app, BackendKind::Cf, &profile, &store).unwrap();
+        assert_eq!(snap.read("spec.json").unwrap().unwrap(), b"{\"a\":1}");
+        let err = snap.read("big.json").unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "big.json is 1048577 bytes; a spec or manifest may have at most 1048576 (1 MiB)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

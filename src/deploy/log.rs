@@ -12,6 +12,9 @@ use crate::private_files::{create_private_dir_all, private_file_options};
 /// Lines kept in memory and shown in `.pushfs/log`.
 const KEPT_LINES: usize = 1000;
 const FILE_NAME: &str = "log";
+/// The log on disk is rotated to `log.1` past this size, so months of
+/// unattended running keep at most twice this much.
+const ROTATE_AT: u64 = 1 << 20;
 
 #[derive(Debug, Default)]
 pub struct AppLog {
@@ -20,6 +23,9 @@ pub struct AppLog {
     /// The newest lines that could not be appended yet (a full disk);
     /// tried again with the next line.
     unwritten: usize,
+    /// Where the log lives, and how big it is on disk.
+    path: std::path::PathBuf,
+    size: u64,
 }
 
 impl AppLog {
@@ -39,10 +45,16 @@ impl AppLog {
             .and_then(|_| private_file_options().create(true).append(true).open(&path))
             .map_err(|err| tracing::error!(%err, path = %path.display(), "cannot open the app log"))
             .ok();
+        let size = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
         AppLog {
             lines,
             file,
             unwritten: 0,
+            path,
+            size,
         }
     }
 
@@ -72,11 +84,37 @@ impl AppLog {
             text.push('\n');
         }
         match file.write_all(text.as_bytes()) {
-            Ok(()) => self.unwritten = 0,
+            Ok(()) => {
+                self.unwritten = 0;
+                self.size += text.len() as u64;
+                if self.size > ROTATE_AT {
+                    self.rotate();
+                }
+            }
             Err(err) if self.unwritten == 1 => {
                 tracing::error!(%err, "cannot append to the app log; retrying with the next line");
             }
             Err(_) => {}
+        }
+    }
+
+    /// Moves the log to `log.1` (replacing an older one) and starts anew.
+    fn rotate(&mut self) {
+        let old = self.path.with_extension("1");
+        let reopened = std::fs::rename(&self.path, &old).and_then(|_| {
+            private_file_options()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        });
+        match reopened {
+            Ok(file) => {
+                self.file = Some(file);
+                self.size = 0;
+            }
+            Err(err) => {
+                tracing::warn!(%err, path = %self.path.display(), "cannot rotate the app log")
+            }
         }
     }
 
@@ -121,6 +159,23 @@ mod tests {
             text.contains("trigger: one\n") && text.contains("trigger: two\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_file_rotates_past_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AppLog::open(dir.path());
+        let long = "x".repeat(1000);
+        for _ in 0..1100 {
+            log.push("upload", &long);
+        }
+        let current = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len();
+        let rotated = std::fs::metadata(dir.path().join("log.1")).unwrap().len();
+        assert!(
+            current < ROTATE_AT && rotated > ROTATE_AT,
+            "{current} {rotated}"
+        );
+        assert_eq!(log.lines().len(), KEPT_LINES, ".pushfs/log shows the tail");
     }
 
     #[test]
