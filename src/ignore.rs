@@ -4,7 +4,10 @@
 //! backend; a backend adds its own defaults and ignore files (`.cfignore`).
 //! Patterns use gitignore syntax, matched by the `ignore` crate.
 
+use std::path::PathBuf;
+
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::Match;
 
 use crate::kind::IgnoreProfile;
 
@@ -21,6 +24,9 @@ pub const EDITOR_DROPPINGS: &[&str] =
 
 pub struct IgnoreRules {
     matcher: Gitignore,
+    /// Each line read from an ignore file, as (file, line number, text), to
+    /// say which line excluded a file.
+    lines: Vec<(String, usize, String)>,
 }
 
 impl IgnoreRules {
@@ -28,25 +34,49 @@ impl IgnoreRules {
     /// a file at the app root, if present (the ignore files live there).
     pub fn new(profile: &IgnoreProfile, read_root_file: impl Fn(&str) -> Option<Vec<u8>>) -> Self {
         let mut builder = GitignoreBuilder::new("/");
-        let mut add = |line: &str| {
+        let mut add = |from: Option<&str>, line: &str| {
             // A malformed line is skipped, as git does, rather than failing the deploy.
-            let _ = builder.add_line(None, line);
+            let _ = builder.add_line(from.map(PathBuf::from), line);
         };
-        add(&format!("/{STATUS_DIR}/"));
+        add(None, &format!("/{STATUS_DIR}/"));
         for pattern in EDITOR_DROPPINGS.iter().chain(profile.default_patterns) {
-            add(pattern);
+            add(None, pattern);
         }
+        let mut lines = Vec::new();
         let files = std::iter::once(PUSHFS_IGNORE_FILE).chain(profile.ignore_files.iter().copied());
         for name in files {
             if let Some(bytes) = read_root_file(name) {
-                for line in String::from_utf8_lossy(&bytes).lines() {
-                    add(line);
+                for (number, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+                    add(Some(name), line);
+                    lines.push((name.to_string(), number + 1, line.to_string()));
                 }
             }
         }
         IgnoreRules {
             matcher: builder.build().unwrap_or_else(|_| Gitignore::empty()),
+            lines,
         }
+    }
+
+    /// Which rule excludes `path`, in words: "`.cfignore` line 3 (`*.json`)",
+    /// or the built-in pattern. `None` if it is packaged.
+    pub fn why_ignored(&self, path: &str, is_dir: bool) -> Option<String> {
+        let Match::Ignore(glob) = self
+            .matcher
+            .matched_path_or_any_parents(format!("/{path}"), is_dir)
+        else {
+            return None;
+        };
+        let pattern = glob.original();
+        let Some(from) = glob.from().and_then(|f| f.to_str()) else {
+            return Some(format!("pushfs's built-in ignore pattern `{pattern}`"));
+        };
+        let line = self
+            .lines
+            .iter()
+            .find(|(file, _, text)| file == from && text.trim_end() == pattern.trim_end())
+            .map_or(String::new(), |(_, number, _)| format!(" line {number}"));
+        Some(format!("`{from}`{line} (`{pattern}`)"))
     }
 
     /// `path` is relative to the app root, with `/` separators.
@@ -71,6 +101,20 @@ mod tests {
                 .then(|| pushfsignore.map(|s| s.as_bytes().to_vec()))
                 .flatten()
         })
+    }
+
+    #[test]
+    fn the_excluding_line_is_named() {
+        let rules = rules(&["/vendor/"], Some("# comment\n*.json\n"));
+        assert_eq!(
+            rules.why_ignored("spec.json", false).as_deref(),
+            Some("`.pushfsignore` line 2 (`*.json`)")
+        );
+        assert_eq!(
+            rules.why_ignored("a.swp", false).as_deref(),
+            Some("pushfs's built-in ignore pattern `*.swp`")
+        );
+        assert_eq!(rules.why_ignored("main.py", false), None);
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Snapshot {
     pub entries: Vec<SnapshotEntry>,
     /// Lowercase hex SHA-256 over the entries: decides whether anything changed.
     pub digest: String,
+    /// Files at the app root that the ignore rules excluded, with the rule:
+    /// a spec excluded this way is reported as such, not as missing.
+    pub excluded_at_root: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +101,17 @@ impl Snapshot {
             .collect();
         kept.sort_by(|a, b| a.path.cmp(&b.path));
         let digest = digest(&kept);
+        let excluded_at_root = entries
+            .iter()
+            .filter(|e| !e.path.contains('/') && e.file().is_some())
+            .filter_map(|e| Some((e.path.clone(), rules.why_ignored(&e.path, false)?)))
+            .collect();
         Snapshot {
             app,
             backend,
             entries: kept,
             digest,
+            excluded_at_root,
         }
     }
 
@@ -142,7 +151,13 @@ impl Snapshot {
                 ),
             )),
             Some(content) => fs::read(&content.path).map(|bytes| Some(without_bom(bytes))),
-            None => Ok(None),
+            None => match self.excluded_at_root.iter().find(|(p, _)| p == path) {
+                Some((_, why)) => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{path} is excluded from the app by {why}; pushfs reads only what it packages"),
+                )),
+                None => Ok(None),
+            },
         }
     }
 

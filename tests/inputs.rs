@@ -47,3 +47,19 @@ fn a_spec_over_one_mib_is_refused_unread_and_nothing_is_uploaded() {
         "not even looked up or created"
     );
 }
+
+#[test]
+fn a_spec_excluded_by_an_ignore_file_is_called_that() {
+    let t = TestMount::with_emulators();
+    let app = t.app("cf", "ignored");
+    fs::create_dir(&app).unwrap();
+    fs::write(app.join("index.html"), "<p>hi</p>").unwrap();
+    fs::write(app.join(".cfignore"), "# generated files\n*.json\n").unwrap();
+    fs::write(app.join("spec.json"), cf_spec("ignored")).unwrap();
+    assert_eq!(wait(&app), "failed");
+    let error = status(&app, "error");
+    assert!(
+        error.contains("spec.json is excluded from the app by `.cfignore` line 2 (`*.json`)"),
+        "{error}"
+    );
+}
