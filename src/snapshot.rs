@@ -18,6 +18,29 @@ use crate::store::{BlobInfo, ContentStore};
 /// The most pushfs reads into memory of a spec, manifest or ignore file.
 pub const SPEC_LIMIT: u64 = 1 << 20;
 
+/// Whether a link at `path` (relative to the app root) pointing at
+/// `target` resolves outside the app.
+fn leaves_the_app(path: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return true;
+    }
+    // The link's directory, then each step of the target.
+    let mut depth = path.matches('/').count() as i64;
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
 /// Drops a UTF-8 byte-order mark.
 fn without_bom(mut bytes: Vec<u8>) -> Vec<u8> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -161,6 +184,21 @@ impl Snapshot {
         }
     }
 
+    /// Symlinks whose target lies outside the app (absolute, or climbing
+    /// above its root), as `path -> target`. They travel as links; pushfs
+    /// never reads their targets, but the user should know.
+    pub fn links_leaving_the_app(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::Symlink { target } if leaves_the_app(&e.path, target) => {
+                    Some(format!("{} -> {target}", e.path))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The regular files, in path order.
     pub fn files(&self) -> impl Iterator<Item = (&SnapshotEntry, &FileContent)> {
         self.entries.iter().filter_map(|e| e.file().map(|f| (e, f)))
@@ -286,6 +324,20 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn links_that_leave_the_app_are_found() {
+        for (path, target, leaves) in [
+            ("link", "src/main.py", false),
+            ("a/link", "../b", false),
+            ("a/link", "../../etc/passwd", true),
+            ("link", "/etc/passwd", true),
+            ("link", "..", true),
+            ("a/b/link", "./../c/../../d", false),
+        ] {
+            assert_eq!(leaves_the_app(path, target), leaves, "{path} -> {target}");
+        }
     }
 
     #[test]
