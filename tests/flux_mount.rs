@@ -270,3 +270,70 @@ fn a_stale_timestamp_is_refused_by_the_node() {
     );
     assert!(t.emulators().flux.api.accepted_messages().is_empty());
 }
+
+fn edit_spec(app: &Path, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) {
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(app.join("spec.json")).unwrap()).unwrap();
+    edit(spec.as_object_mut().unwrap());
+    fs::write(app.join("spec.json"), spec.to_string()).unwrap();
+}
+
+#[test]
+fn an_owner_that_is_no_address_is_refused_before_sending() {
+    let t = mount_and(|_| {});
+    let src = t.scratch("typo");
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/flux-hello/."))
+        .arg(&src));
+    edit_spec(&src, |s| {
+        s.insert("owner".into(), "1NotARealZelIdAtAll1111111111111".into());
+    });
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(&src)
+        .arg(t.mnt().join("flux")));
+    let app = t.app("flux", "typo");
+    assert_eq!(wait(&app), "failed");
+    let error = status(&app, "error");
+    assert!(error.contains("is not a Flux owner"), "{error}");
+    assert!(t.emulators().flux.api.accepted_messages().is_empty());
+}
+
+#[test]
+fn an_update_that_would_change_the_owner_needs_asking() {
+    let t = mount_and(|_| {});
+    let app = copy_example(&t);
+    assert_eq!(wait(&app), "awaiting_payment");
+    let first = t.emulators().flux.api.accepted_messages()[0].hash.clone();
+    pay(&t, &first);
+    eventually("the app to run", || status(&app, "state") == "deployed");
+
+    let someone_else = "1CbErtneaX2QVyUfwU7JGB7VzvPgrgc3uC";
+    edit_spec(&app, |s| {
+        s.insert("owner".into(), someone_else.into());
+    });
+    assert_eq!(wait(&app), "failed");
+    let error = status(&app, "error");
+    assert!(
+        error.contains("would transfer Flux App") && error.contains("\"transfer\": true"),
+        "{error}"
+    );
+    assert_eq!(
+        t.emulators().flux.api.accepted_messages().len(),
+        1,
+        "nothing sent"
+    );
+
+    edit_spec(&app, |s| {
+        s.insert("transfer".into(), true.into());
+    });
+    assert_eq!(wait(&app), "awaiting_payment", "{}", status(&app, "error"));
+    let accepted = t.emulators().flux.api.accepted_messages();
+    assert_eq!(accepted.len(), 2, "the transfer was sent once asked for");
+    assert_eq!(accepted[1].spec["owner"], someone_else);
+    assert!(
+        accepted[1].spec.get("transfer").is_none(),
+        "pushfs's key stays home"
+    );
+}

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod js;
 pub mod key;
 pub mod message;
+pub mod owner;
 pub mod payment;
 pub mod queries;
 pub mod response;
@@ -172,13 +173,14 @@ impl FluxClient {
         }
     }
 
-    /// Reads, completes, formats and checks the spec; no network.
+    /// Reads, completes, formats and checks the spec; no network. Also
+    /// returns whether the spec allows an owner transfer.
     fn prepare(
         &self,
         snapshot: &Snapshot,
         signer: &FluxSigner,
         report: &dyn Report,
-    ) -> Result<AppSpec, DeployError> {
+    ) -> Result<(AppSpec, bool), DeployError> {
         let bytes = snapshot
             .read(SPEC_FILE)?
             .ok_or_else(|| DeployError::InvalidSpec(format!("{SPEC_FILE} is missing")))?;
@@ -200,6 +202,11 @@ impl FluxClient {
             ));
             fields.insert("owner".to_string(), Value::String(owner));
         }
+        if let Some(Value::String(owner)) = fields.get("owner") {
+            owner::check_owner(owner).map_err(DeployError::InvalidSpec)?;
+        }
+        // pushfs's own switch; FluxOS never sees it.
+        let transfer = fields.remove(owner::TRANSFER_KEY) == Some(Value::Bool(true));
         let dropped = spec::unknown_keys(&raw);
         if !dropped.is_empty() {
             report.log(&format!(
@@ -216,7 +223,7 @@ impl FluxClient {
                     .to_string(),
             ));
         }
-        Ok(spec)
+        Ok((spec, transfer))
     }
 
     /// Asks the node for the app's registered spec; `None` if it has none.
@@ -243,6 +250,7 @@ impl FluxClient {
         registered: Option<&Value>,
         signer: &FluxSigner,
         previous: &PreviousDeploy,
+        transfer: bool,
         report: &dyn Report,
     ) -> Result<MessageKind, DeployError> {
         let name = &spec.name;
@@ -284,6 +292,8 @@ impl FluxClient {
             components,
         };
         check_compatible(&old, &proposed).map_err(DeployError::InvalidSpec)?;
+        owner::check_transfer(name, &owner, &spec.owner, transfer)
+            .map_err(DeployError::InvalidSpec)?;
         if spec.owner != owner {
             report.log(&format!(
                 "flux: this update transfers {name} from {owner} to {}",
@@ -323,7 +333,7 @@ impl Backend for FluxClient {
         let base = self.base_url()?;
         let signer = key::load_signer(&self.config)?;
         report.state(DeployState::Packaging);
-        let spec = self.prepare(snapshot, &signer, report)?;
+        let (spec, transfer) = self.prepare(snapshot, &signer, report)?;
         let others = snapshot
             .files()
             .filter(|(e, _)| e.path != SPEC_FILE)
@@ -335,7 +345,14 @@ impl Backend for FluxClient {
         }
 
         let registered = self.lookup(&base, &spec.name).await?;
-        let kind = self.choose_kind(&spec, registered.as_ref(), &signer, previous, report)?;
+        let kind = self.choose_kind(
+            &spec,
+            registered.as_ref(),
+            &signer,
+            previous,
+            transfer,
+            report,
+        )?;
         let now = self.clock.now_ms();
         let message = SignedMessage::new(kind, &spec, now, &signer);
         if kind == MessageKind::Register {
