@@ -374,6 +374,11 @@ impl Backend for ByteniteClient {
         &[manifest::SPEC_FILE, manifest::MANIFEST_FILE]
     }
 
+    fn remote_name(&self, snapshot: &Snapshot) -> Option<String> {
+        let bundle = bundle::bundle(snapshot).ok()?;
+        Some(format!("{}@{}", bundle.app.name, bundle.app.version))
+    }
+
     fn ignore_profile(&self) -> IgnoreProfile {
         IgnoreProfile::default()
     }

@@ -290,6 +290,18 @@ impl Backend for CfClient {
         &["spec.json", "manifest.yml", "manifest.yaml"]
     }
 
+    fn remote_name(&self, snapshot: &Snapshot) -> Option<String> {
+        match spec::read_app_spec(snapshot).ok()?.app {
+            spec::AppRef::Guid(guid) => Some(format!("app {guid}")),
+            spec::AppRef::Name { name, space_guid } => {
+                let space = space_guid
+                    .or_else(|| self.config.space_guid.clone())
+                    .unwrap_or_else(|| "the targeted space".into());
+                Some(format!("app {name} in space {space}"))
+            }
+        }
+    }
+
     fn ignore_profile(&self) -> IgnoreProfile {
         IgnoreProfile {
             ignore_files: &[".cfignore"],

@@ -320,6 +320,14 @@ impl Backend for FluxClient {
         &[SPEC_FILE]
     }
 
+    fn remote_name(&self, snapshot: &Snapshot) -> Option<String> {
+        let bytes = snapshot.read(SPEC_FILE).ok()??;
+        let spec: Value = serde_json::from_slice(&bytes).ok()?;
+        let name = spec.get("name")?.as_str()?;
+        // FluxOS compares app names without regard to case.
+        Some(format!("app {}", name.to_lowercase()))
+    }
+
     fn ignore_profile(&self) -> IgnoreProfile {
         IgnoreProfile::default()
     }

@@ -235,6 +235,13 @@ pub trait Backend: Send + Sync {
 
     fn ignore_profile(&self) -> IgnoreProfile;
 
+    /// The remote app this snapshot deploys to, as a key two folders must
+    /// not share (`name@version`, a CF app in a space, a Flux name). `None`
+    /// when the spec does not say yet; read locally, no network.
+    fn remote_name(&self, _snapshot: &Snapshot) -> Option<String> {
+        None
+    }
+
     /// Validates the spec, packages, uploads and waits for the server's final
     /// answer. Local validation errors must come before any request is sent.
     async fn deploy(
