@@ -5,6 +5,7 @@
 //! fields and wake it, so FUSE handlers never wait on a deploy or the network.
 
 mod app;
+pub mod claims;
 pub mod log;
 pub mod records;
 /// The snapshot types live on the ground floor; kept here under their old path.
