@@ -58,6 +58,9 @@ impl AppDeploy {
                 s.app = name.to_string();
                 if s.state == DeployState::Held {
                     held = s.error.clone();
+                } else if s.state == DeployState::Retrying {
+                    // Shown as it was: the worker waits for the saved
+                    // `next_attempt_at` and goes on retrying.
                 } else if !s.state.is_final() {
                     resume = true;
                     s.state = DeployState::Pending;
@@ -89,10 +92,23 @@ impl AppDeploy {
                 "resuming the deploy interrupted when pushfs last stopped",
             );
         }
-        // Changes made just before the last shutdown may not have been
-        // deployed; the worker compares digests and decides.
-        app.mark_changed();
+        if resume {
+            app.mark_changed();
+        } else {
+            // Changes made just before the last shutdown may not have been
+            // deployed; the worker compares digests and decides, without
+            // showing `pending` for an app whose outcome is recorded.
+            app.recheck_quietly();
+        }
         app
+    }
+
+    /// Has the worker snapshot the app and compare digests, leaving the
+    /// shown state alone: `.pushfs/wait` blocks until it has looked.
+    fn recheck_quietly(&self) {
+        *self.changed_at.lock() = Some(Instant::now());
+        self.busy.send_replace(true);
+        self.wake.notify_one();
     }
 
     /// A change in the app. Only the first change since the worker last

@@ -7,6 +7,7 @@
 mod app;
 pub mod log;
 pub mod records;
+mod retry;
 pub mod snapshot;
 pub mod status;
 mod worker;

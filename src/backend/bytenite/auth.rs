@@ -191,9 +191,15 @@ async fn exchange(
                     "the API key was refused ({message}); check [bytenite] api_key / PUSHFS_BYTENITE_API_KEY"
                 ),
             },
-            DeployError::Rejected { status, message } | DeployError::ServerFailed { status, message } => {
+            DeployError::Rejected { status, message } => {
                 DeployError::from_status(status, format!("access token request failed: {message}"))
             }
+            DeployError::ServerFailed {
+                status,
+                message,
+                retry_after,
+            } => DeployError::from_status(status, format!("access token request failed: {message}"))
+                .with_retry_after(retry_after),
             other => other,
         });
     }
