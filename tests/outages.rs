@@ -169,7 +169,12 @@ fn a_final_failure_is_not_uploaded_again_at_remount() {
     );
     assert!(status(&app, "error").contains("name taken"));
 
-    // A change, or `ctl deploy`, tries again.
+    // The same bytes written again are the same content: still refused.
+    fs::write(app.join("spec.json"), r#"{"guid":"g-1"}"#).unwrap();
+    assert_eq!(wait(&app), "failed");
+    assert_eq!(backend.deploys(), 1);
+
+    // `ctl deploy` (or a real change) tries again.
     fs::write(app.join(".pushfs/ctl"), "deploy\n").unwrap();
     assert_eq!(wait(&app), "deployed");
     assert_eq!(backend.deploys(), 2);
@@ -191,4 +196,21 @@ fn a_deployed_app_reads_deployed_right_after_a_remount() {
         assert_eq!(status(&app, "state"), "deployed");
     }
     assert_eq!(backend.deploys(), 1);
+}
+
+#[test]
+fn a_failure_with_a_local_cause_is_tried_again_at_remount() {
+    let (backend, all) = scripted_set();
+    backend.push(Answer::Fail(DeployError::NotConfigured {
+        backend: "cf",
+        missing: "[cf] token".into(),
+    }));
+    let mut t = TestMount::with_backends(all);
+    let app = t.app("cf", "unconfigured");
+    fs::create_dir(&app).unwrap();
+    spec(&app);
+    assert_eq!(wait(&app), "failed");
+    t.remount();
+    assert_eq!(wait(&app), "deployed");
+    assert_eq!(backend.deploys(), 2);
 }

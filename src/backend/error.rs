@@ -92,6 +92,12 @@ impl DeployError {
         }
     }
 
+    /// The server's final word on this content (a 4xx other than 429):
+    /// sending the same content again would be refused again.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, DeployError::Rejected { .. })
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

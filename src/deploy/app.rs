@@ -38,6 +38,9 @@ pub struct AppDeploy {
     /// Restored from disk: the first snapshot only deploys if the content
     /// differs from the last attempt, or that attempt never finished.
     recheck: AtomicBool,
+    /// `changed_at` was set by [`AppDeploy::recheck_quietly`], not by a
+    /// change: the first real change must still show `pending`.
+    quiet: AtomicBool,
     /// Automatic deploys are stopped, for this reason, until the user asks.
     held: Mutex<Option<String>>,
 }
@@ -53,6 +56,7 @@ impl AppDeploy {
         let log = AppLog::open(&dir);
         let mut resume = false;
         let mut held = None;
+        let restored = saved.is_some();
         let status = match saved {
             Some(mut s) => {
                 s.app = name.to_string();
@@ -84,6 +88,7 @@ impl AppDeploy {
             stopped: CancellationToken::new(),
             removed: AtomicBool::new(false),
             recheck: AtomicBool::new(!resume),
+            quiet: AtomicBool::new(false),
             held: Mutex::new(held),
         };
         if resume {
@@ -92,7 +97,7 @@ impl AppDeploy {
                 "resuming the deploy interrupted when pushfs last stopped",
             );
         }
-        if resume {
+        if resume || !restored {
             app.mark_changed();
         } else {
             // Changes made just before the last shutdown may not have been
@@ -106,6 +111,7 @@ impl AppDeploy {
     /// Has the worker snapshot the app and compare digests, leaving the
     /// shown state alone: `.pushfs/wait` blocks until it has looked.
     fn recheck_quietly(&self) {
+        self.quiet.store(true, Ordering::SeqCst);
         *self.changed_at.lock() = Some(Instant::now());
         self.busy.send_replace(true);
         self.wake.notify_one();
@@ -117,7 +123,7 @@ impl AppDeploy {
     /// of files thus costs one wake-up, not thousands.
     pub fn mark_changed(&self) {
         let first = self.changed_at.lock().replace(Instant::now()).is_none();
-        if first {
+        if first || self.quiet.swap(false, Ordering::SeqCst) {
             self.note_change();
         }
     }
@@ -230,6 +236,7 @@ impl AppDeploy {
     /// Claims the pending change for the deploy about to start. Returns whether it was forced.
     pub fn claim_change(&self) -> bool {
         *self.changed_at.lock() = None;
+        self.quiet.store(false, Ordering::SeqCst);
         self.forced.swap(false, Ordering::SeqCst)
     }
 

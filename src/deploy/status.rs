@@ -54,6 +54,11 @@ pub struct AppStatus {
     /// `error` words it for the user ("retrying at ... after: ...").
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The digest the server refused with a final 4xx in the last deploy:
+    /// not sent again (after a remount either) unless it changes or
+    /// `deploy` is written to ctl.
+    #[serde(default)]
+    pub refused_digest: Option<String>,
 }
 
 impl AppStatus {
@@ -81,6 +86,7 @@ impl AppStatus {
             next_attempt_at: None,
             retrying_since: None,
             last_error: None,
+            refused_digest: None,
         }
     }
 

@@ -117,11 +117,28 @@ pub async fn run(
                 continue;
             }
         }
+        // A failure is only final for the content the server refused
+        // (below); one for a local cause (configuration, I/O) is tried
+        // again on the next mount.
         if recheck
             && !forced
             && status.state.is_final()
+            && status.state != DeployState::Failed
             && status.digest.as_deref() == Some(snapshot.digest.as_str())
         {
+            continue;
+        }
+        if !forced && status.refused_digest.as_deref() == Some(snapshot.digest.as_str()) {
+            if status.state != DeployState::Failed {
+                app.log(
+                    "trigger",
+                    "content is the same as the deploy the server refused; nothing uploaded (write `deploy` to .pushfs/ctl to try again)",
+                );
+            }
+            app.update(true, |s| {
+                s.state = DeployState::Failed;
+                s.digest = Some(snapshot.digest.clone());
+            });
             continue;
         }
         if !forced && status.deployed_digest.as_deref() == Some(snapshot.digest.as_str()) {
@@ -268,6 +285,7 @@ async fn deploy(
                 s.last_error = None;
                 s.next_attempt_at = None;
                 s.retrying_since = None;
+                s.refused_digest = None;
                 s.digest = Some(snapshot.digest.clone());
                 s.followup_queued = false;
                 s.attempt = 1;
@@ -281,7 +299,10 @@ async fn deploy(
     let result = loop {
         if let Some(pause) = wait.take() {
             match wait_to_retry(app, &token, pause).await {
-                RetryWait::Elapsed => app.update(false, |s| s.next_attempt_at = None),
+                RetryWait::Elapsed => app.update(false, |s| {
+                    s.next_attempt_at = None;
+                    s.error = s.last_error.clone();
+                }),
                 RetryWait::Cancelled => break Err(DeployError::Cancelled),
                 RetryWait::Superseded => {
                     app.set_deploying(None);
@@ -404,6 +425,7 @@ async fn deploy(
             app.update(true, |s| {
                 s.state = DeployState::Failed;
                 s.last_error = Some(err.to_string());
+                s.refused_digest = err.is_refusal().then(|| snapshot.digest.clone());
                 s.error = Some(message);
                 s.next_attempt_at = None;
                 s.retrying_since = None;

@@ -181,9 +181,11 @@ async fn exchange(
         .await
         .map_err(network_error)?;
     let status = response.status();
+    let retry_after = crate::backend::retry_after::from_headers(response.headers());
     let body = response.bytes().await.map_err(network_error)?;
     if !status.is_success() {
-        let err = error_from_response(status.as_u16(), &body, redactor);
+        let err =
+            error_from_response(status.as_u16(), &body, redactor).with_retry_after(retry_after);
         return Err(match err {
             DeployError::Rejected { status: 401, message } => DeployError::Rejected {
                 status: 401,
