@@ -37,21 +37,27 @@ pub enum ConfigError {
     Env(#[from] EnvError),
 }
 
-/// How transient failures (5xx, 429, network) are retried.
+/// How transient failures (5xx, 429, network) are retried: with
+/// exponential backoff up to `max_backoff`, until `deadline` has passed
+/// since the first failure of the content (or `attempts` ran out, if set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
+    /// Attempts in all, the first included; `None`: only the deadline counts.
+    pub attempts: Option<u32>,
     pub initial_backoff: Duration,
+    /// The longest wait between attempts; caps `Retry-After` too.
     pub max_backoff: Duration,
+    /// How long after the first failure pushfs keeps trying.
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 6,
+            attempts: None,
             initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(5 * 60),
+            deadline: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -63,6 +69,26 @@ impl RetryPolicy {
         self.initial_backoff
             .saturating_mul(1 << exp)
             .min(self.max_backoff)
+    }
+
+    /// The wait before attempt `next` after a retryable failure, or `None`
+    /// when there is to be no such attempt: the attempts ran out, or it
+    /// would start after the deadline. `failing_for` is the time since the
+    /// first failure; `retry_after` is what the server asked for, which
+    /// replaces the backoff, within `max_backoff`.
+    pub fn next_wait(
+        &self,
+        next: u32,
+        failing_for: Duration,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if self.attempts.is_some_and(|n| next > n) {
+            return None;
+        }
+        let wait = retry_after
+            .map(|w| w.min(self.max_backoff))
+            .unwrap_or_else(|| self.backoff(next));
+        (failing_for.saturating_add(wait) <= self.deadline).then_some(wait)
     }
 }
 
@@ -108,6 +134,9 @@ struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct RetryFile {
     attempts: Option<u32>,
+    /// A humantime duration: `24h`, `90m`, `1day 2h`.
+    #[serde(default, with = "humantime_serde_opt")]
+    deadline: Option<Duration>,
     initial_ms: Option<u64>,
     max_ms: Option<u64>,
 }
@@ -167,10 +196,13 @@ impl Config {
             warnings,
         };
         if let Some(n) = file.retry.attempts {
-            config.retry.attempts = n.max(1);
+            config.retry.attempts = Some(n.max(1));
         }
         if let Some(ms) = file.retry.initial_ms {
             config.retry.initial_backoff = Duration::from_millis(ms);
+        }
+        if let Some(deadline) = file.retry.deadline {
+            config.retry.deadline = deadline;
         }
         if let Some(ms) = file.retry.max_ms {
             config.retry.max_backoff = Duration::from_millis(ms);
@@ -264,7 +296,7 @@ mod tests {
         let c = Config::load(Some(&path), &env).unwrap();
         assert_eq!(c.settle, Duration::from_millis(250));
         assert_eq!(c.state_dir, PathBuf::from("/y"));
-        assert_eq!(c.retry.attempts, 2);
+        assert_eq!(c.retry.attempts, Some(2));
     }
 
     #[test]
@@ -367,12 +399,89 @@ mod tests {
     #[test]
     fn backoff_grows_and_caps() {
         let p = RetryPolicy {
-            attempts: 10,
+            attempts: Some(10),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(350),
+            deadline: Duration::from_secs(60),
         };
         assert_eq!(p.backoff(2), Duration::from_millis(100));
         assert_eq!(p.backoff(3), Duration::from_millis(200));
         assert_eq!(p.backoff(4), Duration::from_millis(350));
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            attempts: None,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            deadline: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn retries_run_until_the_deadline_not_a_count() {
+        let p = policy();
+        assert_eq!(
+            p.next_wait(40, Duration::from_secs(5), None),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            p.next_wait(40, Duration::from_millis(9_000), None),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            p.next_wait(40, Duration::from_millis(9_001), None),
+            None,
+            "past the deadline"
+        );
+        let counted = RetryPolicy {
+            attempts: Some(3),
+            ..p
+        };
+        assert!(counted.next_wait(3, Duration::ZERO, None).is_some());
+        assert_eq!(counted.next_wait(4, Duration::ZERO, None), None);
+    }
+
+    #[test]
+    fn retry_after_replaces_the_backoff_within_the_cap() {
+        let p = policy();
+        assert_eq!(
+            p.next_wait(2, Duration::ZERO, Some(Duration::from_millis(700))),
+            Some(Duration::from_millis(700))
+        );
+        assert_eq!(
+            p.next_wait(2, Duration::ZERO, Some(Duration::from_secs(3600))),
+            Some(Duration::from_secs(1)),
+            "capped"
+        );
+    }
+
+    #[test]
+    fn the_deadline_is_read_as_a_human_duration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, "[retry]\ndeadline = \"90m\"\nmax_ms = 1000\n").unwrap();
+        let c = Config::load(Some(&path), &Env::new()).unwrap();
+        assert_eq!(c.retry.deadline, Duration::from_secs(90 * 60));
+        assert_eq!(c.retry.attempts, None);
+        assert_eq!(c.retry.max_backoff, Duration::from_secs(1));
+        fs::write(&path, "[retry]\ndeadline = \"soon\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Env::new()).is_err());
+    }
+}
+
+/// Reads an optional humantime duration (`"24h"`) from the config file.
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a duration: {err}")))
     }
 }

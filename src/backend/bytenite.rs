@@ -129,6 +129,8 @@ pub struct ByteniteClient {
 struct Answer {
     status: u16,
     body: bytes::Bytes,
+    /// The wait a `Retry-After` header asked for.
+    retry_after: Option<std::time::Duration>,
     digest: Option<TarDigest>,
 }
 
@@ -235,8 +237,9 @@ impl ByteniteClient {
         let answered = async {
             let response = request.send().await.map_err(network_error)?;
             let status = response.status().as_u16();
+            let retry_after = crate::backend::retry_after::from_headers(response.headers());
             let body = response.bytes().await.map_err(network_error)?;
-            Ok::<_, DeployError>((status, body))
+            Ok::<_, DeployError>((status, body, retry_after))
         };
         tokio::pin!(answered);
         // The clock for the answer starts once the writer has handed over
@@ -269,9 +272,10 @@ impl ByteniteClient {
                 Err(DeployError::Network(self.redactor.text(&message)))
             }
             (Err(err), _) => Err(err),
-            (Ok((status, body)), written) => Ok(Answer {
+            (Ok((status, body, retry_after)), written) => Ok(Answer {
                 status,
                 body,
+                retry_after,
                 digest: written.and_then(Result::ok),
             }),
         }
@@ -344,6 +348,7 @@ impl ByteniteClient {
     fn refused(&self, answer: &Answer, report: &dyn Report) -> DeployError {
         report.response(&self.redactor.json(&body_as_json(&answer.body)));
         error_from_response(answer.status, &answer.body, &self.redactor)
+            .with_retry_after(answer.retry_after)
     }
 }
 

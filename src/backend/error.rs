@@ -1,5 +1,7 @@
 //! The one error type every backend returns; it decides retry vs. final.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -16,9 +18,14 @@ pub enum DeployError {
     /// The server refused the request (4xx other than 429); final.
     #[error("the server rejected the deploy{}: {message}", http_status(*status))]
     Rejected { status: u16, message: String },
-    /// 5xx or 429; retried with backoff.
+    /// 5xx or 429; retried with backoff, or after `retry_after` when the
+    /// server sent a `Retry-After` header.
     #[error("the server failed (HTTP {status}): {message}")]
-    ServerFailed { status: u16, message: String },
+    ServerFailed {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// Connection refused, reset, timed out; retried with backoff.
     #[error("network error: {0}")]
     Network(String),
@@ -53,10 +60,42 @@ impl DeployError {
     pub fn from_status(status: u16, message: impl Into<String>) -> Self {
         let message = message.into();
         if status >= 500 || status == 429 {
-            DeployError::ServerFailed { status, message }
+            DeployError::ServerFailed {
+                status,
+                message,
+                retry_after: None,
+            }
         } else {
             DeployError::Rejected { status, message }
         }
+    }
+
+    /// Adds the server's `Retry-After` wait to a retryable server failure.
+    pub fn with_retry_after(self, wait: Option<Duration>) -> Self {
+        match self {
+            DeployError::ServerFailed {
+                status, message, ..
+            } => DeployError::ServerFailed {
+                status,
+                message,
+                retry_after: wait,
+            },
+            other => other,
+        }
+    }
+
+    /// How long the server asked us to wait before trying again, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            DeployError::ServerFailed { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The server's final word on this content (a 4xx other than 429):
+    /// sending the same content again would be refused again.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, DeployError::Rejected { .. })
     }
 
     pub fn is_retryable(&self) -> bool {

@@ -231,8 +231,12 @@ impl FluxClient {
         let url = format!("{base}/apps/appspecifications/{name}");
         let resp = self.http.get(&url).send().await?;
         let status = resp.status().as_u16();
+        let retry_after = crate::backend::retry_after::from_headers(resp.headers());
         let text = resp.text().await?;
-        match response::parse(status, &text)?.0 {
+        match response::parse(status, &text)
+            .map_err(|err| err.with_retry_after(retry_after))?
+            .0
+        {
             Answer::Success(Value::Null) => Ok(None),
             Answer::Success(spec @ Value::Object(_)) => Ok(Some(spec)),
             Answer::Success(other) => Err(DeployError::Protocol(format!(
@@ -392,8 +396,10 @@ impl Backend for FluxClient {
             .send()
             .await?;
         let status = resp.status().as_u16();
+        let retry_after = crate::backend::retry_after::from_headers(resp.headers());
         let text = resp.text().await?;
-        let (answer, body) = response::parse(status, &text)?;
+        let (answer, body) =
+            response::parse(status, &text).map_err(|err| err.with_retry_after(retry_after))?;
         report.response(&body);
         let data = match answer {
             Answer::Success(data) => data,

@@ -9,6 +9,7 @@ pub mod bytenite;
 pub mod cf;
 mod error;
 pub mod flux;
+pub mod retry_after;
 
 use std::fmt;
 

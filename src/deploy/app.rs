@@ -38,6 +38,9 @@ pub struct AppDeploy {
     /// Restored from disk: the first snapshot only deploys if the content
     /// differs from the last attempt, or that attempt never finished.
     recheck: AtomicBool,
+    /// `changed_at` was set by [`AppDeploy::recheck_quietly`], not by a
+    /// change: the first real change must still show `pending`.
+    quiet: AtomicBool,
     /// Automatic deploys are stopped, for this reason, until the user asks.
     held: Mutex<Option<String>>,
 }
@@ -53,11 +56,15 @@ impl AppDeploy {
         let log = AppLog::open(&dir);
         let mut resume = false;
         let mut held = None;
+        let restored = saved.is_some();
         let status = match saved {
             Some(mut s) => {
                 s.app = name.to_string();
                 if s.state == DeployState::Held {
                     held = s.error.clone();
+                } else if s.state == DeployState::Retrying {
+                    // Shown as it was: the worker waits for the saved
+                    // `next_attempt_at` and goes on retrying.
                 } else if !s.state.is_final() {
                     resume = true;
                     s.state = DeployState::Pending;
@@ -81,6 +88,7 @@ impl AppDeploy {
             stopped: CancellationToken::new(),
             removed: AtomicBool::new(false),
             recheck: AtomicBool::new(!resume),
+            quiet: AtomicBool::new(false),
             held: Mutex::new(held),
         };
         if resume {
@@ -89,10 +97,24 @@ impl AppDeploy {
                 "resuming the deploy interrupted when pushfs last stopped",
             );
         }
-        // Changes made just before the last shutdown may not have been
-        // deployed; the worker compares digests and decides.
-        app.mark_changed();
+        if resume || !restored {
+            app.mark_changed();
+        } else {
+            // Changes made just before the last shutdown may not have been
+            // deployed; the worker compares digests and decides, without
+            // showing `pending` for an app whose outcome is recorded.
+            app.recheck_quietly();
+        }
         app
+    }
+
+    /// Has the worker snapshot the app and compare digests, leaving the
+    /// shown state alone: `.pushfs/wait` blocks until it has looked.
+    fn recheck_quietly(&self) {
+        self.quiet.store(true, Ordering::SeqCst);
+        *self.changed_at.lock() = Some(Instant::now());
+        self.busy.send_replace(true);
+        self.wake.notify_one();
     }
 
     /// A change in the app. Only the first change since the worker last
@@ -101,7 +123,7 @@ impl AppDeploy {
     /// of files thus costs one wake-up, not thousands.
     pub fn mark_changed(&self) {
         let first = self.changed_at.lock().replace(Instant::now()).is_none();
-        if first {
+        if first || self.quiet.swap(false, Ordering::SeqCst) {
             self.note_change();
         }
     }
@@ -214,6 +236,7 @@ impl AppDeploy {
     /// Claims the pending change for the deploy about to start. Returns whether it was forced.
     pub fn claim_change(&self) -> bool {
         *self.changed_at.lock() = None;
+        self.quiet.store(false, Ordering::SeqCst);
         self.forced.swap(false, Ordering::SeqCst)
     }
 

@@ -8,6 +8,7 @@ mod app;
 pub mod claims;
 pub mod log;
 pub mod records;
+mod retry;
 /// The snapshot types live on the ground floor; kept here under their old path.
 pub use crate::snapshot;
 pub mod status;

@@ -1,5 +1,7 @@
 //! What the status files show: one app's deploy status, and its log.
 
+use std::time::SystemTime;
+
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, PreviousDeploy};
@@ -41,6 +43,22 @@ pub struct AppStatus {
     /// or failing disk): what is on disk is older than this. Retried.
     #[serde(default)]
     pub record_behind: bool,
+    /// While `retrying`: when the next attempt starts (RFC 3339, UTC).
+    #[serde(default)]
+    pub next_attempt_at: Option<String>,
+    /// While `retrying`: when this content first failed (RFC 3339); the
+    /// retries stop `[retry] deadline` after it.
+    #[serde(default)]
+    pub retrying_since: Option<String>,
+    /// The last error of the deploy, as the server or network gave it;
+    /// `error` words it for the user ("retrying at ... after: ...").
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The digest the server refused with a final 4xx in the last deploy:
+    /// not sent again (after a remount either) unless it changes or
+    /// `deploy` is written to ctl.
+    #[serde(default)]
+    pub refused_digest: Option<String>,
 }
 
 impl AppStatus {
@@ -65,6 +83,10 @@ impl AppStatus {
             warnings: Vec::new(),
             payment: None,
             record_behind: false,
+            next_attempt_at: None,
+            retrying_since: None,
+            last_error: None,
+            refused_digest: None,
         }
     }
 
@@ -85,5 +107,20 @@ impl AppStatus {
 }
 
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+    rfc3339(SystemTime::now())
+}
+
+pub fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// A time this module wrote with [`rfc3339`]; `None` if it is not one.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(text).ok()
+}
+
+/// `HH:MM:SS` (UTC) of a time, for messages.
+pub fn clock(at: SystemTime) -> String {
+    let full = humantime::format_rfc3339_seconds(at).to_string();
+    full.get(11..19).unwrap_or(&full).to_string()
 }

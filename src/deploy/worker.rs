@@ -3,12 +3,13 @@
 //! deploy that waits on its payment (Flux), watch it until it is live.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
 use super::app::{AppDeploy, StatusReport};
-use super::status::now_rfc3339;
+use super::retry::{wait_to_retry, RetryResume, RetryWait};
+use super::status::{clock, now_rfc3339, rfc3339};
 use super::DeploySettings;
 use crate::backend::{Backend, DeployError, DeployState, PaymentDue};
 use crate::snapshot::Snapshot;
@@ -116,11 +117,28 @@ pub async fn run(
                 continue;
             }
         }
+        // A failure is only final for the content the server refused
+        // (below); one for a local cause (configuration, I/O) is tried
+        // again on the next mount.
         if recheck
             && !forced
             && status.state.is_final()
+            && status.state != DeployState::Failed
             && status.digest.as_deref() == Some(snapshot.digest.as_str())
         {
+            continue;
+        }
+        if !forced && status.refused_digest.as_deref() == Some(snapshot.digest.as_str()) {
+            if status.state != DeployState::Failed {
+                app.log(
+                    "trigger",
+                    "content is the same as the deploy the server refused; nothing uploaded (write `deploy` to .pushfs/ctl to try again)",
+                );
+            }
+            app.update(true, |s| {
+                s.state = DeployState::Failed;
+                s.digest = Some(snapshot.digest.clone());
+            });
             continue;
         }
         if !forced && status.deployed_digest.as_deref() == Some(snapshot.digest.as_str()) {
@@ -137,7 +155,10 @@ pub async fn run(
             });
             continue;
         }
-        deploy(&app, &*backend, &settings, snapshot, forced).await;
+        let resume = (!forced && status.digest.as_deref() == Some(snapshot.digest.as_str()))
+            .then(|| RetryResume::from_status(&status))
+            .flatten();
+        deploy(&app, &*backend, &settings, snapshot, forced, resume).await;
         // The blobs may go now if the user deleted their files meanwhile.
         drop(pins);
     }
@@ -217,64 +238,124 @@ async fn deploy(
     settings: &DeploySettings,
     snapshot: Snapshot,
     forced: bool,
+    resume: Option<RetryResume>,
 ) {
-    let files = snapshot.files().count();
-    let bytes: u64 = snapshot.files().map(|(_, f)| f.blob.size).sum();
-    let why = if forced {
-        "requested"
-    } else {
-        "changes settled"
-    };
-    app.log(
-        "package",
-        &format!(
-            "deploying {files} files ({bytes} bytes), content digest {} ({why})",
-            &snapshot.digest[..12]
-        ),
-    );
     let token = CancellationToken::new();
     app.set_deploying(Some(token.clone()));
-    app.update(true, |s| {
-        s.state = DeployState::Packaging;
-        s.error = None;
-        s.digest = Some(snapshot.digest.clone());
-        s.followup_queued = false;
-        s.attempt = 1;
-        s.job = None;
-        s.payment = None;
-    });
+    let mut attempt = 1;
+    let mut since = None;
+    let mut wait = None;
+    match resume {
+        Some(resume) => {
+            attempt = resume.attempt;
+            since = Some(resume.since);
+            wait = Some(
+                resume
+                    .at
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default(),
+            );
+            app.log(
+                "trigger",
+                &format!(
+                    "resuming the retries of content digest {}: attempt {attempt} at {}",
+                    &snapshot.digest[..12.min(snapshot.digest.len())],
+                    clock(resume.at)
+                ),
+            );
+        }
+        None => {
+            let files = snapshot.files().count();
+            let bytes: u64 = snapshot.files().map(|(_, f)| f.blob.size).sum();
+            let why = if forced {
+                "requested"
+            } else {
+                "changes settled"
+            };
+            app.log(
+                "package",
+                &format!(
+                    "deploying {files} files ({bytes} bytes), content digest {} ({why})",
+                    &snapshot.digest[..12.min(snapshot.digest.len())]
+                ),
+            );
+            app.update(true, |s| {
+                s.state = DeployState::Packaging;
+                s.error = None;
+                s.last_error = None;
+                s.next_attempt_at = None;
+                s.retrying_since = None;
+                s.refused_digest = None;
+                s.digest = Some(snapshot.digest.clone());
+                s.followup_queued = false;
+                s.attempt = 1;
+                s.job = None;
+                s.payment = None;
+            });
+        }
+    }
     let previous = app.status().previous();
     let report = StatusReport { app };
-    let mut attempt = 1;
     let result = loop {
+        if let Some(pause) = wait.take() {
+            match wait_to_retry(app, &token, pause).await {
+                RetryWait::Elapsed => app.update(false, |s| {
+                    s.next_attempt_at = None;
+                    s.error = s.last_error.clone();
+                }),
+                RetryWait::Cancelled => break Err(DeployError::Cancelled),
+                RetryWait::Superseded => {
+                    app.set_deploying(None);
+                    return;
+                }
+            }
+        }
         let outcome = tokio::select! {
             r = backend.deploy(&snapshot, &previous, &report) => r,
             _ = token.cancelled() => Err(DeployError::Cancelled),
         };
-        match outcome {
-            Err(err) if err.is_retryable() && attempt < settings.retry.attempts => {
-                attempt += 1;
-                let wait = settings.retry.backoff(attempt);
-                app.log(
-                    "result",
-                    &format!(
-                        "{err}; retrying in {} ms (attempt {attempt} of {})",
-                        wait.as_millis(),
-                        settings.retry.attempts
-                    ),
-                );
-                app.update(false, |s| {
-                    s.state = DeployState::Retrying;
-                    s.error = Some(err.to_string());
-                    s.attempt = attempt;
-                });
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = token.cancelled() => break Err(DeployError::Cancelled),
-                }
-            }
+        let err = match outcome {
+            Err(err) if err.is_retryable() => err,
             other => break other,
-        }
+        };
+        let now = SystemTime::now();
+        let first = *since.get_or_insert(now);
+        let failing_for = now.duration_since(first).unwrap_or_default();
+        let Some(pause) = settings
+            .retry
+            .next_wait(attempt + 1, failing_for, err.retry_after())
+        else {
+            break Err(err);
+        };
+        attempt += 1;
+        let at = now + pause;
+        let of = settings
+            .retry
+            .attempts
+            .map(|n| format!(" of {n}"))
+            .unwrap_or_default();
+        let asked = if err.retry_after().is_some() {
+            ", as the server asked"
+        } else {
+            ""
+        };
+        app.log(
+            "result",
+            &format!(
+                "{err}; retrying in {} ms at {}{asked} (attempt {attempt}{of})",
+                pause.as_millis(),
+                clock(at)
+            ),
+        );
+        app.update(true, |s| {
+            s.state = DeployState::Retrying;
+            s.error = Some(format!("retrying at {} after: {err}", clock(at)));
+            s.last_error = Some(err.to_string());
+            s.next_attempt_at = Some(rfc3339(at));
+            s.retrying_since = Some(rfc3339(first));
+            s.attempt = attempt;
+        });
+        wait = Some(pause);
     };
     app.set_deploying(None);
     if app.stopped().is_cancelled() {
@@ -298,6 +379,9 @@ async fn deploy(
                 ),
             );
             app.update(true, |s| {
+                s.next_attempt_at = None;
+                s.retrying_since = None;
+                s.last_error = None;
                 s.state = due
                     .stage
                     .watched_state()
@@ -317,6 +401,9 @@ async fn deploy(
             app.update(true, |s| {
                 s.state = DeployState::Deployed;
                 s.error = None;
+                s.last_error = None;
+                s.next_attempt_at = None;
+                s.retrying_since = None;
                 s.deployed_digest = Some(snapshot.digest.clone());
                 s.deployed_at = Some(now_rfc3339());
                 s.hash = outcome.hash.or(s.hash.take());
@@ -330,11 +417,18 @@ async fn deploy(
             });
         }
         (Err(err), _) => {
-            let message = err.to_string();
+            let mut message = err.to_string();
+            if err.is_retryable() {
+                message.push_str("; gave up retrying ([retry] deadline or attempts reached)");
+            }
             app.log("result", &format!("failed: {message}"));
             app.update(true, |s| {
                 s.state = DeployState::Failed;
+                s.last_error = Some(err.to_string());
+                s.refused_digest = err.is_refusal().then(|| snapshot.digest.clone());
                 s.error = Some(message);
+                s.next_attempt_at = None;
+                s.retrying_since = None;
             });
         }
     }

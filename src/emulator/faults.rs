@@ -1,11 +1,13 @@
-//! Fault injection for the emulators: fail with a status, answer slowly, or
-//! drop the connection mid-response, for the next N API requests.
+//! Fault injection for the emulators: fail with a status (for the next N
+//! API requests, or for a while), answer slowly, or drop the connection
+//! mid-response; failures can carry a `Retry-After` header.
 //!
 //! Set in process through [`Faults::set`], or over HTTP:
-//! `curl -X POST URL/_emulator/faults -d '{"fail_next":2,"status":503}'`.
+//! `curl -X POST URL/_emulator/faults -d '{"fail_next":2,"status":503}'`, or
+//! `-d '{"fail_for_ms":40000,"retry_after_secs":5}'` (503 for the next 40 s).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -23,8 +25,12 @@ use serde::{Deserialize, Serialize};
 pub struct FaultPlan {
     /// Answer this many requests with `status` and a JSON error body.
     pub fail_next: u32,
-    /// The status for `fail_next` (default 503).
+    /// Answer every request with `status` for this long after the plan is set.
+    pub fail_for_ms: u64,
+    /// The status for `fail_next` and `fail_for_ms` (default 503).
     pub status: Option<u16>,
+    /// Send `Retry-After: <secs>` with each injected failure.
+    pub retry_after_secs: Option<u64>,
     /// Drop this many requests: headers go out, then the body breaks.
     pub drop_next: u32,
     /// Delay every request by this much while `slow_next` > 0.
@@ -35,17 +41,28 @@ pub struct FaultPlan {
 #[derive(Debug, Default)]
 pub struct Faults {
     plan: Mutex<FaultPlan>,
+    /// The end of `fail_for_ms`, from when the plan was set.
+    failing_until: Mutex<Option<Instant>>,
+    /// When each injected failure was answered, for tests of retry spacing.
+    failures: Mutex<Vec<Instant>>,
 }
 
 enum Fault {
     None,
-    Fail(StatusCode),
+    Fail(StatusCode, Option<u64>),
     Drop,
 }
 
 impl Faults {
     pub fn set(&self, plan: FaultPlan) {
+        *self.failing_until.lock() = (plan.fail_for_ms > 0)
+            .then(|| Instant::now() + Duration::from_millis(plan.fail_for_ms));
         *self.plan.lock() = plan;
+    }
+
+    /// When each injected failure was answered, oldest first.
+    pub fn failures(&self) -> Vec<Instant> {
+        self.failures.lock().clone()
     }
 
     pub fn clear(&self) {
@@ -61,10 +78,18 @@ impl Faults {
         } else {
             Duration::ZERO
         };
-        let fault = if plan.fail_next > 0 {
-            plan.fail_next -= 1;
+        let failing = self
+            .failing_until
+            .lock()
+            .is_some_and(|t| Instant::now() < t);
+        let fault = if plan.fail_next > 0 || failing {
+            plan.fail_next = plan.fail_next.saturating_sub(u32::from(!failing));
             let code = plan.status.unwrap_or(503);
-            Fault::Fail(StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+            self.failures.lock().push(Instant::now());
+            Fault::Fail(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                plan.retry_after_secs,
+            )
         } else if plan.drop_next > 0 {
             plan.drop_next -= 1;
             Fault::Drop
@@ -106,14 +131,19 @@ async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next)
     }
     match fault {
         Fault::None => next.run(request).await,
-        Fault::Fail(status) => (
-            status,
-            Json(serde_json::json!({
+        Fault::Fail(status, retry_after) => {
+            let body = Json(serde_json::json!({
                 "code": status.as_u16(),
                 "message": "fault injected by the emulator",
-            })),
-        )
-            .into_response(),
+            }));
+            let mut response = (status, body).into_response();
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, secs.into());
+            }
+            response
+        }
         Fault::Drop => {
             let broken = futures::stream::once(async {
                 Err::<bytes::Bytes, std::io::Error>(std::io::Error::other(

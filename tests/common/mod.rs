@@ -102,7 +102,16 @@ impl TestMount {
 
     /// A mount whose backends are the given (scripted) ones.
     pub fn with_backends(backends: Vec<Arc<dyn Backend>>) -> TestMount {
+        TestMount::with_backends_and(backends, |_| {})
+    }
+
+    /// Like [`TestMount::with_backends`], with the configuration adjusted before mounting.
+    pub fn with_backends_and(
+        backends: Vec<Arc<dyn Backend>>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestMount {
         let mut t = TestMount::prepare();
+        adjust(&mut t.config);
         t.backends = Some(backends);
         t.mount();
         t
@@ -126,9 +135,10 @@ impl TestMount {
         let mut config = Config::with_state_dir(&dir.path().join("state"));
         config.settle = Duration::from_millis(150);
         config.retry = RetryPolicy {
-            attempts: 4,
+            attempts: Some(4),
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(200),
+            deadline: Duration::from_secs(60),
         };
         let guard = MountGuard {
             path: dir.path().join("mnt"),

@@ -149,9 +149,14 @@ fn activation_failed(error: DeployError, tag: &str, revision: &str) -> DeployErr
             status,
             message: context(message),
         },
-        DeployError::ServerFailed { status, message } => DeployError::ServerFailed {
+        DeployError::ServerFailed {
+            status,
+            message,
+            retry_after,
+        } => DeployError::ServerFailed {
             status,
             message: context(message),
+            retry_after,
         },
         DeployError::Network(message) => DeployError::Network(context(message)),
         other => other,

@@ -181,9 +181,11 @@ async fn exchange(
         .await
         .map_err(network_error)?;
     let status = response.status();
+    let retry_after = crate::backend::retry_after::from_headers(response.headers());
     let body = response.bytes().await.map_err(network_error)?;
     if !status.is_success() {
-        let err = error_from_response(status.as_u16(), &body, redactor);
+        let err =
+            error_from_response(status.as_u16(), &body, redactor).with_retry_after(retry_after);
         return Err(match err {
             DeployError::Rejected { status: 401, message } => DeployError::Rejected {
                 status: 401,
@@ -191,9 +193,15 @@ async fn exchange(
                     "the API key was refused ({message}); check [bytenite] api_key / PUSHFS_BYTENITE_API_KEY"
                 ),
             },
-            DeployError::Rejected { status, message } | DeployError::ServerFailed { status, message } => {
+            DeployError::Rejected { status, message } => {
                 DeployError::from_status(status, format!("access token request failed: {message}"))
             }
+            DeployError::ServerFailed {
+                status,
+                message,
+                retry_after,
+            } => DeployError::from_status(status, format!("access token request failed: {message}"))
+                .with_retry_after(retry_after),
             other => other,
         });
     }

@@ -147,8 +147,11 @@ impl<'a> CcSession<'a> {
                 self.refresh().await?;
                 continue;
             }
+            let retry_after = crate::backend::retry_after::from_headers(response.headers());
             let body = response.bytes().await?;
-            return self.read(status, &body);
+            return self
+                .read(status, &body)
+                .map_err(|err| err.with_retry_after(retry_after));
         }
     }
 

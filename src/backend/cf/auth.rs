@@ -161,6 +161,7 @@ impl Refresher {
         };
         let response = request.timeout(Duration::from_secs(60)).send().await?;
         let status = response.status();
+        let retry_after = crate::backend::retry_after::from_headers(response.headers());
         let body = response.bytes().await?;
         if !status.is_success() {
             let detail = serde_json::from_slice::<UaaError>(&body)
@@ -174,7 +175,9 @@ impl Refresher {
             let message = format!(
                 "the cf login could not be refreshed at {url} ({detail}); run `cf login` again"
             );
-            return Err(DeployError::from_status(status.as_u16(), message));
+            return Err(
+                DeployError::from_status(status.as_u16(), message).with_retry_after(retry_after)
+            );
         }
         let token: UaaToken = serde_json::from_slice(&body)
             .map_err(|err| DeployError::Protocol(format!("UAA token response: {err}")))?;

@@ -36,8 +36,12 @@ impl NodeQueries<'_> {
     async fn data(&self, request: reqwest::RequestBuilder) -> Result<Value, DeployError> {
         let resp = request.send().await?;
         let status = resp.status().as_u16();
+        let retry_after = crate::backend::retry_after::from_headers(resp.headers());
         let text = resp.text().await?;
-        match response::parse(status, &text)?.0 {
+        match response::parse(status, &text)
+            .map_err(|err| err.with_retry_after(retry_after))?
+            .0
+        {
             Answer::Success(data) => Ok(data),
             Answer::Error { message, code } => Err(error_for(status, message, code)),
         }

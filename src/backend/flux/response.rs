@@ -82,7 +82,11 @@ pub fn parse(status: u16, body: &str) -> Result<(Answer, Value), DeployError> {
 pub fn error_for(http_status: u16, message: String, code: Option<u16>) -> DeployError {
     let status = code.unwrap_or(http_status);
     if TRANSIENT.iter().any(|p| message.starts_with(p)) {
-        DeployError::ServerFailed { status, message }
+        DeployError::ServerFailed {
+            status,
+            message,
+            retry_after: None,
+        }
     } else {
         DeployError::Rejected { status, message }
     }
