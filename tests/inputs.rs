@@ -63,3 +63,55 @@ fn a_spec_excluded_by_an_ignore_file_is_called_that() {
         "{error}"
     );
 }
+
+#[test]
+fn a_second_folder_for_the_same_remote_app_is_refused() {
+    let t = TestMount::with_emulators();
+    let first = t.app("cf", "shop");
+    fs::create_dir(&first).unwrap();
+    fs::write(first.join("index.html"), "<p>one</p>").unwrap();
+    fs::write(first.join("spec.json"), cf_spec("shop")).unwrap();
+    assert_eq!(wait(&first), "deployed");
+
+    let second = t.app("cf", "shop-copy");
+    fs::create_dir(&second).unwrap();
+    fs::write(second.join("index.html"), "<p>two</p>").unwrap();
+    fs::write(second.join("spec.json"), cf_spec("shop")).unwrap();
+    assert_eq!(wait(&second), "failed");
+    let error = status(&second, "error");
+    assert!(
+        error.contains(&format!(
+            "app shop in space {DEMO_SPACE_GUID} is already deployed from the folder shop"
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        t.emulators().cf.api.uploads().len(),
+        1,
+        "only the first folder went up"
+    );
+
+    // The first folder keeps deploying.
+    fs::write(first.join("index.html"), "<p>one, again</p>").unwrap();
+    assert_eq!(wait(&first), "deployed");
+    assert_eq!(t.emulators().cf.api.uploads().len(), 2);
+}
+
+#[test]
+fn a_symlink_leaving_the_app_travels_as_a_link_with_a_warning() {
+    let t = TestMount::with_emulators();
+    let app = t.app("cf", "links");
+    fs::create_dir(&app).unwrap();
+    fs::write(app.join("index.html"), "<p>hi</p>").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", app.join("passwd")).unwrap();
+    std::os::unix::fs::symlink("index.html", app.join("home.html")).unwrap();
+    fs::write(app.join("spec.json"), cf_spec("links")).unwrap();
+    assert_eq!(wait(&app), "deployed", "{}", status(&app, "error"));
+    let log = status(&app, "log");
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("symlinks pointing outside the app"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].ends_with("passwd -> /etc/passwd"), "{log}");
+}

@@ -45,6 +45,8 @@ pub struct Deployer {
     apps: DashMap<AppId, Arc<AppDeploy>>,
     /// Set by `start`; until then apps are only registered, not run.
     tree: OnceLock<Weak<Tree>>,
+    /// Which folder deploys to which remote app.
+    claims: Arc<claims::RemoteClaims>,
 }
 
 impl Deployer {
@@ -59,6 +61,7 @@ impl Deployer {
             settings,
             apps: DashMap::new(),
             tree: OnceLock::new(),
+            claims: Arc::default(),
         })
     }
 
@@ -78,8 +81,9 @@ impl Deployer {
             return;
         };
         let settings = self.settings.clone();
+        let claims = self.claims.clone();
         self.runtime
-            .spawn(worker::run(app, tree, backend, settings));
+            .spawn(worker::run(app, tree, backend, settings, claims));
     }
 
     /// Stops every worker; a deploy in flight is abandoned and resumes on the next mount.
@@ -118,6 +122,7 @@ impl DeployHooks for Deployer {
         if let Some(deploy) = self.app(app) {
             deploy.renamed(name);
         }
+        self.claims.renamed(app, name);
     }
 
     fn app_note(&self, app: &AppId, message: &str) {
@@ -136,6 +141,7 @@ impl DeployHooks for Deployer {
         if let Some((_, deploy)) = self.apps.remove(app) {
             deploy.remove();
         }
+        self.claims.release(app);
         if let Err(err) = records::remove_app(&self.settings.state_dir, &app.0) {
             tracing::warn!(app = %app, %err, "cannot delete the removed app's records");
         }

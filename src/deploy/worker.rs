@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::app::{AppDeploy, StatusReport};
+use super::claims::RemoteClaims;
 use super::retry::{wait_to_retry, RetryResume, RetryWait};
 use super::status::{clock, now_rfc3339, rfc3339};
 use super::DeploySettings;
@@ -26,6 +27,7 @@ pub async fn run(
     tree: Weak<Tree>,
     backend: Arc<dyn Backend>,
     settings: DeploySettings,
+    claims: Arc<RemoteClaims>,
 ) {
     loop {
         if app.stopped().is_cancelled() {
@@ -97,6 +99,22 @@ pub async fn run(
         };
         drop(tree);
         let snapshot = Snapshot::build(name, backend.kind(), entries, &backend.ignore_profile());
+        if let Some(remote) = backend.remote_name(&snapshot) {
+            if let Err(other) = claims.claim(backend.kind(), &remote, &app.id, &snapshot.app) {
+                let message = format!(
+                    "{remote} is already deployed from the folder {other}: one remote app, one \
+                     folder; rename the app in this folder's spec, or remove one of the folders"
+                );
+                if app.status().error.as_deref() != Some(message.as_str()) {
+                    app.log("trigger", &message);
+                }
+                app.update(true, |s| {
+                    s.state = DeployState::Failed;
+                    s.error = Some(message);
+                });
+                continue;
+            }
+        }
         let status = app.status();
         let recheck = app.take_recheck();
         if let Some(due) = status.watched_payment() {
@@ -279,6 +297,17 @@ async fn deploy(
                     &snapshot.digest[..12.min(snapshot.digest.len())]
                 ),
             );
+            let leaving = snapshot.links_leaving_the_app();
+            if !leaving.is_empty() {
+                app.log(
+                    "package",
+                    &format!(
+                        "symlinks pointing outside the app travel as links; pushfs never reads \
+                         their targets: {}",
+                        leaving.join(", ")
+                    ),
+                );
+            }
             app.update(true, |s| {
                 s.state = DeployState::Packaging;
                 s.error = None;
