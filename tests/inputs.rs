@@ -115,3 +115,26 @@ fn a_symlink_leaving_the_app_travels_as_a_link_with_a_warning() {
     assert_eq!(warnings.len(), 1, "{log}");
     assert!(warnings[0].ends_with("passwd -> /etc/passwd"), "{log}");
 }
+
+#[test]
+fn a_spec_that_is_a_directory_or_a_symlink_is_called_that() {
+    let t = TestMount::with_emulators();
+    let app = t.app("cf", "odd");
+    fs::create_dir(&app).unwrap();
+    fs::create_dir(app.join("spec.json")).unwrap();
+    assert_eq!(wait(&app), "idle");
+    assert!(
+        status(&app, "error").contains("spec.json is a directory, not a file"),
+        "{}",
+        status(&app, "error")
+    );
+    fs::remove_dir(app.join("spec.json")).unwrap();
+    fs::write(app.join("real.json"), cf_spec("odd")).unwrap();
+    std::os::unix::fs::symlink("real.json", app.join("spec.json")).unwrap();
+    assert_eq!(wait(&app), "idle");
+    assert!(
+        status(&app, "error").contains("spec.json is a symlink, not a file"),
+        "{}",
+        status(&app, "error")
+    );
+}

@@ -306,13 +306,15 @@ impl AppDeploy {
         self.log.lock().push(event, message);
     }
 
+    /// One status file's bytes, rendered under the status lock: reading
+    /// `state` costs a word, not a copy of the whole status.
     pub fn render(&self, file: StatusFile) -> Vec<u8> {
-        let status = self.status();
         let lines = if file == StatusFile::Log {
             self.log.lock().lines()
         } else {
             Vec::new()
         };
+        let status = self.status.lock();
         super::status_view::render(file, &status, &lines)
     }
 }
@@ -352,7 +354,8 @@ impl Report for StatusReport<'_> {
     }
 
     fn response(&self, body: &serde_json::Value) {
-        self.app.update(false, |s| s.response = Some(body.clone()));
+        let kept = super::status::capped_response(body.clone());
+        self.app.update(false, |s| s.response = Some(kept));
     }
 
     /// Saved at once, with the state its stage shows once the deploy is

@@ -124,3 +124,38 @@ pub fn clock(at: SystemTime) -> String {
     let full = humantime::format_rfc3339_seconds(at).to_string();
     full.get(11..19).unwrap_or(&full).to_string()
 }
+
+/// The most of a server's answer kept in `response.json` and `status.json`.
+pub const RESPONSE_LIMIT: usize = 256 << 10;
+
+/// A server's answer as kept in the status: whole if small, else its first
+/// [`RESPONSE_LIMIT`] bytes of JSON text, marked as cut.
+pub fn capped_response(body: serde_json::Value) -> serde_json::Value {
+    let text = body.to_string();
+    if text.len() <= RESPONSE_LIMIT {
+        return body;
+    }
+    let mut end = RESPONSE_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({
+        "cut": format!("the answer was {} bytes; its first {RESPONSE_LIMIT} are kept", text.len()),
+        "head": &text[..end],
+    })
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::*;
+
+    #[test]
+    fn big_answers_are_cut_and_say_so() {
+        let small = serde_json::json!({"ok": true});
+        assert_eq!(capped_response(small.clone()), small);
+        let big = serde_json::json!({"description": "x".repeat(RESPONSE_LIMIT * 2)});
+        let kept = capped_response(big);
+        assert!(kept["cut"].as_str().unwrap().contains("524"));
+        assert_eq!(kept["head"].as_str().unwrap().len(), RESPONSE_LIMIT);
+    }
+}

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::app::{AppDeploy, StatusReport};
 use super::claims::RemoteClaims;
 use super::retry::{wait_to_retry, RetryResume, RetryWait};
-use super::status::{clock, now_rfc3339, rfc3339};
+use super::status::{capped_response, clock, now_rfc3339, rfc3339};
 use super::DeploySettings;
 use crate::backend::{Backend, DeployError, DeployState, PaymentDue};
 use crate::snapshot::Snapshot;
@@ -82,7 +82,13 @@ pub async fn run(
         let forced = app.claim_change();
         if !readiness.has_spec {
             let wanted = backend.spec_files().join(" or ");
-            let message = format!("waiting for {wanted} in the app folder before deploying");
+            let message = match readiness.spec_not_a_file {
+                Some((name, what)) => format!(
+                    "{name} is {what}, not a file: pushfs reads the spec from a regular file \
+                     (waiting for {wanted})"
+                ),
+                None => format!("waiting for {wanted} in the app folder before deploying"),
+            };
             if app.status().error.as_deref() != Some(message.as_str()) {
                 app.log("trigger", &message);
             }
@@ -388,6 +394,10 @@ async fn deploy(
     };
     app.set_deploying(None);
     if app.stopped().is_cancelled() {
+        if app.is_removed() {
+            app.log("result", "app removed; upload cancelled");
+            return;
+        }
         // Unmounting: the persisted state still says the deploy was under
         // way, so the next mount resumes it.
         app.log(
@@ -418,8 +428,8 @@ async fn deploy(
                 s.error = None;
                 s.hash = outcome.hash.or(s.hash.take());
                 s.id = outcome.id.or(s.id.take());
-                if outcome.response.is_some() {
-                    s.response = outcome.response;
+                if let Some(body) = outcome.response {
+                    s.response = Some(capped_response(body));
                 }
                 s.warnings = outcome.warnings;
             });
@@ -439,8 +449,8 @@ async fn deploy(
                 s.id = outcome.id.or(s.id.take());
                 s.revision = outcome.revision.or(s.revision.take());
                 s.job = outcome.job.or(s.job.take());
-                if outcome.response.is_some() {
-                    s.response = outcome.response;
+                if let Some(body) = outcome.response {
+                    s.response = Some(capped_response(body));
                 }
                 s.warnings = outcome.warnings;
             });

@@ -36,6 +36,9 @@ impl CtlCommand {
 pub struct AppReadiness {
     pub has_spec: bool,
     pub files_being_written: usize,
+    /// A spec name that is there but is no regular file: the name, and
+    /// what it is instead ("a directory", "a symlink").
+    pub spec_not_a_file: Option<(&'static str, &'static str)>,
 }
 
 pub trait DeployHooks: Send + Sync {

@@ -191,13 +191,18 @@ impl Tree {
 
     /// Whether the app can start a deploy now: no file being written, and
     /// one of `spec_files` present at its root.
-    pub fn readiness(&self, app: &AppId, spec_files: &[&str]) -> Option<AppReadiness> {
+    pub fn readiness(&self, app: &AppId, spec_files: &[&'static str]) -> Option<AppReadiness> {
         let root = self.app_root(app)?;
         let txn = self.meta.read().ok()?;
         let mut has_spec = false;
+        let mut spec_not_a_file = None;
         for name in spec_files {
             if let Ok(Some(row)) = txn.lookup_row(root, name) {
-                has_spec |= row.kind == InodeKind::File;
+                match row.kind {
+                    InodeKind::File => has_spec = true,
+                    InodeKind::Dir => spec_not_a_file = Some((*name, "a directory")),
+                    InodeKind::Symlink => spec_not_a_file = Some((*name, "a symlink")),
+                }
             }
         }
         drop(txn);
@@ -210,6 +215,7 @@ impl Tree {
         Some(AppReadiness {
             has_spec,
             files_being_written,
+            spec_not_a_file,
         })
     }
 
