@@ -401,3 +401,21 @@ fn a_token_pasted_with_bearer_works_and_never_shows() {
         "the token leaked"
     );
 }
+
+#[test]
+fn a_server_that_stalls_shows_as_uploading_not_packaging() {
+    let t = TestMount::with_emulators();
+    // Every request waits 3 s: the token exchange first, then the push.
+    t.emulators().bytenite.faults.set(FaultPlan {
+        slow_next: 2,
+        delay_ms: 3000,
+        ..FaultPlan::default()
+    });
+    let app = copy_example(&t);
+    common::eventually("the state to say uploading", || {
+        status(&app, "state") == "uploading"
+    });
+    // Still within the stalled token exchange: nothing has been answered yet.
+    assert_eq!(t.emulators().bytenite.api.stats().tokens_issued, 0);
+    assert_eq!(wait(&app), "deployed");
+}

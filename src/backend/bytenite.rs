@@ -480,6 +480,9 @@ impl ByteniteClient {
             ),
         );
 
+        // From here on pushfs waits on the server (the token, then the
+        // push): a stall there must not read as packaging.
+        report.state(DeployState::Uploading);
         let mut token = self.token(tokens, api, report).await?;
         let mut renewed = false;
         loop {
