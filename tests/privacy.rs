@@ -16,48 +16,15 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 
-use common::{eventually, MountGuard, TestMount};
+use common::{eventually, other_user, MountGuard, TestMount, OTHER_USER};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pushfs");
-const OTHER_USER: &str = "pushfs-test-other";
 
 /// Sets umask 0 for the whole test binary (it is process-wide).
 fn open_umask() {
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(0) };
-}
-
-/// The uid and gid of the unprivileged second user, created once if missing.
-fn other_user() -> (u32, u32) {
-    static USER: OnceLock<(u32, u32)> = OnceLock::new();
-    *USER.get_or_init(|| {
-        let id = |flag: &str| {
-            Command::new("id")
-                .arg(flag)
-                .arg(OTHER_USER)
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .trim()
-                        .parse::<u32>()
-                        .unwrap()
-                })
-        };
-        if id("-u").is_none() {
-            common::run(
-                Command::new("useradd")
-                    .args(["-M", "-r", "-s", "/usr/sbin/nologin"])
-                    .arg(OTHER_USER),
-            );
-        }
-        let (uid, gid) = (id("-u").unwrap(), id("-g").unwrap());
-        assert_ne!(uid, 0, "{OTHER_USER} must not be root");
-        (uid, gid)
-    })
 }
 
 /// Runs `program args` as the second user, with no supplementary groups.

@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, have, run, MountGuard};
+use common::{eventually, have, other_user, run, MountGuard};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pushfs");
-const OTHER_USER: &str = "pushfs-test-other";
 const EXIT_LIMIT: Duration = Duration::from_secs(10);
 
 /// Who runs the mount: root, or an unprivileged user through fusermount3.
@@ -149,24 +148,6 @@ fn umount_as_root_ends_pushfs_and_the_next_mount_finds_every_app() {
     );
     run(Command::new("umount").arg(&mnt));
     unmounted_cleanly(&mut again);
-}
-
-/// The unprivileged second user, created once if missing.
-fn other_user() -> (u32, u32) {
-    let id = |flag: &str| {
-        let out = Command::new("id").arg(flag).arg(OTHER_USER).output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())?
-    };
-    if id("-u").is_none() {
-        run(Command::new("useradd")
-            .args(["-M", "-r", "-s", "/usr/sbin/nologin"])
-            .arg(OTHER_USER));
-    }
-    let (uid, gid) = (id("-u").unwrap(), id("-g").unwrap());
-    assert_ne!(uid, 0);
-    (uid, gid)
 }
 
 #[test]

@@ -268,3 +268,35 @@ pub fn have(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// The unprivileged second user the tests act as (created if missing).
+pub const OTHER_USER: &str = "pushfs-test-other";
+
+/// The uid and gid of the unprivileged second user, created once if missing.
+pub fn other_user() -> (u32, u32) {
+    static USER: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *USER.get_or_init(|| {
+        let id = |flag: &str| {
+            Command::new("id")
+                .arg(flag)
+                .arg(OTHER_USER)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .trim()
+                        .parse::<u32>()
+                        .unwrap()
+                })
+        };
+        if id("-u").is_none() {
+            run(Command::new("useradd")
+                .args(["-M", "-r", "-s", "/usr/sbin/nologin"])
+                .arg(OTHER_USER));
+        }
+        let (uid, gid) = (id("-u").unwrap(), id("-g").unwrap());
+        assert_ne!(uid, 0, "{OTHER_USER} must not be root");
+        (uid, gid)
+    })
+}
