@@ -160,10 +160,6 @@ impl MetaStore {
             }
         }
     }
-
-    pub fn content_store(&self) -> &Arc<ContentStore> {
-        &self.parts.store
-    }
 }
 
 /// With `synchronous=NORMAL`, WAL commits reach the OS at once (so a crash
