@@ -37,7 +37,7 @@ use super::{
 };
 use crate::env::Env;
 use crate::package::fingerprint::PoolWindow;
-use crate::snapshot::{Snapshot, SnapshotEntry};
+use crate::snapshot::Snapshot;
 
 pub use self::spec::{MANIFEST_FILES, SPEC_FILE};
 pub use self::version::ApiChoice;
@@ -444,18 +444,7 @@ impl CfClient {
             matched.len(),
             matched_bytes
         ));
-        let zip = if bits::needs_zip(&to_zip) {
-            let owned: Vec<SnapshotEntry> = to_zip.iter().map(|e| (*e).clone()).collect();
-            let (file, summary) = bits::build_zip(owned).await?;
-            report.log(&format!(
-                "cf: zip of {} files ({} entries), {} bytes, sha256 {}",
-                summary.files, summary.entries, summary.size, summary.sha256
-            ));
-            Some((file, summary))
-        } else {
-            report.log("cf: no zip, every file is already on the server");
-            None
-        };
+        let zip = bits::zip_if_needed(&to_zip, report).await?;
 
         report.state(DeployState::Uploading);
         let (status, body) = bits::upload(session, &guid, &matched, zip.as_ref()).await?;

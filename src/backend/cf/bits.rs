@@ -15,7 +15,7 @@ use tokio_util::io::ReaderStream;
 
 use super::api::CcSession;
 use super::spec::{MANIFEST_FILES, SPEC_FILE};
-use crate::backend::DeployError;
+use crate::backend::{DeployError, Report};
 use crate::package::fingerprint::{fingerprints, Fingerprint, PoolWindow};
 use crate::package::zip::{write_zip_to_temp, ZipSummary};
 use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry};
@@ -158,6 +158,43 @@ pub async fn build_zip(to_zip: Vec<SnapshotEntry>) -> Result<(File, ZipSummary),
     .map_err(|err| DeployError::Io(std::io::Error::other(format!("zip task: {err}"))))?
 }
 
+/// The zip of the files the server lacks, or `None` when it has them all;
+/// either way said in the log. Shared by the v2 and v3 uploads.
+pub async fn zip_if_needed(
+    to_zip: &[&SnapshotEntry],
+    report: &dyn Report,
+) -> Result<Option<(File, ZipSummary)>, DeployError> {
+    if !needs_zip(to_zip) {
+        report.log("cf: no zip, every file is already on the server");
+        return Ok(None);
+    }
+    let owned: Vec<SnapshotEntry> = to_zip.iter().map(|e| (*e).clone()).collect();
+    let (file, summary) = build_zip(owned).await?;
+    report.log(&format!(
+        "cf: zip of {} files ({} entries), {} bytes, sha256 {}",
+        summary.files, summary.entries, summary.size, summary.sha256
+    ));
+    Ok(Some((file, summary)))
+}
+
+/// The zip as a multipart part streamed from its temp file. A clone of the
+/// file shares its offset, so it is rewound: a resend after a 401 starts over.
+pub fn zip_part(
+    (file, summary): &(File, ZipSummary),
+    file_name: &'static str,
+    mime: &str,
+) -> std::io::Result<Part> {
+    let mut file = file.try_clone()?;
+    file.seek(SeekFrom::Start(0))?;
+    let stream = ReaderStream::new(tokio::fs::File::from_std(file));
+    Ok(
+        Part::stream_with_length(Body::wrap_stream(stream), summary.size)
+            .file_name(file_name)
+            .mime_str(mime)
+            .expect("a valid mime type"),
+    )
+}
+
 /// `PUT /v2/apps/:guid/bits?async=true`: `resources` first, then the zip as
 /// `application` when there is one. `async` must be a query parameter:
 /// nginx drops form fields other than `resources` and `_method`.
@@ -173,16 +210,11 @@ pub async fn upload(
     session
         .send(|http| {
             let mut form = Form::new().part("resources", Part::text(resources.clone()));
-            if let Some((file, summary)) = zip {
-                // A clone shares the file offset; rewinding serves a resend after a 401.
-                let mut file = file.try_clone()?;
-                file.seek(SeekFrom::Start(0))?;
-                let stream = ReaderStream::new(tokio::fs::File::from_std(file));
-                let part = Part::stream_with_length(Body::wrap_stream(stream), summary.size)
-                    .file_name("application.zip")
-                    .mime_str("application/zip")
-                    .expect("a valid mime type");
-                form = form.part("application", part);
+            if let Some(zip) = zip {
+                form = form.part(
+                    "application",
+                    zip_part(zip, "application.zip", "application/zip")?,
+                );
             }
             Ok(http
                 .put(&url)

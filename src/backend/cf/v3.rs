@@ -24,7 +24,6 @@ use super::bits::{self, BitsPlan};
 use super::spec::{AppRef, AppSpec};
 use crate::backend::{DeployError, DeployOutcome, DeployState, Report};
 use crate::package::fingerprint::PoolWindow;
-use crate::snapshot::SnapshotEntry;
 
 pub use self::poll::Timing;
 
@@ -127,18 +126,7 @@ impl Push<'_> {
                     .is_some_and(|p| pooled_paths.contains(p))
             })
             .collect();
-        let zip = if bits::needs_zip(&to_zip) {
-            let owned: Vec<SnapshotEntry> = to_zip.iter().map(|e| (*e).clone()).collect();
-            let (file, summary) = bits::build_zip(owned).await?;
-            report.log(&format!(
-                "cf: zip of {} files ({} entries), {} bytes, sha256 {}",
-                summary.files, summary.entries, summary.size, summary.sha256
-            ));
-            Some((file, summary))
-        } else {
-            report.log("cf: no zip, every file is already on the server");
-            None
-        };
+        let zip = bits::zip_if_needed(&to_zip, report).await?;
 
         let created = package::create(session, app_guid).await?;
         progress.set(report, "package", &created.guid, &created.state);

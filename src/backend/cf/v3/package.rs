@@ -3,16 +3,14 @@
 //! pool holds everything), and the wait for READY or FAILED.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
 use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
-use reqwest::Body;
 use serde::Deserialize;
 use serde_json::json;
-use tokio_util::io::ReaderStream;
 
 use super::super::api::CcSession;
+use super::super::bits;
 use super::error::{read, PushError};
 use super::poll::Poller;
 use super::progress::Progress;
@@ -81,15 +79,8 @@ pub async fn upload(
     let (_, body) = session
         .send(|http| {
             let mut form = Form::new().part("resources", Part::text(resources.clone()));
-            if let Some((file, summary)) = zip {
-                // A clone shares the file offset; rewinding serves a resend after a 401.
-                let mut file = file.try_clone()?;
-                file.seek(SeekFrom::Start(0))?;
-                let stream = ReaderStream::new(tokio::fs::File::from_std(file));
-                let part = Part::stream_with_length(Body::wrap_stream(stream), summary.size)
-                    .file_name("package.zip")
-                    .mime_str("application/octet-stream")
-                    .expect("a valid mime type");
+            if let Some(zip) = zip {
+                let part = bits::zip_part(zip, "package.zip", "application/octet-stream")?;
                 form = form.part("bits", part);
             }
             Ok(http.post(&url).multipart(form).timeout(UPLOAD_TIMEOUT))
