@@ -104,6 +104,8 @@ pub struct Config {
     /// and Linux 6.9+); pushfs falls back to handling writes itself.
     pub passthrough: bool,
     pub retry: RetryPolicy,
+    /// How many deployed trees each app keeps for `rollback` (`[history] keep`).
+    pub history_keep: usize,
     pub bytenite: ByteniteConfig,
     pub flux: FluxConfig,
     pub cf: CfConfig,
@@ -123,6 +125,8 @@ struct ConfigFile {
     #[serde(default)]
     retry: RetryFile,
     #[serde(default)]
+    history: HistoryFile,
+    #[serde(default)]
     bytenite: ByteniteConfig,
     #[serde(default)]
     flux: FluxConfig,
@@ -140,6 +144,15 @@ struct RetryFile {
     initial_ms: Option<u64>,
     max_ms: Option<u64>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryFile {
+    keep: Option<usize>,
+}
+
+/// Deployed trees kept per app when the config does not say.
+pub const DEFAULT_HISTORY_KEEP: usize = 10;
 
 impl Config {
     /// Reads `path` (or the default file if it exists), then applies the
@@ -190,6 +203,7 @@ impl Config {
             allow_other: file.allow_other.unwrap_or(false),
             passthrough: file.passthrough.unwrap_or(true),
             retry: RetryPolicy::default(),
+            history_keep: file.history.keep.unwrap_or(DEFAULT_HISTORY_KEEP),
             bytenite: file.bytenite,
             flux: file.flux,
             cf: file.cf,
@@ -237,6 +251,7 @@ impl Config {
             allow_other: false,
             passthrough: true,
             retry: RetryPolicy::default(),
+            history_keep: DEFAULT_HISTORY_KEEP,
             bytenite: ByteniteConfig::default(),
             flux: FluxConfig::default(),
             cf: CfConfig::default(),

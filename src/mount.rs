@@ -97,6 +97,7 @@ impl Mounted {
             settle: config.settle,
             retry: config.retry,
             state_dir: state_dir.clone(),
+            history_keep: config.history_keep,
         };
         let deployer = Deployer::new(runtime, backends, settings);
         // SAFETY: getuid/getgid cannot fail.

@@ -230,8 +230,9 @@ fn status_files_are_read_only_but_ctl() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(listed.len(), 12);
+    assert_eq!(listed.len(), 13);
     assert!(listed.contains(&"wait".to_string()));
+    assert!(listed.contains(&"history".to_string()));
     assert!(listed.contains(&"payment".to_string()));
 }
 

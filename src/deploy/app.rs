@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::log::AppLog;
 use super::records::{app_dir, write_atomically};
-use super::status::{now_rfc3339, AppStatus};
+use super::status::{now_rfc3339, short_digest, AppStatus};
 use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, Report};
 use crate::tree::status_files::StatusFile;
-use crate::tree::AppId;
+use crate::tree::{AppId, RolledBack};
 
 const STATUS_FILE: &str = "status.json";
 
@@ -143,11 +143,30 @@ impl AppDeploy {
 
     /// `deploy` through ctl: deploys now, and ends a hold.
     pub fn force(&self) {
+        self.force_because("deploy requested through .pushfs/ctl");
+    }
+
+    fn force_because(&self, why: &str) {
         self.held.lock().take();
         self.forced.store(true, Ordering::SeqCst);
-        self.log("trigger", "deploy requested through .pushfs/ctl");
+        self.log("trigger", why);
         *self.changed_at.lock() = Some(Instant::now());
         self.note_change();
+    }
+
+    /// The folder was put back to a kept tree: it deploys, even if held,
+    /// as `deploy` would.
+    pub fn rolled_back(&self, rollback: &RolledBack) {
+        let to = short_digest(&rollback.to);
+        let why = match &rollback.replaced {
+            Some(old) => format!(
+                "rolled back to {to} through .pushfs/ctl; the tree it replaced is kept as {} \
+                 (see .pushfs/history); deploying",
+                short_digest(old)
+            ),
+            None => format!("rollback to {to}: the folder already holds that tree; deploying it"),
+        };
+        self.force_because(&why);
     }
 
     /// Stops automatic deploys; the deploy in flight, if any, finishes.

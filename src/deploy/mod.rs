@@ -23,10 +23,10 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::runtime::Handle;
 
-use crate::backend::{Backend, BackendKind};
+use crate::backend::{Backend, BackendKind, IgnoreProfile};
 use crate::config::RetryPolicy;
 use crate::tree::status_files::StatusFile;
-use crate::tree::{AppId, CtlCommand, DeployHooks, Tree};
+use crate::tree::{AppId, CtlCommand, DeployHooks, RolledBack, Tree};
 
 use app::AppDeploy;
 
@@ -36,6 +36,8 @@ pub struct DeploySettings {
     pub settle: Duration,
     pub retry: RetryPolicy,
     pub state_dir: PathBuf,
+    /// How many of each app's deployed trees stay restorable.
+    pub history_keep: usize,
 }
 
 pub struct Deployer {
@@ -156,8 +158,29 @@ impl DeployHooks for Deployer {
                     deploy.hold("held through .pushfs/ctl; write `release` to resume")
                 }
                 CtlCommand::Release => deploy.release(),
+                // The tree carries out a rollback, then calls `app_rolled_back`.
+                CtlCommand::Rollback(_) => {}
             }
         }
+    }
+
+    fn command_refused(&self, app: &AppId, message: &str) {
+        if let Some(deploy) = self.app(app) {
+            deploy.log("trigger", message);
+        }
+    }
+
+    fn app_rolled_back(&self, app: &AppId, rollback: &RolledBack) {
+        if let Some(deploy) = self.app(app) {
+            deploy.rolled_back(rollback);
+        }
+    }
+
+    fn ignore_profile(&self, backend: BackendKind) -> IgnoreProfile {
+        self.backends
+            .get(&backend)
+            .map(|b| b.ignore_profile())
+            .unwrap_or_default()
     }
 
     fn status_file(&self, app: &AppId, file: StatusFile) -> Vec<u8> {

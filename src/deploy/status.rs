@@ -106,6 +106,11 @@ impl AppStatus {
     }
 }
 
+/// The first 12 digits of a content digest, as logs show it.
+pub fn short_digest(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
 pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }

@@ -37,7 +37,8 @@ pub fn render(file: StatusFile, status: &AppStatus, log: &[String]) -> Vec<u8> {
             Some(due) => payment_text(due).into_bytes(),
             None => Vec::new(),
         },
-        StatusFile::Ctl => Vec::new(),
+        // The tree serves the history from the metadata engine.
+        StatusFile::Ctl | StatusFile::History => Vec::new(),
     }
 }
 

@@ -10,11 +10,11 @@ use tokio_util::sync::CancellationToken;
 use super::app::{AppDeploy, StatusReport};
 use super::claims::RemoteClaims;
 use super::retry::{wait_to_retry, RetryResume, RetryWait};
-use super::status::{capped_response, clock, now_rfc3339, rfc3339};
+use super::status::{capped_response, clock, now_rfc3339, rfc3339, short_digest, AppStatus};
 use super::DeploySettings;
 use crate::backend::{Backend, DeployError, DeployState, PaymentDue};
 use crate::snapshot::Snapshot;
-use crate::tree::Tree;
+use crate::tree::{DeployRecord, Tree};
 
 /// How often a worker re-checks an app whose files are still being written,
 /// in case a wake-up was coalesced away.
@@ -38,7 +38,7 @@ pub async fn run(
             app.settle_idle();
             let watched = app.status().watched_payment().cloned();
             if let Some(due) = watched.filter(|_| app.held().is_none()) {
-                if !watch_payment(&app, &*backend, &due).await {
+                if !watch_payment(&app, &*backend, &due, &tree, settings.history_keep).await {
                     return;
                 }
                 continue;
@@ -69,8 +69,8 @@ pub async fn run(
             }
             continue;
         }
-        let Some(tree) = tree.upgrade() else { return };
-        let Some(readiness) = tree.readiness(&app.id, backend.spec_files()) else {
+        let Some(live) = tree.upgrade() else { return };
+        let Some(readiness) = live.readiness(&app.id, backend.spec_files()) else {
             return;
         };
         if readiness.files_being_written > 0 {
@@ -98,12 +98,13 @@ pub async fn run(
             });
             continue;
         }
-        let Some((name, entries, pins)) = tree.snapshot_entries(&app.id) else {
+        let Some((name, entries, pins)) = live.snapshot_entries(&app.id) else {
             // A file was opened for writing since the readiness check.
             app.mark_changed();
             continue;
         };
-        drop(tree);
+        drop(live);
+        let folder = entries.clone();
         let snapshot = Snapshot::build(name, backend.kind(), entries, &backend.ignore_profile());
         if let Some(remote) = backend.remote_name(&snapshot) {
             if let Err(other) = claims.claim(backend.kind(), &remote, &app.id, &snapshot.app) {
@@ -182,9 +183,53 @@ pub async fn run(
         let resume = (!forced && status.digest.as_deref() == Some(snapshot.digest.as_str()))
             .then(|| RetryResume::from_status(&status))
             .flatten();
-        deploy(&app, &*backend, &settings, snapshot, forced, resume).await;
+        let digest = snapshot.digest.clone();
+        if let Some(outcome) = deploy(&app, &*backend, &settings, snapshot, forced, resume).await {
+            let kept = outcome != "failed" && outcome != "cancelled";
+            let server = server_words(&app.status());
+            let record = DeployRecord {
+                outcome,
+                digest: &digest,
+                server: server.as_deref(),
+                folder: kept.then_some(folder.as_slice()),
+            };
+            // Recorded while the pins hold the blobs the kept tree names.
+            record_history(&app, &tree, record, settings.history_keep);
+        }
         // The blobs may go now if the user deleted their files meanwhile.
         drop(pins);
+    }
+}
+
+/// The server's names for what runs, as `key=value` words for the history.
+fn server_words(status: &AppStatus) -> Option<String> {
+    let words: Vec<String> = [
+        ("hash", &status.hash),
+        ("revision", &status.revision),
+        ("id", &status.id),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| {
+        let value = value
+            .as_deref()?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("_");
+        Some(format!("{key}={value}"))
+    })
+    .collect();
+    (!words.is_empty()).then(|| words.join(","))
+}
+
+/// Adds a line to the app's history; a failure to record it is logged, and
+/// the deploy's outcome stands.
+fn record_history(app: &AppDeploy, tree: &Weak<Tree>, record: DeployRecord, keep: usize) {
+    let Some(tree) = tree.upgrade() else { return };
+    if let Err(err) = tree.record_deploy(&app.id, record, keep) {
+        app.log(
+            "result",
+            &format!("could not add the deploy to .pushfs/history: {err}"),
+        );
     }
 }
 
@@ -207,7 +252,13 @@ async fn wait_for_wake(app: &AppDeploy, timeout: Option<Duration>) -> bool {
 /// Follows an accepted deploy until it is paid and live, or expired.
 /// Returns early (true) when a change or command wakes the worker: a newer
 /// deploy supersedes the message and this watch stops. False once stopped.
-async fn watch_payment(app: &AppDeploy, backend: &dyn Backend, due: &PaymentDue) -> bool {
+async fn watch_payment(
+    app: &AppDeploy,
+    backend: &dyn Backend,
+    due: &PaymentDue,
+    tree: &Weak<Tree>,
+    keep: usize,
+) -> bool {
     app.log(
         "poll",
         &format!(
@@ -243,6 +294,18 @@ async fn watch_payment(app: &AppDeploy, backend: &dyn Backend, due: &PaymentDue)
                 s.deployed_at = Some(now_rfc3339());
                 s.warnings.clear();
             });
+            let status = app.status();
+            if let Some(digest) = &status.digest {
+                // Its tree was kept when the server accepted it.
+                let server = server_words(&status);
+                let record = DeployRecord {
+                    outcome: "deployed",
+                    digest,
+                    server: server.as_deref(),
+                    folder: None,
+                };
+                record_history(app, tree, record, keep);
+            }
         }
         Err(err) => {
             let message = err.to_string();
@@ -263,7 +326,7 @@ async fn deploy(
     snapshot: Snapshot,
     forced: bool,
     resume: Option<RetryResume>,
-) {
+) -> Option<&'static str> {
     let token = CancellationToken::new();
     app.set_deploying(Some(token.clone()));
     let mut attempt = 1;
@@ -283,7 +346,7 @@ async fn deploy(
                 "trigger",
                 &format!(
                     "resuming the retries of content digest {}: attempt {attempt} at {}",
-                    &snapshot.digest[..12.min(snapshot.digest.len())],
+                    short_digest(&snapshot.digest),
                     clock(resume.at)
                 ),
             );
@@ -300,7 +363,7 @@ async fn deploy(
                 "package",
                 &format!(
                     "deploying {files} files ({bytes} bytes), content digest {} ({why})",
-                    &snapshot.digest[..12.min(snapshot.digest.len())]
+                    short_digest(&snapshot.digest)
                 ),
             );
             let leaving = snapshot.links_leaving_the_app();
@@ -341,7 +404,7 @@ async fn deploy(
                 RetryWait::Cancelled => break Err(DeployError::Cancelled),
                 RetryWait::Superseded => {
                     app.set_deploying(None);
-                    return;
+                    return None;
                 }
             }
         }
@@ -396,7 +459,7 @@ async fn deploy(
     if app.stopped().is_cancelled() {
         if app.is_removed() {
             app.log("result", "app removed; upload cancelled");
-            return;
+            return None;
         }
         // Unmounting: the persisted state still says the deploy was under
         // way, so the next mount resumes it.
@@ -404,7 +467,7 @@ async fn deploy(
             "result",
             "interrupted by shutdown; resumes on the next mount",
         );
-        return;
+        return None;
     }
     // A backend that reported a payment left the deploy accepted, not live.
     let payment = app.status().watched_payment().cloned();
@@ -433,6 +496,7 @@ async fn deploy(
                 }
                 s.warnings = outcome.warnings;
             });
+            Some("accepted")
         }
         (Ok(outcome), None) => {
             let hash = outcome.hash.clone().unwrap_or_default();
@@ -454,6 +518,7 @@ async fn deploy(
                 }
                 s.warnings = outcome.warnings;
             });
+            Some("deployed")
         }
         (Err(err), _) => {
             let mut message = err.to_string();
@@ -469,6 +534,10 @@ async fn deploy(
                 s.next_attempt_at = None;
                 s.retrying_since = None;
             });
+            Some(match err {
+                DeployError::Cancelled => "cancelled",
+                _ => "failed",
+            })
         }
     }
 }

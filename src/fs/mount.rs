@@ -4,10 +4,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use fuser::{BackgroundSession, Config, MountOption, SessionACL};
+use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL};
 
 use super::PushFs;
-use crate::tree::Tree;
+use crate::tree::{KernelCache, Tree};
 
 /// The source name in /proc/mounts, used to find our mounts.
 pub const FS_NAME: &str = "pushfs";
@@ -35,7 +35,27 @@ pub fn spawn(
         SessionACL::Owner
     };
     config.n_threads = Some(THREADS);
-    fuser::Session::new(PushFs::new(tree, passthrough), mountpoint, &config)?.spawn()
+    let session = fuser::Session::new(PushFs::new(tree.clone(), passthrough), mountpoint, &config)?
+        .spawn()?;
+    tree.set_kernel_cache(Box::new(KernelNotifier(session.notifier())));
+    Ok(session)
+}
+
+/// Tells the kernel about names the tree changed on its own.
+struct KernelNotifier(Notifier);
+
+impl KernelCache for KernelNotifier {
+    fn forget_entries(&self, parent: u64, names: Vec<String>) {
+        // Called while answering a write to `.pushfs/ctl`: the kernel then
+        // holds that file's lock, never `parent`'s, so this cannot wait on
+        // itself, and the writer's next `cat` sees the new names.
+        for name in names {
+            // ENOENT only means the kernel had not cached the name.
+            let _ = self
+                .0
+                .inval_entry(INodeNo(parent), std::ffi::OsStr::new(&name));
+        }
+    }
 }
 
 /// Detaches the mount now (`umount -l`): it disappears from the namespace,

@@ -17,6 +17,7 @@
 
 mod checkpoint;
 mod error;
+mod history;
 mod legacy;
 mod pins;
 mod reserve;
@@ -35,6 +36,7 @@ use crate::private_files::private_file_options;
 use crate::store::ContentStore;
 
 pub use error::{MetaError, MetaResult};
+pub use history::{HistoryLine, KeptEntry};
 pub use legacy::import_legacy;
 pub use pins::BlobPins;
 pub use txn::{AppRow, InodeKind, InodeRow, NewInode, RunStart, Txn, WalkEntry};

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use super::{MetaError, MetaResult};
 
 /// Bumped on every incompatible change; a newer database is refused.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS inode (
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS blob (
     sha256  TEXT PRIMARY KEY,
     sha1    TEXT NOT NULL,
     size    INTEGER NOT NULL,
-    refs    INTEGER NOT NULL                     -- inodes naming it; the file goes at 0
+    refs    INTEGER NOT NULL                     -- inodes and kept entries naming it; the file goes at 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS app (
     id          TEXT PRIMARY KEY,
@@ -46,6 +46,36 @@ CREATE TABLE IF NOT EXISTS app (
     root        INTEGER NOT NULL UNIQUE,
     changed_run INTEGER NOT NULL DEFAULT 0        -- the last run that changed the app
 );
+-- One line per deploy outcome (and per tree a rollback replaced).
+CREATE TABLE IF NOT EXISTS history (
+    id      INTEGER PRIMARY KEY,
+    app     TEXT NOT NULL,                      -- the app's id
+    at      INTEGER NOT NULL,                   -- nanoseconds since the epoch
+    outcome TEXT NOT NULL,                      -- deployed, accepted, failed, cancelled, replaced
+    digest  TEXT NOT NULL,                      -- the content digest of the deployed tree
+    server  TEXT                                -- the server's hash, revision or id
+);
+-- The folder trees a rollback can go back to, by app and digest; each
+-- entry holds a reference on its blob.
+CREATE TABLE IF NOT EXISTS kept_tree (
+    app     TEXT NOT NULL,
+    digest  TEXT NOT NULL,
+    used    INTEGER NOT NULL,                   -- the newest history line naming it
+    PRIMARY KEY (app, digest)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kept_entry (
+    app     TEXT NOT NULL,
+    digest  TEXT NOT NULL,
+    path    TEXT NOT NULL,                      -- from the app root, `/`-separated
+    kind    INTEGER NOT NULL,                   -- as inode.kind
+    perm    INTEGER NOT NULL,
+    blob    TEXT,
+    sha1    TEXT,
+    size    INTEGER NOT NULL DEFAULT 0,
+    target  TEXT,
+    link    INTEGER,                            -- entries sharing it are one file's names
+    PRIMARY KEY (app, digest, path)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS setting (
     key     TEXT PRIMARY KEY,
     value   INTEGER NOT NULL

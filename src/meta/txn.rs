@@ -20,7 +20,7 @@ pub enum InodeKind {
 }
 
 impl InodeKind {
-    fn code(self) -> i64 {
+    pub(super) fn code(self) -> i64 {
         match self {
             InodeKind::Dir => 1,
             InodeKind::File => 2,
@@ -28,7 +28,7 @@ impl InodeKind {
         }
     }
 
-    fn from_code(code: i64) -> InodeKind {
+    pub(super) fn from_code(code: i64) -> InodeKind {
         match code {
             1 => InodeKind::Dir,
             3 => InodeKind::Symlink,
@@ -96,7 +96,7 @@ pub struct WalkEntry {
 }
 
 pub struct Txn<'a> {
-    conn: MutexGuard<'a, Connection>,
+    pub(super) conn: MutexGuard<'a, Connection>,
     engine: &'a EngineParts,
     /// Blobs whose last reference this transaction dropped.
     freed_blobs: Vec<String>,
@@ -219,8 +219,10 @@ impl<'a> Txn<'a> {
         }
         let freed_space = !self.freed_temps.is_empty() || !self.freed_blobs.is_empty();
         let pins = self.engine.pins.lock();
-        for sha in self.freed_blobs.drain(..) {
-            if !pins.contains_key(&sha) {
+        for sha in std::mem::take(&mut self.freed_blobs) {
+            // A later step of the same transaction may have named it again
+            // (a rollback drops a tree and adds one sharing its blobs).
+            if !pins.contains_key(&sha) && blob_referenced(&self.conn, &sha).is_ok_and(|n| !n) {
                 self.engine.store.remove_blob(&sha);
             }
         }
@@ -469,7 +471,7 @@ impl<'a> Txn<'a> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn blob_ref(&mut self, blob: &BlobInfo) -> MetaResult<()> {
+    pub(super) fn blob_ref(&mut self, blob: &BlobInfo) -> MetaResult<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO blob (sha256, sha1, size, refs) VALUES (?1, ?2, ?3, 1) \
@@ -479,7 +481,7 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
-    fn blob_unref(&mut self, sha256: &str) -> MetaResult<()> {
+    pub(super) fn blob_unref(&mut self, sha256: &str) -> MetaResult<()> {
         self.conn
             .prepare_cached("UPDATE blob SET refs = refs - 1 WHERE sha256 = ?1")?
             .execute([sha256])?;
@@ -517,7 +519,16 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// Forgets an app, with its history and kept trees.
     pub fn delete_app(&mut self, root: Ino) -> MetaResult<()> {
+        let id: Option<String> = self
+            .conn
+            .prepare_cached("SELECT id FROM app WHERE root = ?1")?
+            .query_row([root as i64], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.forget_history(&id)?;
+        }
         self.conn
             .prepare_cached("DELETE FROM app WHERE root = ?1")?
             .execute([root as i64])?;
@@ -600,12 +611,14 @@ impl<'a> Txn<'a> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Recounts every blob's references from the inodes (a safety net at
-    /// mount) and drops blobs that nothing names.
+    /// Recounts every blob's references from the inodes and the kept trees
+    /// (a safety net at mount) and drops blobs that nothing names.
     pub fn recount_blob_refs(&mut self) -> MetaResult<()> {
         self.conn.execute_batch(
             "CREATE TEMP TABLE counted (sha256 TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;
-             INSERT INTO counted SELECT blob, count(*) FROM inode WHERE blob IS NOT NULL GROUP BY blob;
+             INSERT INTO counted SELECT blob, count(*) FROM \
+                 (SELECT blob FROM inode WHERE blob IS NOT NULL \
+                  UNION ALL SELECT blob FROM kept_entry WHERE blob IS NOT NULL) GROUP BY blob;
              UPDATE blob SET refs = coalesce((SELECT n FROM counted WHERE counted.sha256 = blob.sha256), 0);
              DROP TABLE counted;",
         )?;

@@ -16,7 +16,7 @@ pub enum TreeError {
     #[error("directory not empty")]
     NotEmpty,
     #[error(
-        "status files under .pushfs/ are read-only; write `deploy`, `cancel`, `hold` or `release` to .pushfs/ctl"
+        "status files under .pushfs/ are read-only; write `deploy`, `cancel`, `hold`, `release` or `rollback <digest>` to .pushfs/ctl"
     )]
     StatusFileReadOnly,
     #[error("only app directories can be created here; put files inside an app folder")]
@@ -31,8 +31,22 @@ pub enum TreeError {
     CrossAppLink,
     #[error("only regular files, directories and symlinks can be deployed")]
     UnsupportedFileType,
-    #[error("unknown command for .pushfs/ctl (use `deploy`, `cancel`, `hold` or `release`)")]
+    #[error(
+        "unknown command for .pushfs/ctl (use `deploy`, `cancel`, `hold`, `release` or `rollback <digest prefix>`)"
+    )]
     UnknownCtlCommand,
+    #[error(
+        "`rollback` takes a digest prefix of at least 4 hex digits, as .pushfs/history shows it"
+    )]
+    BadDigestPrefix,
+    #[error("no kept tree in .pushfs/history has a digest starting with {0}")]
+    NoKeptTree(String),
+    #[error("{count} kept trees have a digest starting with {prefix}; give more digits")]
+    AmbiguousDigest { prefix: String, count: usize },
+    #[error("a file of the app is open for writing; close it, then roll back")]
+    AppBusy,
+    #[error("the kept tree {0} has lost content files; it cannot be restored")]
+    KeptTreeDamaged(String),
     #[error("invalid argument")]
     InvalidArgument,
     #[error("stale file handle")]

@@ -1,13 +1,14 @@
 //! What the tree tells the deploy layer, and asks of it. The deploy layer
 //! implements [`DeployHooks`]; no call may lock the tree back.
 
-use crate::kind::BackendKind;
+use crate::kind::{BackendKind, IgnoreProfile};
 
+use super::history::RolledBack;
 use super::status_files::StatusFile;
 use super::AppId;
 
 /// A command written to `.pushfs/ctl`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CtlCommand {
     /// Deploy now, even if nothing changed.
     Deploy,
@@ -17,6 +18,8 @@ pub enum CtlCommand {
     Hold,
     /// Resume automatic deploys; a changed tree deploys.
     Release,
+    /// Put the folder back to a kept tree (by digest prefix) and deploy it.
+    Rollback(String),
 }
 
 impl CtlCommand {
@@ -26,7 +29,10 @@ impl CtlCommand {
             "cancel" => Some(CtlCommand::Cancel),
             "hold" => Some(CtlCommand::Hold),
             "release" => Some(CtlCommand::Release),
-            _ => None,
+            command => {
+                let (verb, digest) = command.split_once(char::is_whitespace)?;
+                (verb == "rollback").then(|| CtlCommand::Rollback(digest.trim().to_string()))
+            }
         }
     }
 }
@@ -54,6 +60,13 @@ pub trait DeployHooks: Send + Sync {
     /// The app directory was removed: stop its deploys, forget its state.
     fn app_removed(&self, app: &AppId);
     fn command(&self, app: &AppId, command: CtlCommand);
+    /// A ctl command could not be carried out: say why in the app's log.
+    fn command_refused(&self, app: &AppId, message: &str);
+    /// The folder was put back to a kept tree: deploy it.
+    fn app_rolled_back(&self, app: &AppId, rollback: &RolledBack);
+    /// The files a backend never packages (a rollback digests the tree it
+    /// replaces as a deploy would).
+    fn ignore_profile(&self, backend: BackendKind) -> IgnoreProfile;
     /// The current bytes of one status file.
     fn status_file(&self, app: &AppId, file: StatusFile) -> Vec<u8>;
     /// Calls `done` with the final state once the app has no deploy
@@ -73,5 +86,11 @@ mod tests {
         assert_eq!(CtlCommand::parse(b"hold\n"), Some(CtlCommand::Hold));
         assert_eq!(CtlCommand::parse(b"release"), Some(CtlCommand::Release));
         assert_eq!(CtlCommand::parse(b"reboot"), None);
+        assert_eq!(
+            CtlCommand::parse(b"rollback  3f2a9c\n"),
+            Some(CtlCommand::Rollback("3f2a9c".into()))
+        );
+        assert_eq!(CtlCommand::parse(b"rollback"), None);
+        assert_eq!(CtlCommand::parse(b"rollbacks 3f2a"), None);
     }
 }

@@ -124,7 +124,7 @@ impl Tree {
                 result: Default::default(),
             },
             other => Handle::Status {
-                bytes: self.hooks.status_file(&app, other),
+                bytes: self.status_bytes(&app, other)?,
             },
         };
         Ok(Opened {
@@ -247,8 +247,17 @@ impl Tree {
                 Ok(data.len() as u32)
             }
             Handle::Ctl { app } => {
-                let command = CtlCommand::parse(data).ok_or(TreeError::UnknownCtlCommand)?;
-                self.hooks.command(app, command);
+                match CtlCommand::parse(data).ok_or(TreeError::UnknownCtlCommand)? {
+                    CtlCommand::Rollback(prefix) => match self.rollback(app, &prefix) {
+                        Ok(done) => self.hooks.app_rolled_back(app, &done),
+                        Err(err) => {
+                            self.hooks
+                                .command_refused(app, &format!("rollback {prefix}: {err}"));
+                            return Err(err);
+                        }
+                    },
+                    command => self.hooks.command(app, command),
+                }
                 Ok(data.len() as u32)
             }
             Handle::Status { .. } | Handle::Wait { .. } => Err(TreeError::StatusFileReadOnly),

@@ -12,8 +12,10 @@
 mod content;
 mod error;
 mod handles;
+mod history;
 mod hooks;
 mod io;
+mod kernel;
 mod node;
 mod ops;
 mod recovery;
@@ -24,7 +26,7 @@ mod status_inodes;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use parking_lot::Mutex;
@@ -32,14 +34,16 @@ use parking_lot::Mutex;
 use crate::ignore::STATUS_DIR;
 use crate::kind::BackendKind;
 use crate::meta::{BlobPins, InodeKind, InodeRow, MetaStore, Txn};
-use crate::snapshot::{EntryKind, FileContent, SnapshotEntry};
+use crate::snapshot::SnapshotEntry;
 use crate::store::ContentStore;
 
 pub use content::OpenFile;
 pub use error::{TreeError, TreeResult};
 pub use handles::Opened;
+pub use history::{DeployRecord, RolledBack};
 pub use hooks::{AppReadiness, CtlCommand, DeployHooks};
 pub use io::{DirEntry, StatFs};
+pub use kernel::KernelCache;
 pub use node::{Attr, FileKind, Ino, ROOT_INO};
 pub use ops::{Creator, SetAttr};
 
@@ -47,6 +51,7 @@ use content::OpenInode;
 use handles::HandleTable;
 use node::DirRole;
 use sealer::Sealer;
+use status_files::StatusFile;
 use status_inodes::StatusInode;
 
 /// An app's stable identity: survives renames and remounts.
@@ -99,6 +104,8 @@ pub struct Tree {
     state_dir: PathBuf,
     hooks: Arc<dyn DeployHooks>,
     sealer: Sealer,
+    /// Set once mounted: drops the kernel's cached names after a rollback.
+    kernel: OnceLock<Box<dyn KernelCache>>,
 }
 
 impl Tree {
@@ -125,9 +132,15 @@ impl Tree {
             state_dir: state_dir.to_path_buf(),
             hooks,
             sealer: Sealer::start(weak.clone()),
+            kernel: OnceLock::new(),
         });
         recovery::announce_apps(&tree, &start)?;
         Ok(tree)
+    }
+
+    /// Lets the tree tell the kernel about names it changed on its own.
+    pub fn set_kernel_cache(&self, kernel: Box<dyn KernelCache>) {
+        let _ = self.kernel.set(kernel);
     }
 
     pub fn store(&self) -> &Arc<ContentStore> {
@@ -229,26 +242,7 @@ impl Tree {
         let walked = txn.walk(root).ok()?;
         let mut entries = Vec::with_capacity(walked.len());
         for item in walked {
-            let row = item.row;
-            let kind = match row.kind {
-                InodeKind::Dir => EntryKind::Dir,
-                InodeKind::Symlink => EntryKind::Symlink {
-                    target: row.target.clone().unwrap_or_default(),
-                },
-                InodeKind::File => match (&row.blob, &row.temp) {
-                    (Some(blob), None) => EntryKind::File(FileContent {
-                        path: self.store.blob_path(&blob.sha256),
-                        blob: blob.clone(),
-                        inode: (row.nlink > 1).then_some(row.ino),
-                    }),
-                    _ => return None,
-                },
-            };
-            entries.push(SnapshotEntry {
-                path: item.path,
-                mode: u32::from(row.perm),
-                kind,
-            });
+            entries.push(self.entry_of(&item.path, &item.row)?);
         }
         // Pinned under the engine's lock: no blob can go in between.
         let pins = self.meta.pin(
@@ -355,7 +349,7 @@ impl Tree {
             Some(file) => (
                 FileKind::File,
                 file.perm(),
-                self.hooks.status_file(&app, file).len() as u64,
+                self.status_bytes(&app, file)?.len() as u64,
                 1,
             ),
         };
@@ -372,6 +366,16 @@ impl Tree {
             ctime: now,
             volatile: true,
         })
+    }
+}
+
+impl Tree {
+    /// What a status file holds now.
+    fn status_bytes(&self, app: &AppId, file: StatusFile) -> TreeResult<Vec<u8>> {
+        match file {
+            StatusFile::History => self.history_text(app),
+            other => Ok(self.hooks.status_file(app, other)),
+        }
     }
 }
 

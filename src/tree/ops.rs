@@ -657,7 +657,7 @@ impl Tree {
     /// handle is open, kept as an orphan until the last one closes. A file
     /// closed but not sealed yet goes now with its temp file: returned, so
     /// that its in-memory entry goes once the transaction commits.
-    fn drop_link(&self, txn: &mut Txn, mut row: InodeRow) -> TreeResult<Option<Ino>> {
+    pub(super) fn drop_link(&self, txn: &mut Txn, mut row: InodeRow) -> TreeResult<Option<Ino>> {
         row.nlink = row.nlink.saturating_sub(1);
         row.ctime = SystemTime::now();
         if row.nlink > 0 {
@@ -761,7 +761,7 @@ impl Tree {
 }
 
 /// A directory's content changed: mtime and ctime move.
-fn touch_dir(txn: &mut Txn, row: &mut InodeRow) -> TreeResult<()> {
+pub(super) fn touch_dir(txn: &mut Txn, row: &mut InodeRow) -> TreeResult<()> {
     let now = SystemTime::now();
     row.mtime = now;
     row.ctime = now;

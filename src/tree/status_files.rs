@@ -1,11 +1,13 @@
 //! The virtual files of `.pushfs/`: their names and modes. What they say
-//! is the deploy layer's (`deploy::status_view`).
+//! is the deploy layer's (`deploy::status_view`), but for `history`, which
+//! the tree reads from the metadata engine.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFile {
     State,
     StatusJson,
     Hash,
+    History,
     Revision,
     Job,
     Id,
@@ -19,10 +21,11 @@ pub enum StatusFile {
 
 impl StatusFile {
     /// In the order `ls` shows them.
-    pub const ALL: [StatusFile; 12] = [
+    pub const ALL: [StatusFile; 13] = [
         StatusFile::Ctl,
         StatusFile::Error,
         StatusFile::Hash,
+        StatusFile::History,
         StatusFile::Id,
         StatusFile::Job,
         StatusFile::Log,
@@ -39,6 +42,7 @@ impl StatusFile {
             StatusFile::State => "state",
             StatusFile::StatusJson => "status.json",
             StatusFile::Hash => "hash",
+            StatusFile::History => "history",
             StatusFile::Revision => "revision",
             StatusFile::Job => "job",
             StatusFile::Id => "id",

@@ -29,6 +29,17 @@ impl DeployHooks for Hooks {
     }
     fn app_removed(&self, _: &AppId) {}
     fn command(&self, _: &AppId, _: CtlCommand) {}
+    fn command_refused(&self, _: &AppId, message: &str) {
+        self.notes.lock().push(message.to_string());
+    }
+    fn app_rolled_back(&self, _: &AppId, rollback: &RolledBack) {
+        self.notes
+            .lock()
+            .push(format!("rolled back to {}", rollback.to));
+    }
+    fn ignore_profile(&self, _: BackendKind) -> crate::kind::IgnoreProfile {
+        crate::kind::IgnoreProfile::default()
+    }
     fn status_file(&self, _: &AppId, file: StatusFile) -> Vec<u8> {
         format!("{}\n", file.name()).into_bytes()
     }
@@ -621,4 +632,188 @@ fn apps_saved_by_an_earlier_pushfs_are_imported() {
         tree.store().has_blob(&blob.sha256),
         "kept: the engine names it"
     );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Records a successful deploy of the app as it is now; returns its digest.
+fn record_deployed(f: &Fixture, keep: usize) -> String {
+    f.tree().drain_seals();
+    let app = f.app_id();
+    let (name, entries, _pins) = f.tree().snapshot_entries(&app).unwrap();
+    let profile = crate::kind::IgnoreProfile::default();
+    let digest =
+        crate::snapshot::Snapshot::build(name, BackendKind::Cf, entries.clone(), &profile).digest;
+    let record = DeployRecord {
+        outcome: "deployed",
+        digest: &digest,
+        server: Some("revision=1"),
+        folder: Some(&entries),
+    };
+    f.tree().record_deploy(&app, record, keep).unwrap();
+    digest
+}
+
+/// Writes a line to the app's `.pushfs/ctl`, as `echo` would.
+fn ctl(f: &Fixture, line: &str) -> TreeResult<u32> {
+    let status = f.tree().lookup(f.app, OsStr::new(".pushfs")).unwrap().ino;
+    let ctl = f.tree().lookup(status, OsStr::new("ctl")).unwrap().ino;
+    let opened = f.tree().open(ctl, libc::O_WRONLY).unwrap();
+    let written = f.tree().write(ctl, opened.fh, 0, line.as_bytes());
+    f.tree().release(ctl, opened.fh).unwrap();
+    written
+}
+
+fn history(f: &Fixture) -> String {
+    String::from_utf8(f.tree().history_text(&f.app_id()).unwrap()).unwrap()
+}
+
+#[test]
+fn a_rollback_puts_the_folder_back_and_can_itself_be_undone() {
+    let mut f = fixture();
+    sample_tree(&mut f);
+    f.apply(&Op::Create("big".into(), vec![9; 5000])).unwrap();
+    let first = f.observe();
+    let first_digest = record_deployed(&f, 10);
+    for op in [
+        Op::Write("a/b".into(), 0, b"BEE, changed".to_vec()),
+        Op::Create("new".into(), b"new file".to_vec()),
+        Op::Unlink("big".into()),
+        Op::Mkdir("e".into()),
+        Op::Create("e/f".into(), b"deep".to_vec()),
+    ] {
+        f.apply(&op).unwrap();
+    }
+    f.tree().drain_seals();
+    let second = f.observe();
+    assert_ne!(first, second);
+
+    ctl(&f, &format!("rollback {}\n", &first_digest[..8])).unwrap();
+    assert_eq!(
+        f.observe(),
+        first,
+        "the folder is the deployed tree again, hard link and all"
+    );
+    let lines = history(&f);
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains(&format!(" deployed  {first_digest} revision=1 kept")),
+        "{lines:?}"
+    );
+    let replaced: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        (replaced[1], replaced[4]),
+        ("replaced", "kept"),
+        "{lines:?}"
+    );
+    assert!(f
+        .hooks
+        .notes
+        .lock()
+        .contains(&format!("rolled back to {first_digest}")));
+
+    // The replaced tree is kept: rolling back to it undoes the rollback.
+    ctl(&f, &format!("rollback {}", &replaced[2][..6])).unwrap();
+    assert_eq!(f.observe(), second);
+    // And all of it survives a crash: the kept blobs are counted at mount.
+    f.restart(false);
+    ctl(&f, &format!("rollback {}", &first_digest[..8])).unwrap();
+    assert_eq!(f.observe(), first);
+}
+
+#[test]
+fn a_rollback_says_why_it_cannot_be_done() {
+    let mut f = fixture();
+    f.apply(&Op::Create("x".into(), b"1".to_vec())).unwrap();
+    let digest = record_deployed(&f, 10);
+    assert!(matches!(
+        ctl(&f, "rollback zz12"),
+        Err(TreeError::BadDigestPrefix)
+    ));
+    assert!(matches!(
+        ctl(&f, "rollback abc"),
+        Err(TreeError::BadDigestPrefix)
+    ));
+    let other = if digest.starts_with("0000") {
+        "1111"
+    } else {
+        "0000"
+    };
+    assert!(matches!(
+        ctl(&f, &format!("rollback {other}")),
+        Err(TreeError::NoKeptTree(_))
+    ));
+    let notes = f.hooks.notes.lock().clone();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("no kept tree") && n.contains(other)),
+        "{notes:?}"
+    );
+    // A file open for writing would lose its bytes: refused.
+    let (attr, opened) = f
+        .tree()
+        .create(f.app, OsStr::new("open"), creator(0o644))
+        .unwrap();
+    assert!(matches!(
+        ctl(&f, &format!("rollback {}", &digest[..8])),
+        Err(TreeError::AppBusy)
+    ));
+    f.tree().release(attr.ino, opened.fh).unwrap();
+    ctl(&f, &format!("rollback {}", &digest[..8])).unwrap();
+    assert!(
+        f.resolve("open").is_err(),
+        "the folder is the deployed tree"
+    );
+}
+
+#[test]
+fn kept_trees_hold_their_blobs_until_they_age_out() {
+    let mut f = fixture();
+    let has = |f: &Fixture, bytes: &[u8]| f.tree().store().has_blob(&sha256_hex(bytes));
+    f.apply(&Op::Create("v".into(), b"version one".to_vec()))
+        .unwrap();
+    record_deployed(&f, 2);
+    f.apply(&Op::Unlink("v".into())).unwrap();
+    f.apply(&Op::Create("v".into(), b"version two".to_vec()))
+        .unwrap();
+    record_deployed(&f, 2);
+    assert!(
+        has(&f, b"version one"),
+        "kept for a rollback though no file names it"
+    );
+    f.restart(true);
+    assert!(
+        has(&f, b"version one"),
+        "the sweep at mount counts kept trees"
+    );
+    f.apply(&Op::Unlink("v".into())).unwrap();
+    f.apply(&Op::Create("v".into(), b"version three".to_vec()))
+        .unwrap();
+    record_deployed(&f, 2);
+    assert!(
+        !has(&f, b"version one"),
+        "the oldest of three trees goes with keep = 2"
+    );
+    assert!(has(&f, b"version two"));
+    let kept = history(&f).lines().filter(|l| l.ends_with(" kept")).count();
+    assert_eq!(kept, 2, "{}", history(&f));
+}
+
+#[test]
+fn removing_an_app_frees_its_kept_trees() {
+    let mut f = fixture();
+    f.apply(&Op::Create("x".into(), b"only in the history".to_vec()))
+        .unwrap();
+    record_deployed(&f, 10);
+    f.apply(&Op::Unlink("x".into())).unwrap();
+    let sha = sha256_hex(b"only in the history");
+    assert!(f.tree().store().has_blob(&sha));
+    let cf = f.tree().lookup(ROOT_INO, OsStr::new("cf")).unwrap().ino;
+    f.tree().rmdir(cf, OsStr::new("app")).unwrap();
+    assert!(!f.tree().store().has_blob(&sha));
 }
