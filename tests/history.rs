@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{run, status, status_json, wait, TestMount};
@@ -34,9 +34,8 @@ fn ctl(app: &Path, line: &str) -> bool {
         .success()
 }
 
-#[test]
-fn rollback_restores_a_deployed_tree_deploys_it_and_can_be_undone() {
-    let mut t = TestMount::with_emulators();
+/// The CF example, copied in with `cp -r` and deployed.
+fn deployed_example(t: &TestMount) -> PathBuf {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
     run(Command::new("cp")
         .arg("-r")
@@ -44,6 +43,13 @@ fn rollback_restores_a_deployed_tree_deploys_it_and_can_be_undone() {
         .arg(t.mnt().join("cf")));
     let app = t.app("cf", "cf-hello");
     assert_eq!(wait(&app), "deployed");
+    app
+}
+
+#[test]
+fn rollback_restores_a_deployed_tree_deploys_it_and_can_be_undone() {
+    let mut t = TestMount::with_emulators();
+    let app = deployed_example(&t);
     let first_hash = status(&app, "hash");
     let first = status_json(&app)["digest"].as_str().unwrap().to_string();
     let original = fs::read_to_string(app.join("index.html")).unwrap();
@@ -105,13 +111,7 @@ fn rollback_restores_a_deployed_tree_deploys_it_and_can_be_undone() {
 #[test]
 fn a_rollback_to_nothing_kept_fails_the_write_and_says_why() {
     let t = TestMount::with_emulators();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(example)
-        .arg(t.mnt().join("cf")));
-    let app = t.app("cf", "cf-hello");
-    assert_eq!(wait(&app), "deployed");
+    let app = deployed_example(&t);
     let digest = status_json(&app)["digest"].as_str().unwrap().to_string();
     let unknown = if digest.starts_with("0000") {
         "1111"

@@ -222,22 +222,7 @@ impl Tree {
             .filter(|w| !w.path.contains('/'))
             .map(|w| w.path.clone())
             .collect();
-        let committed = txn.commit();
-        let mut open = self.open.lock();
-        for ino in freed {
-            match committed {
-                Ok(()) => {
-                    open.remove(&ino);
-                }
-                Err(_) => {
-                    if let Some(entry) = open.get_mut(&ino) {
-                        entry.orphan = false;
-                    }
-                }
-            }
-        }
-        drop(open);
-        committed?;
+        self.commit_freeing(txn, freed)?;
         let new_names = wanted.iter().filter(|e| !e.path.contains('/'));
         let mut names: Vec<String> = old_names;
         names.extend(new_names.map(|e| e.path.clone()));

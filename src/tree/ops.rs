@@ -681,10 +681,14 @@ impl Tree {
     }
 
     /// Commits a transaction that freed `freed` (see [`Tree::drop_link`]).
-    fn commit_freeing(&self, txn: Txn, freed: Option<Ino>) -> TreeResult<()> {
+    pub(super) fn commit_freeing(
+        &self,
+        txn: Txn,
+        freed: impl IntoIterator<Item = Ino>,
+    ) -> TreeResult<()> {
         let committed = txn.commit();
-        if let Some(ino) = freed {
-            let mut open = self.open.lock();
+        let mut open = self.open.lock();
+        for ino in freed {
             match committed {
                 Ok(()) => {
                     open.remove(&ino);
