@@ -16,6 +16,7 @@ pub mod meta;
 pub mod mount;
 pub mod package;
 pub mod private_files;
+pub mod progress;
 pub mod snapshot;
 pub mod status_report;
 pub mod store;
