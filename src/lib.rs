@@ -19,6 +19,7 @@ pub mod private_files;
 pub mod progress;
 pub mod snapshot;
 pub mod status_report;
+pub mod status_watch;
 pub mod store;
 pub mod tree;
 pub mod unmount;
