@@ -67,7 +67,7 @@ enum Command {
         /// One JSON document: every mount, every app, its whole status.json.
         #[arg(long)]
         json: bool,
-        /// Redraw the table every second until Ctrl-C.
+        /// Redraw the table until Ctrl-C, with a progress bar for each upload.
         #[arg(long, conflicts_with = "json")]
         watch: bool,
     },
@@ -443,21 +443,6 @@ fn run_status(mountpoint: Option<PathBuf>, json: bool, watch: bool) -> Result<Ex
         print!("{}", table(&read_all()?));
         return Ok(ExitCode::SUCCESS);
     }
-    loop {
-        let text = match read_all() {
-            Ok(reports) => table(&reports),
-            Err(message) => format!("{message}\n"),
-        };
-        // Clear the screen and draw again from the top.
-        print!(
-            "\x1b[2J\x1b[H{}  (every 1 s; Ctrl-C to stop)\n{text}",
-            status_clock()
-        );
-        std::io::Write::flush(&mut std::io::stdout()).map_err(|e| e.to_string())?;
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-fn status_clock() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    pushfs::status_watch::watch(read_all).map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,14 @@
 //! `pushfs status`: every app's status on every pushfs mount, read back
 //! through the mounts' own `.pushfs/status.json` files, as a table for
-//! people or as JSON for programs.
+//! people or as JSON for programs. `status_watch` redraws it live.
 
 use std::path::{Path, PathBuf};
 
+use indicatif::BinaryBytes;
 use serde::Serialize;
 
 use crate::kind::BackendKind;
+use crate::progress::Progress;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MountReport {
@@ -20,6 +22,52 @@ pub struct AppReport {
     pub name: String,
     /// The app's `status.json`, as the mount shows it.
     pub status: serde_json::Value,
+}
+
+impl AppReport {
+    /// `backend/name`: the app's place in its mount.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.backend, self.name)
+    }
+
+    /// What its deploy has packaged or sent, while it does.
+    pub fn progress(&self) -> Option<Progress> {
+        serde_json::from_value(self.status.get("progress")?.clone()).ok()
+    }
+
+    fn field(&self, key: &str) -> &str {
+        self.status[key].as_str().unwrap_or("")
+    }
+
+    /// The words after the label: state, hash, error; no progress.
+    pub fn summary(&self) -> String {
+        let mut line = self.field("state").to_string();
+        if !self.field("hash").is_empty() {
+            line.push_str(&format!("  hash {}", self.field("hash")));
+        }
+        if !self.field("error").is_empty() {
+            line.push_str(&format!("  error: {}", self.field("error")));
+        }
+        line
+    }
+}
+
+/// `12.00 MiB of 85.00 MiB (14%)`, and the rate when one is known. The
+/// phase is the app's state, shown beside it.
+pub fn progress_text(progress: &Progress, bytes_per_sec: Option<f64>) -> String {
+    let percent = match progress.bytes_total {
+        0 => 100,
+        total => progress.bytes_done.min(total) * 100 / total,
+    };
+    let mut text = format!(
+        "{} of {} ({percent}%)",
+        BinaryBytes(progress.bytes_done),
+        BinaryBytes(progress.bytes_total)
+    );
+    if let Some(rate) = bytes_per_sec {
+        text.push_str(&format!(", {}/s", BinaryBytes(rate as u64)));
+    }
+    text
 }
 
 /// The mounts to report: the one named, or every pushfs mount.
@@ -61,21 +109,26 @@ pub fn read_mount(mountpoint: &Path) -> std::io::Result<MountReport> {
     })
 }
 
-/// One line per app under its mount: state, hash, error.
+/// One line per app under its mount: state, hash, error, and what a
+/// running deploy has packaged or sent.
 pub fn table(reports: &[MountReport]) -> String {
+    table_with_rates(reports, |_, _| None)
+}
+
+/// [`table`], with the rate `rate_of` knows for an app's progress.
+pub fn table_with_rates(
+    reports: &[MountReport],
+    rate_of: impl Fn(&MountReport, &AppReport) -> Option<f64>,
+) -> String {
     let mut out = String::new();
     for report in reports {
         out.push_str(&format!("{}\n", report.mountpoint.display()));
         for app in &report.apps {
-            let field = |k: &str| app.status[k].as_str().unwrap_or("").to_string();
-            let mut line = format!("  {}/{}: {}", app.backend, app.name, field("state"));
-            if !field("hash").is_empty() {
-                line.push_str(&format!("  hash {}", field("hash")));
+            out.push_str(&format!("  {}: {}", app.label(), app.summary()));
+            if let Some(progress) = app.progress() {
+                out.push_str("  ");
+                out.push_str(&progress_text(&progress, rate_of(report, app)));
             }
-            if !field("error").is_empty() {
-                line.push_str(&format!("  error: {}", field("error")));
-            }
-            out.push_str(&line);
             out.push('\n');
         }
     }
@@ -103,5 +156,27 @@ mod tests {
         let json = serde_json::to_value([report]).unwrap();
         assert_eq!(json[0]["apps"][0]["backend"], "cf");
         assert_eq!(json[0]["apps"][0]["status"]["state"], "held");
+    }
+
+    #[test]
+    fn a_running_upload_shows_how_far_it_got() {
+        let report = MountReport {
+            mountpoint: "/mnt/deploy".into(),
+            apps: vec![AppReport {
+                backend: BackendKind::Bytenite,
+                name: "big".into(),
+                status: serde_json::json!({
+                    "state": "uploading",
+                    "progress": {"phase": "uploading", "bytes_done": 3 << 20, "bytes_total": 12 << 20},
+                }),
+            }],
+        };
+        assert_eq!(
+            table(std::slice::from_ref(&report)),
+            "/mnt/deploy\n  bytenite/big: uploading  3.00 MiB of 12.00 MiB (25%)\n"
+        );
+        let with_rate = table_with_rates(std::slice::from_ref(&report), |_, _| Some(1048576.0));
+        assert!(with_rate.ends_with("(25%), 1.00 MiB/s\n"), "{with_rate}");
+        assert!(!with_rate.contains('\x1b'));
     }
 }

@@ -25,9 +25,10 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use serde::Deserialize;
 
+use super::metered::metered;
 use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
-    Report,
+    ProgressPhase, Report,
 };
 use crate::env::{Env, EnvError};
 use crate::package::tar::TarPackage;
@@ -241,6 +242,13 @@ impl ByteniteClient {
             let body = response.bytes().await.map_err(network_error)?;
             Ok::<_, DeployError>((status, body, retry_after))
         };
+        let answered = metered(
+            report,
+            ProgressPhase::Uploading,
+            &streamed.sent,
+            streamed.content_length,
+            answered,
+        );
         tokio::pin!(answered);
         // The clock for the answer starts once the writer has handed over
         // the whole body.

@@ -447,7 +447,7 @@ impl CfClient {
         let zip = bits::zip_if_needed(&to_zip, report).await?;
 
         report.state(DeployState::Uploading);
-        let (status, body) = bits::upload(session, &guid, &matched, zip.as_ref()).await?;
+        let (status, body) = bits::upload(session, &guid, &matched, zip.as_ref(), report).await?;
         report.response(&body);
         let hash = zip.as_ref().map(|(_, summary)| summary.sha256.clone());
         drop(zip);

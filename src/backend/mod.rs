@@ -9,6 +9,7 @@ pub mod bytenite;
 pub mod cf;
 mod error;
 pub mod flux;
+pub mod metered;
 pub mod retry_after;
 
 use std::fmt;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use error::DeployError;
 
 pub use crate::kind::{BackendKind, IgnoreProfile};
+pub use crate::progress::ProgressPhase;
 use crate::snapshot::Snapshot;
 
 /// The states shown in `.pushfs/state`.
@@ -224,6 +226,10 @@ pub trait Report: Send + Sync {
     /// Reported during [`Backend::deploy`], it means the deploy is accepted
     /// but goes live only once paid: the state becomes `awaiting_payment`.
     fn payment(&self, _due: &PaymentDue) {}
+    /// Sets `status.json`'s `progress`: `done` of `total` bytes packaged or
+    /// sent. Called at a bounded rate (see [`metered::metered`]), shown in
+    /// memory only: a save per update would fsync several times a second.
+    fn progress(&self, _phase: ProgressPhase, _done: u64, _total: u64) {}
 }
 
 #[async_trait]

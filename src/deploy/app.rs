@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::log::AppLog;
 use super::records::{app_dir, write_atomically};
 use super::status::{now_rfc3339, short_digest, AppStatus};
-use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, Report};
+use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, ProgressPhase, Report};
+use crate::progress::Progress;
 use crate::tree::status_files::StatusFile;
 use crate::tree::{AppId, RolledBack};
 
@@ -60,6 +61,8 @@ impl AppDeploy {
         let status = match saved {
             Some(mut s) => {
                 s.app = name.to_string();
+                // Whatever was under way starts over.
+                s.progress = None;
                 if s.state == DeployState::Held {
                     held = s.error.clone();
                 } else if s.state == DeployState::Retrying {
@@ -273,8 +276,13 @@ impl AppDeploy {
     }
 
     pub fn set_deploying(&self, token: Option<CancellationToken>) {
-        self.deploying.store(token.is_some(), Ordering::SeqCst);
+        let ended = token.is_none();
+        self.deploying.store(!ended, Ordering::SeqCst);
         *self.cancel.lock() = token;
+        if ended && self.status.lock().progress.is_some() {
+            // However it ended (a shutdown leaves the state as it was).
+            self.update(false, |s| s.progress = None);
+        }
     }
 
     pub fn status(&self) -> AppStatus {
@@ -287,6 +295,7 @@ impl AppDeploy {
     pub fn update(&self, persist: bool, edit: impl FnOnce(&mut AppStatus)) {
         let mut status = self.status.lock();
         edit(&mut status);
+        status.settle_progress();
         status.updated_at = now_rfc3339();
         if (persist || status.record_behind) && !self.is_removed() {
             let was_behind = status.record_behind;
@@ -346,6 +355,18 @@ pub struct StatusReport<'a> {
 impl Report for StatusReport<'_> {
     fn state(&self, state: DeployState) {
         self.app.update(false, |s| s.state = state);
+    }
+
+    /// Dropped unless the state is the phase's own (see
+    /// [`AppStatus::settle_progress`]): a late update cannot outlive its phase.
+    fn progress(&self, phase: ProgressPhase, done: u64, total: u64) {
+        self.app.update(false, |s| {
+            s.progress = Some(Progress {
+                phase,
+                bytes_done: done,
+                bytes_total: total,
+            })
+        });
     }
 
     /// A line that starts with an event name (`package: ...`) keeps it;

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, PreviousDeploy};
+use crate::progress::{Progress, ProgressPhase};
 
 /// Everything `.pushfs/status.json` shows; the other status files are views of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +60,11 @@ pub struct AppStatus {
     /// `deploy` is written to ctl.
     #[serde(default)]
     pub refused_digest: Option<String>,
+    /// Bytes packaged or sent so far, while the deploy packages or uploads;
+    /// `null` otherwise. Its updates are not saved: a save per update would
+    /// fsync several times a second, and a restored deploy starts over.
+    #[serde(default)]
+    pub progress: Option<Progress>,
 }
 
 impl AppStatus {
@@ -87,6 +93,20 @@ impl AppStatus {
             retrying_since: None,
             last_error: None,
             refused_digest: None,
+            progress: None,
+        }
+    }
+
+    /// Progress belongs to the phase that counts it: any other state (the
+    /// deploy moved on, ended, waits to retry or is held) drops it.
+    pub fn settle_progress(&mut self) {
+        let counting = matches!(
+            (self.progress.map(|p| p.phase), self.state),
+            (Some(ProgressPhase::Packaging), DeployState::Packaging)
+                | (Some(ProgressPhase::Uploading), DeployState::Uploading)
+        );
+        if !counting {
+            self.progress = None;
         }
     }
 
@@ -148,6 +168,44 @@ pub fn capped_response(body: serde_json::Value) -> serde_json::Value {
         "cut": format!("the answer was {} bytes; its first {RESPONSE_LIMIT} are kept", text.len()),
         "head": &text[..end],
     })
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn progress_lives_only_in_the_state_that_counts_it() {
+        let mut status = AppStatus::new("site", BackendKind::Cf);
+        let uploading = Progress {
+            phase: ProgressPhase::Uploading,
+            bytes_done: 5,
+            bytes_total: 10,
+        };
+        status.state = DeployState::Uploading;
+        status.progress = Some(uploading);
+        status.settle_progress();
+        assert_eq!(status.progress, Some(uploading));
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json["progress"],
+            serde_json::json!({"phase": "uploading", "bytes_done": 5, "bytes_total": 10})
+        );
+        for ended in [
+            DeployState::Packaging,
+            DeployState::Processing,
+            DeployState::Deployed,
+            DeployState::Failed,
+            DeployState::Retrying,
+            DeployState::Held,
+        ] {
+            let mut s = status.clone();
+            s.state = ended;
+            s.settle_progress();
+            assert_eq!(s.progress, None, "{ended}");
+            assert!(serde_json::to_value(&s).unwrap()["progress"].is_null());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Fault injection for the emulators: fail with a status (for the next N
-//! API requests, or for a while), answer slowly, or drop the connection
-//! mid-response; failures can carry a `Retry-After` header.
+//! API requests, or for a while), answer slowly, read request bodies slowly,
+//! or drop the connection mid-response; failures can carry a `Retry-After`
+//! header.
 //!
 //! Set in process through [`Faults::set`], or over HTTP:
 //! `curl -X POST URL/_emulator/faults -d '{"fail_next":2,"status":503}'`, or
-//! `-d '{"fail_for_ms":40000,"retry_after_secs":5}'` (503 for the next 40 s).
+//! `-d '{"fail_for_ms":40000,"retry_after_secs":5}'` (503 for the next 40 s),
+//! or `-d '{"body_bytes_per_sec":1048576}'` (a 1 MiB/s upload link).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +38,10 @@ pub struct FaultPlan {
     /// Delay every request by this much while `slow_next` > 0.
     pub delay_ms: u64,
     pub slow_next: u32,
+    /// Read request bodies at most this fast (0: no limit) while the plan
+    /// says so: uploads take long enough to be watched. A new plan applies
+    /// to bodies already being read, so clearing it lets them finish.
+    pub body_bytes_per_sec: u64,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +135,14 @@ async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next)
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let request = if faults.plan.lock().body_bytes_per_sec > 0 {
+        let (parts, body) = request.into_parts();
+        let paced = faults.clone();
+        let body = super::throttle::throttled(body, move || paced.plan.lock().body_bytes_per_sec);
+        Request::from_parts(parts, body)
+    } else {
+        request
+    };
     match fault {
         Fault::None => next.run(request).await,
         Fault::Fail(status, retry_after) => {

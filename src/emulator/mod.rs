@@ -8,6 +8,7 @@ pub mod bytenite;
 pub mod cf;
 pub mod faults;
 pub mod flux;
+mod throttle;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use thiserror::Error;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
+use crate::progress::{ByteCounter, CountingReader};
 use crate::snapshot::{EntryKind, SnapshotEntry};
 
 /// Deflate level 6 is flate2's default; naming it keeps archives stable even
@@ -60,11 +61,13 @@ pub struct ZipSummary {
     pub entries: usize,
 }
 
-/// Writes `entries` (any order; they are sorted here) into a zip on `out`.
-/// Returns `out` positioned at the end of the archive.
+/// Writes `entries` (any order; they are sorted here) into a zip on `out`,
+/// adding the file content it reads to `read`. Returns `out` positioned at
+/// the end of the archive.
 pub fn write_zip<'a, W: Write + Seek>(
     entries: impl IntoIterator<Item = &'a SnapshotEntry>,
     out: W,
+    read: &ByteCounter,
 ) -> Result<W, ZipWriteError> {
     let mut sorted: Vec<&SnapshotEntry> = entries.into_iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
@@ -81,10 +84,11 @@ pub fn write_zip<'a, W: Write + Seek>(
             EntryKind::File(content) => {
                 let options = options.large_file(content.blob.size >= ZIP64_THRESHOLD);
                 zip.start_file(&entry.path, options)?;
-                let mut blob = File::open(&content.path).map_err(|source| ZipWriteError::Read {
+                let blob = File::open(&content.path).map_err(|source| ZipWriteError::Read {
                     path: content.path.clone(),
                     source,
                 })?;
+                let mut blob = CountingReader::new(blob, read.clone());
                 io::copy(&mut blob, &mut zip).map_err(|source| ZipWriteError::Read {
                     path: content.path.clone(),
                     source,
@@ -96,11 +100,13 @@ pub fn write_zip<'a, W: Write + Seek>(
 }
 
 /// Writes the zip into an unnamed temp file in `dir` (on disk, so memory
-/// does not grow with the app) and hashes it. The file comes back rewound,
-/// ready to stream; it disappears when closed.
+/// does not grow with the app) and hashes it; `read` counts the file
+/// content read, as [`write_zip`]. The file comes back rewound, ready to
+/// stream; it disappears when closed.
 pub fn write_zip_to_temp<'a>(
     entries: impl IntoIterator<Item = &'a SnapshotEntry>,
     dir: &Path,
+    read: &ByteCounter,
 ) -> Result<(File, ZipSummary), ZipWriteError> {
     let entries: Vec<&SnapshotEntry> = entries.into_iter().collect();
     let files = entries
@@ -108,7 +114,7 @@ pub fn write_zip_to_temp<'a>(
         .filter(|e| matches!(e.kind, EntryKind::File(_)))
         .count();
     let count = entries.len();
-    let mut file = write_zip(entries, tempfile::tempfile_in(dir)?)?;
+    let mut file = write_zip(entries, tempfile::tempfile_in(dir)?, read)?;
     let size = file.stream_position()?;
     file.seek(SeekFrom::Start(0))?;
     let mut hasher = Sha256::new();
@@ -165,7 +171,7 @@ mod tests {
     }
 
     fn zip_bytes(entries: &[SnapshotEntry]) -> Vec<u8> {
-        write_zip(entries, Cursor::new(Vec::new()))
+        write_zip(entries, Cursor::new(Vec::new()), &ByteCounter::new())
             .unwrap()
             .into_inner()
     }
@@ -248,7 +254,14 @@ mod tests {
     fn temp_file_holds_the_archive_and_its_hash() {
         let tmp = tempfile::tempdir().unwrap();
         let snap = snapshot(tmp.path());
-        let (mut file, summary) = write_zip_to_temp(&snap.entries, tmp.path()).unwrap();
+        let read = ByteCounter::new();
+        let (mut file, summary) = write_zip_to_temp(&snap.entries, tmp.path(), &read).unwrap();
+        let content: u64 = snap.files().map(|(_, f)| f.blob.size).sum();
+        assert_eq!(
+            read.get(),
+            content,
+            "every byte of file content is counted once"
+        );
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).unwrap();
         assert_eq!(bytes, zip_bytes(&snap.entries));

@@ -3,7 +3,8 @@
 //! A blocking thread writes the tar through a SHA-256 counter and a base64
 //! encoder into a small bounded channel; the channel is the request body.
 //! Memory stays at a few chunks whatever the app's size, and the digest of
-//! exactly the bytes sent is known when the body ends.
+//! exactly the bytes sent is known when the body ends. Packaging and sending
+//! are one stream, so progress counts only the body's bytes, as sent.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::package::tar::TarPackage;
+use crate::progress::{count_stream, ByteCounter};
 
 const PREFIX: &[u8] = br#"{"data":""#;
 const SUFFIX: &[u8] = br#""}"#;
@@ -44,6 +46,8 @@ pub struct StreamedBody {
     pub body: reqwest::Body,
     /// The JSON body's exact length, for `Content-Length`.
     pub content_length: u64,
+    /// The body's bytes the request has taken so far.
+    pub sent: ByteCounter,
     pub writer: JoinHandle<Result<TarDigest, WriteFailure>>,
 }
 
@@ -72,9 +76,11 @@ pub fn stream_body(package: Arc<TarPackage>, tar_len: u64) -> StreamedBody {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
+    let sent = ByteCounter::new();
     StreamedBody {
-        body: reqwest::Body::wrap_stream(stream),
+        body: reqwest::Body::wrap_stream(count_stream(stream, sent.clone())),
         content_length: body_length(tar_len),
+        sent,
         writer,
     }
 }
@@ -192,6 +198,7 @@ mod tests {
             .unwrap();
         let digest = streamed.writer.await.unwrap().unwrap();
         assert_eq!(body.len() as u64, body_len);
+        assert_eq!(streamed.sent.get(), body_len, "every byte taken is counted");
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let decoded = STANDARD.decode(value["data"].as_str().unwrap()).unwrap();
         assert_eq!(decoded, tar);

@@ -15,9 +15,11 @@ use tokio_util::io::ReaderStream;
 
 use super::api::CcSession;
 use super::spec::{MANIFEST_FILES, SPEC_FILE};
-use crate::backend::{DeployError, Report};
+use crate::backend::metered::metered;
+use crate::backend::{DeployError, ProgressPhase, Report};
 use crate::package::fingerprint::{fingerprints, Fingerprint, PoolWindow};
 use crate::package::zip::{write_zip_to_temp, ZipSummary};
+use crate::progress::{count_stream, ByteCounter};
 use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry};
 
 /// The cf CLI's `MaxResourceMatchChunkSize`: keeps each request far below
@@ -147,19 +149,24 @@ pub fn zip_dir(entries: &[&SnapshotEntry]) -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
-/// The zip of `to_zip`, built off the async runtime.
-pub async fn build_zip(to_zip: Vec<SnapshotEntry>) -> Result<(File, ZipSummary), DeployError> {
+/// The zip of `to_zip`, built off the async runtime; `read` counts the
+/// file content read into it.
+pub async fn build_zip(
+    to_zip: Vec<SnapshotEntry>,
+    read: ByteCounter,
+) -> Result<(File, ZipSummary), DeployError> {
     tokio::task::spawn_blocking(move || {
         let refs: Vec<&SnapshotEntry> = to_zip.iter().collect();
         let dir = zip_dir(&refs);
-        write_zip_to_temp(refs, &dir).map_err(|err| DeployError::Io(err.into()))
+        write_zip_to_temp(refs, &dir, &read).map_err(|err| DeployError::Io(err.into()))
     })
     .await
     .map_err(|err| DeployError::Io(std::io::Error::other(format!("zip task: {err}"))))?
 }
 
 /// The zip of the files the server lacks, or `None` when it has them all;
-/// either way said in the log. Shared by the v2 and v3 uploads.
+/// either way said in the log. Its progress counts their bytes, not the
+/// snapshot's: pooled files are never read. Shared by the v2 and v3 uploads.
 pub async fn zip_if_needed(
     to_zip: &[&SnapshotEntry],
     report: &dyn Report,
@@ -169,7 +176,14 @@ pub async fn zip_if_needed(
         return Ok(None);
     }
     let owned: Vec<SnapshotEntry> = to_zip.iter().map(|e| (*e).clone()).collect();
-    let (file, summary) = build_zip(owned).await?;
+    let content: u64 = owned
+        .iter()
+        .filter_map(|e| e.file())
+        .map(|f| f.blob.size)
+        .sum();
+    let read = ByteCounter::new();
+    let built = build_zip(owned, read.clone());
+    let (file, summary) = metered(report, ProgressPhase::Packaging, &read, content, built).await?;
     report.log(&format!(
         "cf: zip of {} files ({} entries), {} bytes, sha256 {}",
         summary.files, summary.entries, summary.size, summary.sha256
@@ -177,16 +191,23 @@ pub async fn zip_if_needed(
     Ok(Some((file, summary)))
 }
 
-/// The zip as a multipart part streamed from its temp file. A clone of the
-/// file shares its offset, so it is rewound: a resend after a 401 starts over.
+/// The zip as a multipart part streamed from its temp file, its bytes
+/// counted in `sent` as the request takes them. A clone of the file shares
+/// its offset, so it is rewound: a resend after a 401 starts over, and so
+/// does its count.
 pub fn zip_part(
     (file, summary): &(File, ZipSummary),
     file_name: &'static str,
     mime: &str,
+    sent: &ByteCounter,
 ) -> std::io::Result<Part> {
     let mut file = file.try_clone()?;
     file.seek(SeekFrom::Start(0))?;
-    let stream = ReaderStream::new(tokio::fs::File::from_std(file));
+    sent.reset();
+    let stream = count_stream(
+        ReaderStream::new(tokio::fs::File::from_std(file)),
+        sent.clone(),
+    );
     Ok(
         Part::stream_with_length(Body::wrap_stream(stream), summary.size)
             .file_name(file_name)
@@ -197,32 +218,47 @@ pub fn zip_part(
 
 /// `PUT /v2/apps/:guid/bits?async=true`: `resources` first, then the zip as
 /// `application` when there is one. `async` must be a query parameter:
-/// nginx drops form fields other than `resources` and `_method`.
+/// nginx drops form fields other than `resources` and `_method`. The zip's
+/// bytes sent so far are reported as progress.
 pub async fn upload(
     session: &CcSession<'_>,
     guid: &str,
     resources: &[Fingerprint],
     zip: Option<&(File, ZipSummary)>,
+    report: &dyn Report,
 ) -> Result<(StatusCode, serde_json::Value), DeployError> {
     let url = session.url(&format!("/v2/apps/{guid}/bits"));
     let resources = serde_json::to_string(resources)
         .map_err(|err| DeployError::Protocol(format!("encoding fingerprints: {err}")))?;
-    session
-        .send(|http| {
-            let mut form = Form::new().part("resources", Part::text(resources.clone()));
-            if let Some(zip) = zip {
-                form = form.part(
-                    "application",
-                    zip_part(zip, "application.zip", "application/zip")?,
-                );
-            }
-            Ok(http
-                .put(&url)
-                .query(&[("async", "true")])
-                .multipart(form)
-                .timeout(UPLOAD_TIMEOUT))
-        })
-        .await
+    let sent = ByteCounter::new();
+    let request = session.send(|http| {
+        let mut form = Form::new().part("resources", Part::text(resources.clone()));
+        if let Some(zip) = zip {
+            form = form.part(
+                "application",
+                zip_part(zip, "application.zip", "application/zip", &sent)?,
+            );
+        }
+        Ok(http
+            .put(&url)
+            .query(&[("async", "true")])
+            .multipart(form)
+            .timeout(UPLOAD_TIMEOUT))
+    });
+    metered(
+        report,
+        ProgressPhase::Uploading,
+        &sent,
+        zip_len(zip),
+        request,
+    )
+    .await
+}
+
+/// The bytes of an upload that progress counts: the zip's. The fingerprints
+/// beside it are a small fraction, sent in one piece.
+pub fn zip_len(zip: Option<&(File, ZipSummary)>) -> u64 {
+    zip.map_or(0, |(_, summary)| summary.size)
 }
 
 #[cfg(test)]

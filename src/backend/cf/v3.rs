@@ -132,7 +132,7 @@ impl Push<'_> {
         progress.set(report, "package", &created.guid, &created.state);
         report.state(DeployState::Uploading);
         let (uploaded, body) =
-            package::upload(session, &created.guid, &pooled, zip.as_ref()).await?;
+            package::upload(session, &created.guid, &pooled, zip.as_ref(), report).await?;
         drop(zip);
         report.response(&body);
         progress.set(report, "package", &uploaded.guid, &uploaded.state);

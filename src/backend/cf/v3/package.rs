@@ -14,8 +14,10 @@ use super::super::bits;
 use super::error::{read, PushError};
 use super::poll::Poller;
 use super::progress::Progress;
-use crate::backend::{DeployError, Report};
+use crate::backend::metered::metered;
+use crate::backend::{DeployError, ProgressPhase, Report};
 use crate::package::zip::ZipSummary;
+use crate::progress::ByteCounter;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -66,26 +68,29 @@ pub async fn create(session: &CcSession<'_>, app_guid: &str) -> Result<Package, 
 }
 
 /// `POST /v3/packages/:guid/upload`. `resources` is the pool's answer,
-/// verbatim; `zip` is absent when every file came from the pool.
+/// verbatim; `zip` is absent when every file came from the pool. The zip's
+/// bytes sent so far are reported as progress.
 pub async fn upload(
     session: &CcSession<'_>,
     guid: &str,
     resources: &[serde_json::Value],
     zip: Option<&(File, ZipSummary)>,
+    report: &dyn Report,
 ) -> Result<(Package, serde_json::Value), DeployError> {
     let url = session.url(&format!("/v3/packages/{guid}/upload"));
     let resources = serde_json::to_string(resources)
         .map_err(|err| DeployError::Protocol(format!("encoding resources: {err}")))?;
-    let (_, body) = session
-        .send(|http| {
-            let mut form = Form::new().part("resources", Part::text(resources.clone()));
-            if let Some(zip) = zip {
-                let part = bits::zip_part(zip, "package.zip", "application/octet-stream")?;
-                form = form.part("bits", part);
-            }
-            Ok(http.post(&url).multipart(form).timeout(UPLOAD_TIMEOUT))
-        })
-        .await?;
+    let sent = ByteCounter::new();
+    let request = session.send(|http| {
+        let mut form = Form::new().part("resources", Part::text(resources.clone()));
+        if let Some(zip) = zip {
+            let part = bits::zip_part(zip, "package.zip", "application/octet-stream", &sent)?;
+            form = form.part("bits", part);
+        }
+        Ok(http.post(&url).multipart(form).timeout(UPLOAD_TIMEOUT))
+    });
+    let total = bits::zip_len(zip);
+    let (_, body) = metered(report, ProgressPhase::Uploading, &sent, total, request).await?;
     Ok((read("POST /v3/packages/:guid/upload", &body)?, body))
 }
 
