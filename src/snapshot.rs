@@ -18,6 +18,19 @@ use crate::store::{BlobInfo, ContentStore};
 /// The most pushfs reads into memory of a spec, manifest or ignore file.
 pub const SPEC_LIMIT: u64 = 1 << 20;
 
+/// Why a spec or manifest of a snapshot could not be read. The first two
+/// are the user's to fix in the folder, not I/O failures.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecReadError {
+    #[error("{path} is {size} bytes; a spec or manifest may have at most {SPEC_LIMIT} (1 MiB)")]
+    TooBig { path: String, size: u64 },
+    /// `why` names the ignore file, its line and the pattern.
+    #[error("{path} is excluded from the app by {why}; pushfs reads only what it packages")]
+    Excluded { path: String, why: String },
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
 /// Whether a link at `path` (relative to the app root) pointing at
 /// `target` resolves outside the app.
 fn leaves_the_app(path: &str, target: &str) -> bool {
@@ -164,21 +177,24 @@ impl Snapshot {
     /// Reads a spec or manifest of the snapshot: `Ok(None)` if absent. One
     /// bigger than [`SPEC_LIMIT`] is refused before it is read, and a UTF-8
     /// byte-order mark (as some editors write) is dropped.
-    pub fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SpecReadError> {
         match self.find(path).and_then(|e| e.file()) {
-            Some(content) if content.blob.size > SPEC_LIMIT => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{path} is {} bytes; a spec or manifest may have at most {SPEC_LIMIT} (1 MiB)",
-                    content.blob.size
-                ),
-            )),
-            Some(content) => fs::read(&content.path).map(|bytes| Some(without_bom(bytes))),
+            Some(content) if content.blob.size > SPEC_LIMIT => Err(SpecReadError::TooBig {
+                path: path.to_string(),
+                size: content.blob.size,
+            }),
+            Some(content) => match fs::read(&content.path) {
+                Ok(bytes) => Ok(Some(without_bom(bytes))),
+                Err(source) => Err(SpecReadError::Io {
+                    path: path.to_string(),
+                    source,
+                }),
+            },
             None => match self.excluded_at_root.iter().find(|(p, _)| p == path) {
-                Some((_, why)) => Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{path} is excluded from the app by {why}; pushfs reads only what it packages"),
-                )),
+                Some((_, why)) => Err(SpecReadError::Excluded {
+                    path: path.to_string(),
+                    why: why.clone(),
+                }),
                 None => Ok(None),
             },
         }

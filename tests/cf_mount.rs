@@ -8,10 +8,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use common::child::Pushfs;
 use common::{eventually, run, status, wait, TestMount};
 use pushfs::emulator::cf::{
     CfFault, JobPacing, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
 };
+use pushfs::emulator::{Emulators, FaultPlan};
 
 const MIB: usize = 1 << 20;
 
@@ -256,4 +258,91 @@ fn a_hard_linked_file_is_zipped_under_each_name() {
             upload.zipped_files
         );
     }
+}
+
+#[test]
+fn a_stalled_resource_match_shows_as_uploading_not_packaging() {
+    let t = TestMount::with_emulators();
+    let cf = &t.emulators().cf;
+    // The resource match hangs for 5 s; every other request is answered at once.
+    cf.faults.set(FaultPlan {
+        slow_next: 1,
+        delay_ms: 5000,
+        slow_path: Some("/v2/resource_match".into()),
+        ..FaultPlan::default()
+    });
+    let app = t.app("cf", "stalled");
+    fs::create_dir(&app).unwrap();
+    fs::write(app.join("big.bin"), noise(9, 2 * MIB)).unwrap();
+    fs::write(
+        app.join("spec.json"),
+        format!(r#"{{"name":"stalled","space_guid":"{DEMO_SPACE_GUID}"}}"#),
+    )
+    .unwrap();
+    eventually("the resource match to be asked", || {
+        cf.faults
+            .requests()
+            .iter()
+            .any(|r| r.line == "PUT /v2/resource_match")
+    });
+    assert_eq!(status(&app, "state"), "uploading");
+    assert!(cf.api.matches().is_empty(), "the match was still stalled");
+    assert_eq!(wait(&app), "deployed");
+    assert_eq!(cf.api.matches().len(), 1);
+}
+
+/// `rm -rf` of an app while its bits are on the way: the upload stops, and
+/// pushfs's own log (stderr, or `pushfs.log` under fstab: the app's log
+/// went with its folder) says why.
+#[test]
+fn rm_rf_during_the_upload_cancels_it_and_the_log_says_so() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emulators = runtime
+        .block_on(Emulators::start([0, 0, 0]))
+        .expect("emulators start");
+    let cf = &emulators.cf;
+    // The bits upload hangs for 30 s: long enough to remove the app meanwhile.
+    cf.faults.set(FaultPlan {
+        slow_next: 1,
+        delay_ms: 30_000,
+        slow_path: Some("/bits".into()),
+        ..FaultPlan::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (mnt, state) = (dir.path().join("mnt"), dir.path().join("state"));
+    fs::create_dir(&mnt).unwrap();
+    let config = emulators
+        .write_client_config(&dir.path().join("client"))
+        .unwrap();
+    let pushfs = Pushfs::start(&mnt, &state, 150, Some(&config));
+    let app = mnt.join("cf/doomed");
+    fs::create_dir(&app).unwrap();
+    fs::write(app.join("big.bin"), noise(3, 2 * MIB)).unwrap();
+    fs::write(
+        app.join("spec.json"),
+        format!(r#"{{"name":"doomed","space_guid":"{DEMO_SPACE_GUID}"}}"#),
+    )
+    .unwrap();
+    eventually("the bits to be on the way", || {
+        cf.faults
+            .requests()
+            .iter()
+            .any(|r| r.line.starts_with("PUT ") && r.line.ends_with("/bits"))
+    });
+    assert_eq!(status(&app, "state"), "uploading");
+    run(Command::new("rm").arg("-rf").arg(&app));
+    eventually("pushfs to log the cancelled upload", || {
+        pushfs.log().contains("app removed; upload cancelled")
+    });
+    assert!(cf.api.uploads().is_empty(), "the upload never completed");
+    let log = pushfs.log();
+    assert!(
+        !log.contains("interrupted by shutdown"),
+        "a removal is not a shutdown:\n{log}"
+    );
+    pushfs.stop();
 }

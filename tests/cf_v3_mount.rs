@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use common::{eventually, status, wait, TestMount};
 use pushfs::backend::cf::ApiChoice;
 use pushfs::emulator::cf::{CfFault, V3Pacing, DEMO_SPACE_GUID, DEMO_TOKEN};
+use pushfs::emulator::FaultPlan;
 
 const MIB: usize = 1 << 20;
 
@@ -205,4 +206,31 @@ fn auto_picks_v3_only_when_v2_is_disabled() {
     assert!(status(&app, "log").contains("offers no v2; using v3"));
     assert_eq!(cf.packages().len(), 1);
     assert_eq!(job_lines(&app).len(), 3);
+}
+
+#[test]
+fn a_stalled_resource_match_shows_as_uploading_not_packaging() {
+    let t = v3_mount();
+    let cf = &t.emulators().cf;
+    // The v3 resource match hangs for 5 s; every other request is answered at once.
+    cf.faults.set(FaultPlan {
+        slow_next: 1,
+        delay_ms: 5000,
+        slow_path: Some("/v3/resource_matches".into()),
+        ..FaultPlan::default()
+    });
+    let app = t.app("cf", "stalled");
+    fs::create_dir(&app).unwrap();
+    fs::write(app.join("big.bin"), noise(9, 2 * MIB)).unwrap();
+    fs::write(app.join("spec.json"), spec("stalled").to_string()).unwrap();
+    eventually("the resource match to be asked", || {
+        cf.faults
+            .requests()
+            .iter()
+            .any(|r| r.line == "POST /v3/resource_matches")
+    });
+    assert_eq!(status(&app, "state"), "uploading");
+    assert!(cf.api.packages().is_empty(), "the match was still stalled");
+    assert_eq!(wait(&app), "deployed");
+    assert_eq!(cf.api.packages().len(), 1);
 }

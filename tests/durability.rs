@@ -15,20 +15,15 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::child::{in_mount_table, lazy_unmount, Pushfs, EXIT_TIMEOUT};
 use pushfs::emulator::cf::DEMO_SPACE_GUID;
 use pushfs::emulator::Emulators;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pushfs");
-/// How long a fresh process may take until its mount answers.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a stopping process may take to exit.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Subdirectories the copiers spread their files over.
 const SUBDIRS: usize = 5;
 const KIB: usize = 1 << 10;
@@ -191,26 +186,6 @@ fn check_files(mnt: &Path, files: &[Closed]) {
     );
 }
 
-/// Lazily unmounts `path`, quietly: nothing may be mounted there.
-fn lazy_unmount(path: &Path) -> bool {
-    Command::new("umount")
-        .arg("-l")
-        .arg(path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Whether `path` is in the mount table, dead or alive (unlike
-/// `is_mount_point`, which cannot see a dead FUSE mount).
-fn in_mount_table(path: &Path) -> bool {
-    let path = path.to_string_lossy();
-    pushfs::fs::mount::mount_points()
-        .iter()
-        .any(|(point, _, _)| *point == path)
-}
-
 fn free_bytes(path: &Path) -> u64 {
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
@@ -224,126 +199,6 @@ fn read_status(app: &Path, file: &str) -> String {
         .unwrap_or_else(|e| panic!("reading {}/.pushfs/{file}: {e}", app.display()))
         .trim()
         .to_string()
-}
-
-/// `pushfs mount` in a child process. Dropping it kills the process and
-/// lazily unmounts whatever it left.
-struct Pushfs {
-    child: Child,
-    mnt: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Pushfs {
-    /// Starts `pushfs mount` and waits until the mount answers.
-    fn start(mnt: &Path, state: &Path, settle_ms: u64, config: Option<&Path>) -> Pushfs {
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        let home = state.parent().expect("the state dir has a parent");
-        let n = STARTS.fetch_add(1, Ordering::SeqCst);
-        let stderr = home.join(format!("pushfs-{n}.stderr"));
-        let mut cmd = Command::new(BIN);
-        cmd.arg("mount")
-            .arg(mnt)
-            .arg("--state-dir")
-            .arg(state)
-            .arg("--settle-ms")
-            .arg(settle_ms.to_string());
-        if let Some(config) = config {
-            cmd.arg("--config").arg(config);
-        }
-        let child = cmd
-            .env("HOME", home)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr).expect("a file for pushfs's stderr"))
-            .spawn()
-            .expect("pushfs starts");
-        let mut pushfs = Pushfs {
-            child,
-            mnt: mnt.to_path_buf(),
-            stderr,
-        };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while !mnt.join("cf").is_dir() {
-            if let Ok(Some(status)) = pushfs.child.try_wait() {
-                panic!(
-                    "pushfs exited with {status} before mounting:\n{}",
-                    pushfs.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pushfs did not mount within {READY_TIMEOUT:?}:\n{}",
-                pushfs.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        pushfs
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn signal(&self, signal: i32) {
-        // SAFETY: a signal to our own child, which is not yet reaped.
-        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
-    }
-
-    /// What the process wrote on stderr so far.
-    fn log(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// SIGKILL, then clears the dead mount the kernel keeps.
-    fn kill_9(mut self) {
-        self.signal(libc::SIGKILL);
-        self.child.wait().expect("reaping pushfs");
-        assert!(
-            lazy_unmount(&self.mnt),
-            "umount -l of the dead mount failed"
-        );
-    }
-
-    /// Waits for the process to exit on its own.
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("polling pushfs") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pushfs did not exit within {limit:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, and a clean exit.
-    fn stop(mut self) {
-        self.signal(libc::SIGTERM);
-        let status = self.wait_exit(EXIT_TIMEOUT);
-        assert!(
-            status.success(),
-            "pushfs exited with {status}:\n{}",
-            self.log()
-        );
-        assert!(!in_mount_table(&self.mnt), "SIGTERM left the mount behind");
-    }
-}
-
-impl Drop for Pushfs {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if in_mount_table(&self.mnt) {
-            lazy_unmount(&self.mnt);
-        }
-    }
 }
 
 /// Unmounts a file system the test mounted (the tmpfs), lazily, on drop.

@@ -337,3 +337,26 @@ fn an_update_that_would_change_the_owner_needs_asking() {
         "pushfs's key stays home"
     );
 }
+
+#[test]
+fn a_stalled_node_shows_as_uploading_not_packaging() {
+    let t = mount_and(|emulators| {
+        // The lookup of the registered app hangs for 5 s.
+        emulators.flux.faults.set(pushfs::emulator::FaultPlan {
+            slow_next: 1,
+            delay_ms: 5000,
+            slow_path: Some("/apps/appspecifications/".into()),
+            ..Default::default()
+        });
+    });
+    let app = copy_example(&t);
+    let flux = &t.emulators().flux;
+    eventually("the lookup to be asked", || {
+        flux.faults
+            .requests()
+            .iter()
+            .any(|r| r.line.starts_with("GET /apps/appspecifications/"))
+    });
+    assert_eq!(status(&app, "state"), "uploading");
+    assert_eq!(wait(&app), "awaiting_payment");
+}

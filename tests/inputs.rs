@@ -1,13 +1,18 @@
 //! Inputs users really write, on a real mount: a spec saved with a UTF-8
 //! byte-order mark deploys; a spec too big to be one is refused unread,
-//! with its size and the limit named, and nothing is uploaded.
+//! with its size and the limit named, and nothing is uploaded; a 50 MiB one
+//! leaves the mount's memory and status files as they were.
 
 mod common;
 
 use std::fs;
+use std::io::Write;
+use std::process::Command;
 
-use common::{status, wait, TestMount};
+use common::child::Pushfs;
+use common::{run, status, wait, TestMount};
 use pushfs::emulator::cf::DEMO_SPACE_GUID;
+use pushfs::emulator::Emulators;
 
 fn cf_spec(name: &str) -> String {
     format!(r#"{{"name":"{name}","space_guid":"{DEMO_SPACE_GUID}"}}"#)
@@ -41,6 +46,10 @@ fn a_spec_over_one_mib_is_refused_unread_and_nothing_is_uploaded() {
             && error.contains("at most 1048576 (1 MiB)"),
         "{error}"
     );
+    assert!(
+        error.starts_with("spec.json is "),
+        "a spec problem, not an I/O error: {error}"
+    );
     assert!(t.emulators().cf.api.uploads().is_empty());
     assert!(
         t.emulators().cf.api.apps().iter().all(|a| a.name != "huge"),
@@ -61,6 +70,30 @@ fn a_spec_excluded_by_an_ignore_file_is_called_that() {
     assert!(
         error.contains("spec.json is excluded from the app by `.cfignore` line 2 (`*.json`)"),
         "{error}"
+    );
+    assert!(
+        error.starts_with("spec.json is excluded"),
+        "a spec problem, not an I/O error: {error}"
+    );
+}
+
+#[test]
+fn a_bytenite_manifest_excluded_by_pushfsignore_is_called_that() {
+    let t = TestMount::with_emulators();
+    let app = t.app("bytenite", "ignored");
+    fs::create_dir_all(app.join("app")).unwrap();
+    fs::write(app.join("app/main.py"), "print('hi')\n").unwrap();
+    fs::write(app.join(".pushfsignore"), "*.json\n").unwrap();
+    fs::write(
+        app.join("manifest.json"),
+        r#"{"name":"ignored","version":"1.0","platform":"docker","entrypoint":"main.py","platform_config":{"container":"python"}}"#,
+    )
+    .unwrap();
+    assert_eq!(wait(&app), "failed");
+    assert_eq!(
+        status(&app, "error"),
+        "manifest.json is excluded from the app by `.pushfsignore` line 1 (`*.json`); \
+         pushfs reads only what it packages"
     );
 }
 
@@ -137,4 +170,95 @@ fn a_spec_that_is_a_directory_or_a_symlink_is_called_that() {
         "{}",
         status(&app, "error")
     );
+}
+
+/// A line of `/proc/<pid>/status`, in KiB (`VmRSS`, `VmHWM`).
+fn proc_kib(pid: i32, field: &str) -> u64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// The issue's case, literally: a 50 MiB spec.json. pushfs runs as its own
+/// process so its memory can be read: neither its resident size nor its
+/// peak (`VmHWM`, reset just before) grows by anything like the spec, it
+/// refuses the spec naming its size and the limit, and its status files
+/// stay small.
+#[test]
+fn a_50_mib_spec_is_refused_and_the_mount_does_not_grow() {
+    const MIB: u64 = 1 << 20;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emulators = runtime
+        .block_on(Emulators::start([0, 0, 0]))
+        .expect("emulators start");
+    let dir = tempfile::tempdir().unwrap();
+    let (mnt, state) = (dir.path().join("mnt"), dir.path().join("state"));
+    fs::create_dir(&mnt).unwrap();
+    let config = emulators
+        .write_client_config(&dir.path().join("client"))
+        .unwrap();
+    let pushfs = Pushfs::start(&mnt, &state, 150, Some(&config));
+
+    // A first deploy warms up what every deploy uses (threads, clients).
+    let warm = mnt.join("cf/warm");
+    fs::create_dir(&warm).unwrap();
+    fs::write(warm.join("index.html"), "<p>warm</p>").unwrap();
+    fs::write(warm.join("spec.json"), cf_spec("warm")).unwrap();
+    assert_eq!(wait(&warm), "deployed", "{}", status(&warm, "error"));
+
+    let pid = pushfs.pid();
+    fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("resetting VmHWM");
+    let rss_before = proc_kib(pid, "VmRSS");
+    let hwm_before = proc_kib(pid, "VmHWM");
+
+    let app = mnt.join("cf/huge");
+    fs::create_dir(&app).unwrap();
+    fs::write(app.join("index.html"), "<p>hi</p>").unwrap();
+    let len = 50 * MIB;
+    {
+        let mut spec = fs::File::create(app.join("spec.json")).unwrap();
+        let head = cf_spec("huge");
+        spec.write_all(head.as_bytes()).unwrap();
+        let blanks = vec![b' '; MIB as usize];
+        let mut left = len - head.len() as u64;
+        while left > 0 {
+            let n = left.min(MIB) as usize;
+            spec.write_all(&blanks[..n]).unwrap();
+            left -= n as u64;
+        }
+    }
+    assert_eq!(wait(&app), "failed");
+    assert_eq!(
+        status(&app, "error"),
+        format!("spec.json is {len} bytes; a spec or manifest may have at most 1048576 (1 MiB)")
+    );
+    assert_eq!(emulators.cf.api.uploads().len(), 1, "only the warm-up");
+
+    let listing = run(Command::new("ls").arg("-la").arg(app.join(".pushfs")));
+    assert!(listing.contains("status.json"), "{listing}");
+    let shown = fs::metadata(app.join(".pushfs/status.json")).unwrap().len();
+    let read = fs::read(app.join(".pushfs/status.json")).unwrap().len() as u64;
+    assert!(
+        shown < 64 * 1024 && read < 64 * 1024,
+        "status.json is {shown} bytes by ls, {read} read"
+    );
+
+    let rss_after = proc_kib(pid, "VmRSS");
+    let hwm_after = proc_kib(pid, "VmHWM");
+    let limit = 20 * 1024;
+    assert!(
+        rss_after < rss_before + limit,
+        "VmRSS grew from {rss_before} kB to {rss_after} kB"
+    );
+    assert!(
+        hwm_after < hwm_before + limit,
+        "the peak (VmHWM) grew from {hwm_before} kB to {hwm_after} kB"
+    );
+    pushfs.stop();
 }

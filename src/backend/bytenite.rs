@@ -369,10 +369,7 @@ fn not_configured(missing: &str) -> DeployError {
 
 fn bundle_error(err: BundleError) -> DeployError {
     match err {
-        BundleError::Read { file, source } => DeployError::Io(std::io::Error::new(
-            source.kind(),
-            format!("cannot read {file}: {source}"),
-        )),
+        BundleError::Read(err) => err.into(),
         other => DeployError::InvalidSpec(other.to_string()),
     }
 }

@@ -316,6 +316,7 @@ impl Backend for CfClient {
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
         // Everything local first: a bad spec or an empty folder sends nothing.
+        report.state(DeployState::Packaging);
         let spec = spec::read_app_spec(snapshot)?;
         let plan = BitsPlan::new(snapshot)?;
         let creds = self.credentials()?;
@@ -347,6 +348,12 @@ impl CfClient {
             report.log("cf: TLS certificates are not verified (the cf CLI target was set with --skip-ssl-validation)");
         }
         let http = self.http(creds.skip_tls_verification)?;
+        // Packaging (the spec, the fingerprints) is done. From here on
+        // pushfs waits on the server: the root document, the app, the
+        // resource match, then the upload itself; the zip of the files the
+        // server lacks is written in between, as part of sending them. A
+        // stall anywhere here must read as uploading, never as packaging.
+        report.state(DeployState::Uploading);
         let session = CcSession::new(
             http.clone(),
             &creds.url,
@@ -420,7 +427,6 @@ impl CfClient {
             _ => format!("cf: app {guid}"),
         });
 
-        report.state(DeployState::Packaging);
         let candidates = plan.candidates(&self.window);
         let known = if candidates.is_empty() {
             Default::default()
@@ -445,8 +451,6 @@ impl CfClient {
             matched_bytes
         ));
         let zip = bits::zip_if_needed(&to_zip, report).await?;
-
-        report.state(DeployState::Uploading);
         let (status, body) = bits::upload(session, &guid, &matched, zip.as_ref(), report).await?;
         report.response(&body);
         let hash = zip.as_ref().map(|(_, summary)| summary.sha256.clone());

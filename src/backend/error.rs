@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::snapshot::SpecReadError;
+
 #[derive(Debug, Error)]
 pub enum DeployError {
     /// The app's spec is wrong; caught locally before anything is sent.
@@ -106,6 +108,19 @@ impl DeployError {
     }
 }
 
+/// A spec too big or excluded by an ignore file is the spec's problem,
+/// said in the user's words; only a failed read is an I/O error.
+impl From<SpecReadError> for DeployError {
+    fn from(err: SpecReadError) -> Self {
+        match err {
+            SpecReadError::Io { ref source, .. } => {
+                DeployError::Io(std::io::Error::new(source.kind(), err.to_string()))
+            }
+            refused => DeployError::InvalidSpec(refused.to_string()),
+        }
+    }
+}
+
 impl From<reqwest::Error> for DeployError {
     fn from(err: reqwest::Error) -> Self {
         // reqwest's Display can include the URL but never headers, so no token leaks.
@@ -135,5 +150,28 @@ mod tests {
         assert!(DeployError::from_status(422, "x")
             .to_string()
             .contains("(HTTP 422)"));
+    }
+
+    #[test]
+    fn a_refused_spec_is_the_spec_s_problem_and_a_failed_read_is_io() {
+        let big: DeployError = SpecReadError::TooBig {
+            path: "spec.json".into(),
+            size: 52_428_800,
+        }
+        .into();
+        assert!(matches!(big, DeployError::InvalidSpec(_)), "{big:?}");
+        assert_eq!(
+            big.to_string(),
+            "spec.json is 52428800 bytes; a spec or manifest may have at most 1048576 (1 MiB)"
+        );
+        let gone: DeployError = SpecReadError::Io {
+            path: "spec.json".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        }
+        .into();
+        assert!(matches!(gone, DeployError::Io(_)), "{gone:?}");
+        assert!(gone
+            .to_string()
+            .starts_with("local I/O error: cannot read spec.json: "));
     }
 }

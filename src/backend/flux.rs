@@ -356,6 +356,8 @@ impl Backend for FluxClient {
             ));
         }
 
+        // From the first request on: a stalled node reads `uploading`.
+        report.state(DeployState::Uploading);
         let registered = self.lookup(&base, &spec.name).await?;
         let kind = self.choose_kind(
             &spec,
@@ -378,7 +380,6 @@ impl Backend for FluxClient {
             }
         }
 
-        report.state(DeployState::Uploading);
         report.log(&format!(
             "flux: POST {} for {} (owner {}, ZelID {})",
             kind.path(),

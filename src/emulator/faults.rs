@@ -6,8 +6,11 @@
 //! Set in process through [`Faults::set`], or over HTTP:
 //! `curl -X POST URL/_emulator/faults -d '{"fail_next":2,"status":503}'`, or
 //! `-d '{"fail_for_ms":40000,"retry_after_secs":5}'` (503 for the next 40 s),
-//! or `-d '{"body_bytes_per_sec":1048576}'` (a 1 MiB/s upload link).
+//! `-d '{"body_bytes_per_sec":1048576}'` (a 1 MiB/s upload link), or
+//! `-d '{"slow_next":1,"delay_ms":90000,"slow_path":"/v2/resource_match"}'`
+//! (the next resource match hangs for 90 s).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,11 +41,26 @@ pub struct FaultPlan {
     /// Delay every request by this much while `slow_next` > 0.
     pub delay_ms: u64,
     pub slow_next: u32,
+    /// Only requests whose path contains this (`/v2/resource_match`,
+    /// `/bits`) are slowed and counted down in `slow_next`; unset, every
+    /// request is.
+    pub slow_path: Option<String>,
     /// Read request bodies at most this fast (0: no limit) while the plan
     /// says so: uploads take long enough to be watched. A new plan applies
     /// to bodies already being read, so clearing it lets them finish.
     pub body_bytes_per_sec: u64,
 }
+
+/// One API request as the emulator saw it arrive, before any fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    pub at: Instant,
+    /// `PUT /v2/resource_match`: the method and the path, no query.
+    pub line: String,
+}
+
+/// The request log keeps this many, the newest: a long demo must not grow.
+const SEEN_KEPT: usize = 4096;
 
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -51,6 +69,8 @@ pub struct Faults {
     failing_until: Mutex<Option<Instant>>,
     /// When each injected failure was answered, for tests of retry spacing.
     failures: Mutex<Vec<Instant>>,
+    /// Every API request, in arrival order (the newest [`SEEN_KEPT`]).
+    seen: Mutex<VecDeque<SeenRequest>>,
 }
 
 enum Fault {
@@ -71,14 +91,34 @@ impl Faults {
         self.failures.lock().clone()
     }
 
+    /// The API requests that arrived, oldest first (the control route's
+    /// are not among them).
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().iter().cloned().collect()
+    }
+
     pub fn clear(&self) {
         self.set(FaultPlan::default());
     }
 
-    /// Takes this request's share of the plan: (delay, fault).
-    fn take(&self) -> (Duration, Fault) {
+    /// Logs the request, then takes its share of the plan: (delay, fault).
+    fn take(&self, method: &str, path: &str) -> (Duration, Fault) {
+        {
+            let mut seen = self.seen.lock();
+            if seen.len() == SEEN_KEPT {
+                seen.pop_front();
+            }
+            seen.push_back(SeenRequest {
+                at: Instant::now(),
+                line: format!("{method} {path}"),
+            });
+        }
         let mut plan = self.plan.lock();
-        let delay = if plan.slow_next > 0 {
+        let slowed = plan
+            .slow_path
+            .as_deref()
+            .is_none_or(|part| path.contains(part));
+        let delay = if plan.slow_next > 0 && slowed {
             plan.slow_next -= 1;
             Duration::from_millis(plan.delay_ms)
         } else {
@@ -131,7 +171,7 @@ async fn set_plan(State(faults): State<Arc<Faults>>, body: bytes::Bytes) -> Resp
 }
 
 async fn inject(State(faults): State<Arc<Faults>>, request: Request, next: Next) -> Response {
-    let (delay, fault) = faults.take();
+    let (delay, fault) = faults.take(request.method().as_str(), request.uri().path());
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::config::Config;
-pub use faults::{FaultPlan, Faults};
+pub use faults::{FaultPlan, Faults, SeenRequest};
 
 /// One emulated API: its routes and how a client reaches it.
 pub trait EmulatedApi: Send + Sync + 'static {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cf_harness;
+pub mod child;
 pub mod report;
 pub mod scripted;
 
@@ -199,6 +200,11 @@ impl Drop for TestMount {
 
 /// Reads `.pushfs/wait` on a thread, failing the test after [`WAIT_TIMEOUT`].
 pub fn wait(app: &Path) -> String {
+    wait_within(app, WAIT_TIMEOUT)
+}
+
+/// Reads `.pushfs/wait` on a thread, failing the test after `limit`.
+pub fn wait_within(app: &Path, limit: Duration) -> String {
     let path = app.join(".pushfs/wait");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -206,10 +212,13 @@ pub fn wait(app: &Path) -> String {
         let r = fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut s));
         let _ = tx.send(r.map(|_| s));
     });
-    match rx.recv_timeout(WAIT_TIMEOUT) {
+    match rx.recv_timeout(limit) {
         Ok(Ok(s)) => s.trim().to_string(),
         Ok(Err(e)) => panic!("reading .pushfs/wait failed: {e}"),
-        Err(_) => panic!("timed out waiting for the deploy of {}", app.display()),
+        Err(_) => panic!(
+            "timed out after {limit:?} waiting for the deploy of {}",
+            app.display()
+        ),
     }
 }
 

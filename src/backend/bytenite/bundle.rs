@@ -11,7 +11,7 @@
 //!   entry is packed under `app/`, and the entrypoint must be at the root.
 
 use crate::package::tar::{TarBody, TarItem, TarPackage};
-use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry};
+use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry, SpecReadError};
 
 use super::manifest::{AppManifest, Manifest, ManifestError, MANIFEST_FILE, SPEC_FILE};
 
@@ -43,24 +43,16 @@ pub enum BundleError {
     NoSpec,
     #[error("{0}")]
     Entrypoint(String),
-    #[error("cannot read {file}: {source}")]
-    Read {
-        file: &'static str,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] SpecReadError),
 }
 
 /// Reads and checks the spec, and plans the archive.
 pub fn bundle(snapshot: &Snapshot) -> Result<Bundle, BundleError> {
-    let read = |file: &'static str| {
-        snapshot
-            .read(file)
-            .map_err(|source| BundleError::Read { file, source })
-    };
     let mut sources = Vec::new();
     let mut manifest: Option<Manifest> = None;
     for file in [MANIFEST_FILE, SPEC_FILE] {
-        if let Some(bytes) = read(file)? {
+        if let Some(bytes) = snapshot.read(file)? {
             let parsed = Manifest::parse(&bytes, file)?;
             manifest = Some(match manifest {
                 Some(base) => base.merged_with(parsed),

@@ -16,7 +16,7 @@ use tokio_util::io::ReaderStream;
 use super::api::CcSession;
 use super::spec::{MANIFEST_FILES, SPEC_FILE};
 use crate::backend::metered::metered;
-use crate::backend::{DeployError, ProgressPhase, Report};
+use crate::backend::{DeployError, DeployState, ProgressPhase, Report};
 use crate::package::fingerprint::{fingerprints, Fingerprint, PoolWindow};
 use crate::package::zip::{write_zip_to_temp, ZipSummary};
 use crate::progress::{count_stream, ByteCounter};
@@ -175,6 +175,8 @@ pub async fn zip_if_needed(
         report.log("cf: no zip, every file is already on the server");
         return Ok(None);
     }
+    // Local work between two requests: the state says so while it lasts.
+    report.state(DeployState::Packaging);
     let owned: Vec<SnapshotEntry> = to_zip.iter().map(|e| (*e).clone()).collect();
     let content: u64 = owned
         .iter()
@@ -188,6 +190,7 @@ pub async fn zip_if_needed(
         "cf: zip of {} files ({} entries), {} bytes, sha256 {}",
         summary.files, summary.entries, summary.size, summary.sha256
     ));
+    report.state(DeployState::Uploading);
     Ok(Some((file, summary)))
 }
 

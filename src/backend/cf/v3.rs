@@ -38,6 +38,8 @@ pub struct Push<'a> {
 }
 
 impl Push<'_> {
+    /// The state reads `uploading` from the first request on (the caller
+    /// set it), then `processing`, `staging` and `starting`.
     pub async fn run(&self, plan: &BitsPlan<'_>) -> Result<DeployOutcome, DeployError> {
         let report = self.report;
         let (app, how) = apps::resolve(self.session, &self.spec.app, self.default_space).await?;
@@ -90,7 +92,6 @@ impl Push<'_> {
         progress: &mut Progress,
     ) -> Result<(package::Package, Value), DeployError> {
         let (report, session) = (self.report, self.session);
-        report.state(DeployState::Packaging);
         let candidates = plan.candidates(&self.window);
         let matched = if candidates.is_empty() {
             resources::Matched::default()
@@ -130,7 +131,6 @@ impl Push<'_> {
 
         let created = package::create(session, app_guid).await?;
         progress.set(report, "package", &created.guid, &created.state);
-        report.state(DeployState::Uploading);
         let (uploaded, body) =
             package::upload(session, &created.guid, &pooled, zip.as_ref(), report).await?;
         drop(zip);
