@@ -596,9 +596,15 @@ impl Tree {
         {
             return Ok(open.truncate(size)?);
         }
-        let writing = self.open.lock().get(&ino).and_then(|o| o.writing.clone());
-        if let Some(open) = writing {
-            return Ok(open.truncate(size)?);
+        {
+            // Under the lock: the sealer checks that a file is unchanged
+            // since it was hashed and links its temp file in under the same
+            // lock, so a truncate lands before that check or after the seal
+            // (then on the sealed content, below), never in between.
+            let open = self.open.lock();
+            if let Some(writing) = open.get(&ino).and_then(|o| o.writing.as_ref()) {
+                return Ok(writing.truncate(size)?);
+            }
         }
         let row = self.meta.read()?.inode(ino)?.ok_or(TreeError::NotFound)?;
         let blob = match (row.kind, &row.blob) {

@@ -44,17 +44,21 @@ struct Shared {
 
 pub struct Sealer {
     shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sealer {
     pub fn start(tree: Weak<Tree>) -> Sealer {
         let shared = Arc::new(Shared::default());
         let worker = shared.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("pushfs-sealer".into())
             .spawn(move || run(&worker, &tree))
             .expect("cannot start the sealer thread");
-        Sealer { shared }
+        Sealer {
+            shared,
+            thread: Some(thread),
+        }
     }
 
     pub fn queue(&self, ino: Ino, open: Arc<OpenFile>) {
@@ -75,9 +79,19 @@ impl Sealer {
 }
 
 impl Drop for Sealer {
+    /// Stops the thread after the batch it is committing, if any: once the
+    /// tree is gone, no seal of its may land in an engine that a new tree
+    /// (a remount, a test's simulated crash) has opened meanwhile.
     fn drop(&mut self) {
         self.shared.queue.lock().stopping = true;
         self.shared.changed.notify_all();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        // The thread itself may hold the tree's last reference.
+        if thread.thread().id() != std::thread::current().id() {
+            let _ = thread.join();
+        }
     }
 }
 

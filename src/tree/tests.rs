@@ -817,3 +817,27 @@ fn removing_an_app_frees_its_kept_trees() {
     f.tree().rmdir(cf, OsStr::new("app")).unwrap();
     assert!(!f.tree().store().has_blob(&sha));
 }
+
+#[test]
+fn a_truncate_racing_the_seal_never_leaves_a_blob_that_disagrees_with_its_size() {
+    let mut f = fixture();
+    for round in 0..300 {
+        let name = format!("f{round}");
+        f.apply(&Op::Create(name.clone(), vec![7; 4096])).unwrap();
+        // The seal of the closed file runs on its thread while this truncates.
+        f.apply(&Op::Truncate(name.clone(), 16)).unwrap();
+        f.tree().drain_seals();
+        let ino = f.resolve(&name).unwrap();
+        let attr = f.tree().getattr(ino).unwrap();
+        let bytes = f.read_all(ino);
+        assert_eq!((attr.size, bytes.len()), (16, 16), "round {round}");
+        let row = f.tree().meta().read().unwrap().inode(ino).unwrap().unwrap();
+        let blob = row.blob.expect("sealed");
+        let stored = std::fs::read(f.tree().store().blob_path(&blob.sha256)).unwrap();
+        assert_eq!(
+            sha256_hex(&stored),
+            blob.sha256,
+            "round {round}: the blob is its name"
+        );
+    }
+}
