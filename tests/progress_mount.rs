@@ -76,6 +76,11 @@ fn a_slow_upload_shows_its_progress_and_none_once_deployed() {
         "the total is the body, base64 of the tar: {total}"
     );
     assert_eq!(status(&app, "state"), "uploading");
+    assert_eq!(
+        status_json(&app)["busy"],
+        true,
+        "`.pushfs/wait` would block"
+    );
 
     let json = run(Command::new(BIN).args(["status", "--json"]).arg(t.mnt()));
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -111,6 +116,7 @@ fn a_slow_upload_shows_its_progress_and_none_once_deployed() {
     assert_eq!(wait(&app), "deployed", "{}", status(&app, "error"));
     let json = status_json(&app);
     assert!(json["progress"].is_null(), "{json}");
+    assert_eq!(json["busy"], false, "{json}");
     let tar = emulator.api.stats().last_tar_len.unwrap();
     assert_eq!(
         total,

@@ -342,7 +342,8 @@ impl AppDeploy {
         } else {
             Vec::new()
         };
-        let status = self.status.lock();
+        let mut status = self.status.lock();
+        status.busy = *self.busy.borrow();
         super::status_view::render(file, &status, &lines)
     }
 }
