@@ -9,7 +9,7 @@ use std::fs;
 use std::io::Write;
 use std::process::Command;
 
-use common::child::Pushfs;
+use common::child::{proc_kib, Pushfs};
 use common::{run, status, wait, TestMount};
 use pushfs::emulator::cf::DEMO_SPACE_GUID;
 use pushfs::emulator::Emulators;
@@ -170,15 +170,6 @@ fn a_spec_that_is_a_directory_or_a_symlink_is_called_that() {
         "{}",
         status(&app, "error")
     );
-}
-
-/// A line of `/proc/<pid>/status`, in KiB (`VmRSS`, `VmHWM`).
-fn proc_kib(pid: i32, field: &str) -> u64 {
-    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// The case, literally: a 50 MiB spec.json. pushfs runs as its own

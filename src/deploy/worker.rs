@@ -198,6 +198,20 @@ pub async fn run(
         }
         // The blobs may go now if the user deleted their files meanwhile.
         drop(pins);
+        drop(folder);
+        give_back_memory();
+    }
+}
+
+/// A deploy of a big app builds lists of every file several times over;
+/// glibc keeps freed memory in per-thread arenas for reuse, so a mount that
+/// deployed a 20,000-file app once would hold ~100 MiB for good. Handing it
+/// back after each deploy keeps an idle mount small.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no inputs.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -153,3 +153,12 @@ impl Drop for Pushfs {
         }
     }
 }
+
+/// A line of `/proc/<pid>/status`, in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_kib(pid: i32, field: &str) -> u64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
