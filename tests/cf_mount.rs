@@ -8,12 +8,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::child::Pushfs;
+use common::child::EmulatedSetup;
 use common::{eventually, run, status, wait, TestMount};
 use pushfs::emulator::cf::{
     CfFault, JobPacing, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
 };
-use pushfs::emulator::{Emulators, FaultPlan};
+use pushfs::emulator::FaultPlan;
 
 const MIB: usize = 1 << 20;
 
@@ -296,15 +296,8 @@ fn a_stalled_resource_match_shows_as_uploading_not_packaging() {
 /// went with its folder) says why.
 #[test]
 fn rm_rf_during_the_upload_cancels_it_and_the_log_says_so() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emulators = runtime
-        .block_on(Emulators::start([0, 0, 0]))
-        .expect("emulators start");
-    let cf = &emulators.cf;
+    let setup = EmulatedSetup::new();
+    let (mnt, cf) = (&setup.mnt, &setup.emulators.cf);
     // The bits upload hangs for 30 s: long enough to remove the app meanwhile.
     cf.faults.set(FaultPlan {
         slow_next: 1,
@@ -312,13 +305,7 @@ fn rm_rf_during_the_upload_cancels_it_and_the_log_says_so() {
         slow_path: Some("/bits".into()),
         ..FaultPlan::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let (mnt, state) = (dir.path().join("mnt"), dir.path().join("state"));
-    fs::create_dir(&mnt).unwrap();
-    let config = emulators
-        .write_client_config(&dir.path().join("client"))
-        .unwrap();
-    let pushfs = Pushfs::start(&mnt, &state, 150, Some(&config));
+    let pushfs = setup.start(150);
     let app = mnt.join("cf/doomed");
     fs::create_dir(&app).unwrap();
     fs::write(app.join("big.bin"), noise(3, 2 * MIB)).unwrap();

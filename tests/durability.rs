@@ -20,9 +20,8 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::child::{in_mount_table, lazy_unmount, Pushfs, EXIT_TIMEOUT};
+use common::child::{in_mount_table, lazy_unmount, EmulatedSetup, Pushfs, EXIT_TIMEOUT};
 use pushfs::emulator::cf::DEMO_SPACE_GUID;
-use pushfs::emulator::Emulators;
 
 /// Subdirectories the copiers spread their files over.
 const SUBDIRS: usize = 5;
@@ -425,20 +424,10 @@ fn sigint_during_a_copy_loses_no_closed_file() {
 
 #[test]
 fn an_unclean_stop_holds_a_half_copied_app() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emulators = runtime
-        .block_on(Emulators::start([0, 0, 0]))
-        .expect("emulators start");
-    let (dir, mnt, state) = dirs();
-    let config = emulators
-        .write_client_config(&dir.path().join("client"))
-        .unwrap();
+    let setup = EmulatedSetup::new();
+    let (mnt, emulators) = (&setup.mnt, &setup.emulators);
 
-    let pushfs = Pushfs::start(&mnt, &state, 60_000, Some(&config));
+    let pushfs = setup.start(60_000);
     let app = mnt.join("cf/half");
     fs::create_dir_all(app.join("static")).unwrap();
     let files: Vec<Closed> = (0..4)
@@ -466,7 +455,7 @@ fn an_unclean_stop_holds_a_half_copied_app() {
     pushfs.kill_9();
 
     let settle = Duration::from_millis(150);
-    let pushfs = Pushfs::start(&mnt, &state, settle.as_millis() as u64, Some(&config));
+    let pushfs = setup.start(settle.as_millis() as u64);
     until("the app to come back held", Duration::from_secs(5), || {
         read_status(&app, "state") == "held"
     });
@@ -491,7 +480,7 @@ fn an_unclean_stop_holds_a_half_copied_app() {
     assert_eq!(common::wait(&app), "held");
     assert_eq!(read_status(&app, "hash"), "");
     assert!(emulators.cf.api.uploads().is_empty(), "uploaded while held");
-    check_files(&mnt, &files);
+    check_files(mnt, &files);
     assert_eq!(
         fs::read_to_string(app.join("index.html")).unwrap(),
         "<p>half</p>\n"
@@ -512,7 +501,6 @@ fn an_unclean_stop_holds_a_half_copied_app() {
     );
     assert_eq!(read_status(&app, "error"), "");
     pushfs.stop();
-    drop(emulators);
 }
 
 #[test]

@@ -9,10 +9,9 @@ use std::fs;
 use std::io::Write;
 use std::process::Command;
 
-use common::child::{proc_kib, Pushfs};
+use common::child::{proc_kib, EmulatedSetup};
 use common::{run, status, wait, TestMount};
 use pushfs::emulator::cf::DEMO_SPACE_GUID;
-use pushfs::emulator::Emulators;
 
 fn cf_spec(name: &str) -> String {
     format!(r#"{{"name":"{name}","space_guid":"{DEMO_SPACE_GUID}"}}"#)
@@ -180,21 +179,9 @@ fn a_spec_that_is_a_directory_or_a_symlink_is_called_that() {
 #[test]
 fn a_50_mib_spec_is_refused_and_the_mount_does_not_grow() {
     const MIB: u64 = 1 << 20;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emulators = runtime
-        .block_on(Emulators::start([0, 0, 0]))
-        .expect("emulators start");
-    let dir = tempfile::tempdir().unwrap();
-    let (mnt, state) = (dir.path().join("mnt"), dir.path().join("state"));
-    fs::create_dir(&mnt).unwrap();
-    let config = emulators
-        .write_client_config(&dir.path().join("client"))
-        .unwrap();
-    let pushfs = Pushfs::start(&mnt, &state, 150, Some(&config));
+    let setup = EmulatedSetup::new();
+    let (mnt, emulators) = (&setup.mnt, &setup.emulators);
+    let pushfs = setup.start(150);
 
     // A first deploy warms up what every deploy uses (threads, clients).
     let warm = mnt.join("cf/warm");

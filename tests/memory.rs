@@ -6,9 +6,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::child::{proc_kib, Pushfs};
+use common::child::{proc_kib, EmulatedSetup};
 use common::{status, wait};
-use pushfs::emulator::Emulators;
 
 /// Files in the big app: its lists (snapshot, kept tree, tar entries) take
 /// tens of MiB while it deploys.
@@ -16,21 +15,8 @@ const FILES: usize = 20_000;
 
 #[test]
 fn a_mount_gives_back_the_memory_a_big_deploy_took() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emulators = runtime
-        .block_on(Emulators::start([0, 0, 0]))
-        .expect("emulators start");
-    let dir = tempfile::tempdir().unwrap();
-    let (mnt, state) = (dir.path().join("mnt"), dir.path().join("state"));
-    fs::create_dir(&mnt).unwrap();
-    let config = emulators
-        .write_client_config(&dir.path().join("client"))
-        .unwrap();
-    let pushfs = Pushfs::start(&mnt, &state, 150, Some(&config));
+    let setup = EmulatedSetup::new();
+    let (mnt, pushfs) = (&setup.mnt, setup.start(150));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bytenite-hello");
     let manifest = fs::read_to_string(example.join("manifest.json")).unwrap();
 

@@ -8,6 +8,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use pushfs::emulator::Emulators;
+
 const BIN: &str = env!("CARGO_BIN_EXE_pushfs");
 /// How long a fresh process may take until its mount answers.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -32,6 +34,52 @@ pub fn in_mount_table(path: &Path) -> bool {
     pushfs::fs::mount::mount_points()
         .iter()
         .any(|(point, _, _)| *point == path)
+}
+
+/// What a child-process test mounts against: the emulators on ports of
+/// their own, a temp dir with `mnt/` (made) and `state/` (not yet), and a
+/// client config for the emulators. A [`Pushfs`] started from it is a later
+/// local, so it goes (and unmounts) before the emulators and the dir.
+pub struct EmulatedSetup {
+    pub emulators: Emulators,
+    /// Serves the emulators; dropped after them.
+    _runtime: tokio::runtime::Runtime,
+    pub mnt: PathBuf,
+    pub state: PathBuf,
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl EmulatedSetup {
+    pub fn new() -> EmulatedSetup {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emulators = runtime
+            .block_on(Emulators::start([0, 0, 0]))
+            .expect("emulators start");
+        let dir = tempfile::tempdir().unwrap();
+        let (mnt, state) = (dir.path().join("mnt"), dir.path().join("state"));
+        fs::create_dir(&mnt).unwrap();
+        let config = emulators
+            .write_client_config(&dir.path().join("client"))
+            .unwrap();
+        EmulatedSetup {
+            emulators,
+            _runtime: runtime,
+            mnt,
+            state,
+            config,
+            dir,
+        }
+    }
+
+    /// `pushfs mount` of `mnt` against the emulators.
+    pub fn start(&self, settle_ms: u64) -> Pushfs {
+        Pushfs::start(&self.mnt, &self.state, settle_ms, Some(&self.config))
+    }
 }
 
 /// `pushfs mount` in a child process. Dropping it kills the process and
