@@ -117,7 +117,7 @@ impl Snapshot {
     pub fn build(
         app: String,
         backend: BackendKind,
-        entries: Vec<SnapshotEntry>,
+        entries: &[SnapshotEntry],
         profile: &IgnoreProfile,
     ) -> Snapshot {
         let read_root = |name: &str| {
@@ -164,7 +164,7 @@ impl Snapshot {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(Snapshot::build(app, backend, entries, profile))
+        Ok(Snapshot::build(app, backend, &entries, profile))
     }
 
     pub fn find(&self, path: &str) -> Option<&SnapshotEntry> {

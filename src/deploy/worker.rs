@@ -104,8 +104,7 @@ pub async fn run(
             continue;
         };
         drop(live);
-        let folder = entries.clone();
-        let snapshot = Snapshot::build(name, backend.kind(), entries, &backend.ignore_profile());
+        let snapshot = Snapshot::build(name, backend.kind(), &entries, &backend.ignore_profile());
         if let Some(remote) = backend.remote_name(&snapshot) {
             if let Err(other) = claims.claim(backend.kind(), &remote, &app.id, &snapshot.app) {
                 let message = format!(
@@ -191,14 +190,14 @@ pub async fn run(
                 outcome,
                 digest: &digest,
                 server: server.as_deref(),
-                folder: kept.then_some(folder.as_slice()),
+                folder: kept.then_some(entries.as_slice()),
             };
             // Recorded while the pins hold the blobs the kept tree names.
             record_history(&app, &tree, record, settings.history_keep);
         }
         // The blobs may go now if the user deleted their files meanwhile.
         drop(pins);
-        drop(folder);
+        drop(entries);
         give_back_memory();
     }
 }

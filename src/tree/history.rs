@@ -131,7 +131,7 @@ impl Tree {
         }
         let name = app_name(&txn, root);
         let profile = self.hooks.ignore_profile(backend);
-        let digest = Snapshot::build(name, backend, current.clone(), &profile).digest;
+        let digest = Snapshot::build(name, backend, &current, &profile).digest;
         if digest == target {
             return Ok(RolledBack {
                 to: target,

@@ -645,8 +645,7 @@ fn record_deployed(f: &Fixture, keep: usize) -> String {
     let app = f.app_id();
     let (name, entries, _pins) = f.tree().snapshot_entries(&app).unwrap();
     let profile = crate::kind::IgnoreProfile::default();
-    let digest =
-        crate::snapshot::Snapshot::build(name, BackendKind::Cf, entries.clone(), &profile).digest;
+    let digest = crate::snapshot::Snapshot::build(name, BackendKind::Cf, &entries, &profile).digest;
     let record = DeployRecord {
         outcome: "deployed",
         digest: &digest,
