@@ -4,7 +4,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, PreviousDeploy};
+use crate::backend::{
+    BackendKind, DeployOutcome, DeployState, JobInfo, PaymentDue, PreviousDeploy,
+};
 use crate::progress::{Progress, ProgressPhase};
 
 /// Everything `.pushfs/status.json` shows; the other status files are views of it.
@@ -115,6 +117,24 @@ impl AppStatus {
         self.payment
             .as_ref()
             .filter(|p| p.stage.watched_state().is_some())
+    }
+
+    /// The server took the deploy: its error and retries are over, and
+    /// what it named (hash, id, revision, job, body, warnings) is kept; a
+    /// name it did not give keeps its earlier value.
+    pub fn record_accepted(&mut self, outcome: DeployOutcome) {
+        self.error = None;
+        self.last_error = None;
+        self.next_attempt_at = None;
+        self.retrying_since = None;
+        self.hash = outcome.hash.or(self.hash.take());
+        self.id = outcome.id.or(self.id.take());
+        self.revision = outcome.revision.or(self.revision.take());
+        self.job = outcome.job.or(self.job.take());
+        if let Some(body) = outcome.response {
+            self.response = Some(capped_response(body));
+        }
+        self.warnings = outcome.warnings;
     }
 
     pub fn previous(&self) -> PreviousDeploy {

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::app::{AppDeploy, StatusReport};
 use super::claims::RemoteClaims;
 use super::retry::{wait_to_retry, RetryResume, RetryWait};
-use super::status::{capped_response, clock, now_rfc3339, rfc3339, short_digest, AppStatus};
+use super::status::{clock, now_rfc3339, rfc3339, short_digest, AppStatus};
 use super::DeploySettings;
 use crate::backend::{Backend, DeployError, DeployState, PaymentDue};
 use crate::snapshot::Snapshot;
@@ -494,20 +494,11 @@ async fn deploy(
                 ),
             );
             app.update(true, |s| {
-                s.next_attempt_at = None;
-                s.retrying_since = None;
-                s.last_error = None;
+                s.record_accepted(outcome);
                 s.state = due
                     .stage
                     .watched_state()
                     .unwrap_or(DeployState::AwaitingPayment);
-                s.error = None;
-                s.hash = outcome.hash.or(s.hash.take());
-                s.id = outcome.id.or(s.id.take());
-                if let Some(body) = outcome.response {
-                    s.response = Some(capped_response(body));
-                }
-                s.warnings = outcome.warnings;
             });
             Some("accepted")
         }
@@ -515,21 +506,10 @@ async fn deploy(
             let hash = outcome.hash.clone().unwrap_or_default();
             app.log("result", &format!("deployed; hash {hash}"));
             app.update(true, |s| {
+                s.record_accepted(outcome);
                 s.state = DeployState::Deployed;
-                s.error = None;
-                s.last_error = None;
-                s.next_attempt_at = None;
-                s.retrying_since = None;
                 s.deployed_digest = Some(snapshot.digest.clone());
                 s.deployed_at = Some(now_rfc3339());
-                s.hash = outcome.hash.or(s.hash.take());
-                s.id = outcome.id.or(s.id.take());
-                s.revision = outcome.revision.or(s.revision.take());
-                s.job = outcome.job.or(s.job.take());
-                if let Some(body) = outcome.response {
-                    s.response = Some(capped_response(body));
-                }
-                s.warnings = outcome.warnings;
             });
             Some("deployed")
         }
