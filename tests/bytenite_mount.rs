@@ -13,19 +13,10 @@ use pushfs::emulator::bytenite::DEMO_API_KEY;
 use pushfs::emulator::FaultPlan;
 use sha2::{Digest, Sha256};
 
-fn copy_example(t: &TestMount) -> std::path::PathBuf {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bytenite-hello");
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(example)
-        .arg(t.mnt().join("bytenite")));
-    t.app("bytenite", "bytenite-hello")
-}
-
 #[test]
 fn the_example_deploys_and_every_status_file_says_what_the_server_returned() {
     let t = TestMount::with_emulators();
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "deployed");
 
     let records = t.emulators().bytenite.api.apps();
@@ -125,7 +116,7 @@ fn a_rejection_by_the_server_is_final_and_shows_its_message() {
     let t = TestMount::with_emulators_and(|config, _| {
         config.bytenite.api_key = Some("not-a-real-key".into());
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "failed");
     let error = status(&app, "error");
     assert!(error.contains("401"), "{error}");
@@ -147,7 +138,7 @@ fn server_failures_are_retried_until_it_recovers() {
         status: Some(503),
         ..FaultPlan::default()
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "deployed");
     let log = status(&app, "log");
     assert!(log.contains("retrying"), "{log}");
@@ -160,7 +151,7 @@ fn an_unconfigured_backend_names_the_missing_key() {
         config.bytenite.api_key = None;
         config.bytenite.token = None;
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "failed");
     let error = status(&app, "error");
     assert!(
@@ -175,7 +166,7 @@ fn a_server_hash_that_differs_from_ours_is_said_plainly() {
         // The emulator hashes the base64 text instead of the tar.
         emulators.bytenite.api.hash_base64_text(true);
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "deployed");
     let warnings = status_json(&app)["warnings"].clone();
     let first = warnings[0].as_str().unwrap_or_default();
@@ -189,7 +180,7 @@ fn a_server_hash_that_differs_from_ours_is_said_plainly() {
 #[test]
 fn a_hard_link_travels_as_a_tar_link_entry() {
     let t = TestMount::with_emulators();
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "deployed");
     fs::write(app.join("app/data.bin"), vec![5u8; 3000]).unwrap();
     run(Command::new("ln")
@@ -300,7 +291,7 @@ fn activate_true_in_manifest_json_activates_the_pushed_version() {
 #[test]
 fn bytenite_activate_in_the_config_activates_every_app() {
     let t = TestMount::with_emulators_and(|config, _| config.bytenite.activate = Some(true));
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "deployed");
     assert_activated(&t, &app);
 
@@ -323,7 +314,7 @@ fn an_activation_refused_by_the_server_fails_the_deploy_with_its_message() {
                 ..Default::default()
             });
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "failed");
     let error = status(&app, "error");
     assert!(
@@ -353,7 +344,7 @@ fn an_activation_the_server_fails_is_retried_without_pushing_again() {
                 ..Default::default()
             });
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "deployed");
     let log = status(&app, "log");
     assert!(log.contains("retrying"), "{log}");
@@ -371,7 +362,7 @@ fn the_api_root_and_the_v1_dev_server_url_both_deploy() {
             config.bytenite.url = Some(format!("{}{suffix}", emulators.bytenite.url));
             config.bytenite.activate = Some(true);
         });
-        let app = copy_example(&t);
+        let app = t.copy_example("bytenite");
         assert_eq!(
             wait(&app),
             "deployed",
@@ -391,7 +382,7 @@ fn a_token_pasted_with_bearer_works_and_never_shows() {
         config.bytenite.token = Some(format!("Bearer {token}"));
         config.bytenite.activate = Some(true);
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     assert_eq!(wait(&app), "deployed", "{}", status(&app, "error"));
     assert_activated(&t, &app);
     let token = t.config.bytenite.token.clone().unwrap();
@@ -411,7 +402,7 @@ fn a_server_that_stalls_shows_as_uploading_not_packaging() {
         delay_ms: 3000,
         ..FaultPlan::default()
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("bytenite");
     common::eventually("the state to say uploading", || {
         status(&app, "state") == "uploading"
     });

@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
@@ -16,15 +15,6 @@ use pushfs::emulator::cf::{
 use pushfs::emulator::FaultPlan;
 
 const MIB: usize = 1 << 20;
-
-fn copy_example(t: &TestMount) -> std::path::PathBuf {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(example)
-        .arg(t.mnt().join("cf")));
-    t.app("cf", "cf-hello")
-}
 
 /// Bytes that differ per `seed`, so each file has its own SHA-1.
 fn noise(seed: u8, len: usize) -> Vec<u8> {
@@ -42,7 +32,7 @@ fn noise(seed: u8, len: usize) -> Vec<u8> {
 #[test]
 fn the_example_pushes_and_the_job_is_visible_until_finished() {
     let t = TestMount::with_emulators();
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     assert_eq!(wait(&app), "deployed");
     let cf = &t.emulators().cf.api;
     let guid = status(&app, "id");
@@ -111,7 +101,7 @@ fn changing_one_file_uploads_only_that_file() {
 fn a_failed_job_reports_the_servers_description() {
     let t = TestMount::with_emulators();
     t.emulators().cf.api.inject(CfFault::CorruptNextZip);
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     assert_eq!(wait(&app), "failed");
     let error = status(&app, "error");
     assert!(error.contains("zip"), "{error}");
@@ -225,7 +215,7 @@ fn the_state_file_follows_the_job_through_queued_and_running() {
             }
         });
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     eventually("state queued", || status(&app, "state") == "queued");
     assert!(
         status(&app, "job").ends_with(" queued"),
@@ -245,7 +235,7 @@ fn the_state_file_follows_the_job_through_queued_and_running() {
 #[test]
 fn a_hard_linked_file_is_zipped_under_each_name() {
     let t = TestMount::with_emulators();
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     assert_eq!(wait(&app), "deployed");
     fs::write(app.join("page.html"), "<p>linked</p>").unwrap();
     fs::hard_link(app.join("page.html"), app.join("copy.html")).unwrap();

@@ -17,15 +17,6 @@ use pushfs::emulator::Emulators;
 /// Another valid key, not the demo one (from the FluxOS test suite's style of fixtures).
 const OTHER_WIF: &str = "KwDiBf89QgGbjEhKnhXJuH7LrciVrZi3qYjgd9M7rFU73sVHnoWn";
 
-fn copy_example(t: &TestMount) -> std::path::PathBuf {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/flux-hello");
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(example)
-        .arg(t.mnt().join("flux")));
-    t.app("flux", "flux-hello")
-}
-
 /// A mount whose Flux watch looks at the node every 50 ms (not 30 s).
 fn mount_and(adjust: impl FnOnce(&Emulators)) -> TestMount {
     TestMount::with_emulators_and(|config, emulators| {
@@ -78,7 +69,7 @@ fn set_instances(app: &Path, n: u32) {
 #[test]
 fn register_then_update_and_the_hash_is_the_nodes() {
     let t = mount_and(|_| {});
-    let app = copy_example(&t);
+    let app = t.copy_example("flux");
     // Accepted is not deployed: wait returns, the message awaits its fee.
     assert_eq!(wait(&app), "awaiting_payment");
     let accepted = t.emulators().flux.api.accepted_messages();
@@ -162,7 +153,7 @@ fn register_then_update_and_the_hash_is_the_nodes() {
 #[test]
 fn an_unpaid_registration_expires_at_its_deadline() {
     let t = mount_and(|emulators| emulators.flux.api.set_temporary_ttl_ms(1500));
-    let app = copy_example(&t);
+    let app = t.copy_example("flux");
     assert_eq!(wait(&app), "awaiting_payment");
     let hash = status(&app, "hash");
     eventually_state(&app, "failed");
@@ -176,7 +167,7 @@ fn an_unpaid_registration_expires_at_its_deadline() {
 #[test]
 fn a_change_while_awaiting_payment_starts_a_new_deploy() {
     let t = mount_and(|_| {});
-    let app = copy_example(&t);
+    let app = t.copy_example("flux");
     assert_eq!(wait(&app), "awaiting_payment");
     let first = status(&app, "hash");
     set_instances(&app, 5);
@@ -197,7 +188,7 @@ fn a_change_while_awaiting_payment_starts_a_new_deploy() {
 #[test]
 fn a_remount_resumes_the_watch_without_registering_again() {
     let mut t = mount_and(|_| {});
-    let app = copy_example(&t);
+    let app = t.copy_example("flux");
     assert_eq!(wait(&app), "awaiting_payment");
     let hash = status(&app, "hash");
     t.remount();
@@ -244,7 +235,7 @@ fn a_key_that_does_not_own_the_app_is_refused() {
         config.flux.zelid = Some(pushfs::emulator::flux::DEMO_ONLY_ZELID.into());
         config.flux.private_key = Some(WifSecret::new(OTHER_WIF));
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("flux");
     assert_eq!(wait(&app), "failed");
     let error = status(&app, "error");
     assert!(!error.is_empty());
@@ -261,7 +252,7 @@ fn a_stale_timestamp_is_refused_by_the_node() {
         // The node's clock runs two hours ahead: our timestamps look stale to it.
         emulators.flux.api.set_clock_offset_ms(2 * 3600 * 1000);
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("flux");
     assert_eq!(wait(&app), "failed");
     let error = status(&app, "error");
     assert!(
@@ -303,7 +294,7 @@ fn an_owner_that_is_no_address_is_refused_before_sending() {
 #[test]
 fn an_update_that_would_change_the_owner_needs_asking() {
     let t = mount_and(|_| {});
-    let app = copy_example(&t);
+    let app = t.copy_example("flux");
     assert_eq!(wait(&app), "awaiting_payment");
     let first = t.emulators().flux.api.accepted_messages()[0].hash.clone();
     pay(&t, &first);
@@ -349,7 +340,7 @@ fn a_stalled_node_shows_as_uploading_not_packaging() {
             ..Default::default()
         });
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("flux");
     let flux = &t.emulators().flux;
     eventually("the lookup to be asked", || {
         flux.faults

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{run, status, status_json, wait, TestMount};
+use common::{status, status_json, wait, TestMount};
 
 /// The history's lines, split into their words: time, outcome, digest,
 /// server, kept.
@@ -36,12 +36,7 @@ fn ctl(app: &Path, line: &str) -> bool {
 
 /// The CF example, copied in with `cp -r` and deployed.
 fn deployed_example(t: &TestMount) -> PathBuf {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(example)
-        .arg(t.mnt().join("cf")));
-    let app = t.app("cf", "cf-hello");
+    let app = t.copy_example("cf");
     assert_eq!(wait(&app), "deployed");
     app
 }

@@ -6,12 +6,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use common::scripted::{scripted_set, Answer};
-use common::{eventually, run, status, status_json, wait, wait_within, TestMount};
+use common::{eventually, status, status_json, wait, wait_within, TestMount};
 use pushfs::backend::DeployError;
 use pushfs::config::{Config, RetryPolicy};
 use pushfs::emulator::FaultPlan;
@@ -23,15 +22,6 @@ fn outage_policy(config: &mut Config) {
     config.retry.initial_backoff = Duration::from_millis(100);
     config.retry.max_backoff = Duration::from_millis(400);
     config.retry.deadline = Duration::from_secs(60);
-}
-
-fn copy_example(t: &TestMount) -> PathBuf {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(example)
-        .arg(t.mnt().join("cf")));
-    t.app("cf", "cf-hello")
 }
 
 fn spec(app: &Path) {
@@ -47,7 +37,7 @@ fn an_outage_longer_than_a_retry_count_ends_deployed_without_help() {
             ..FaultPlan::default()
         });
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     eventually("the deploy to be retrying", || {
         status(&app, "state") == "retrying"
     });
@@ -89,7 +79,7 @@ fn retry_after_is_waited() {
             ..FaultPlan::default()
         });
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     assert_eq!(wait(&app), "deployed");
     let failures = t.emulators().cf.faults.failures();
     assert_eq!(failures.len(), 2);
@@ -113,7 +103,7 @@ fn ctl_deploy_retries_at_once() {
             ..FaultPlan::default()
         });
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     eventually("the deploy to wait 300 s to retry", || {
         status(&app, "state") == "retrying"
     });
@@ -233,7 +223,7 @@ fn a_40_s_outage_ends_deployed_with_the_default_retry_settings() {
     assert_eq!(t.config.retry.max_backoff, Duration::from_secs(300));
     assert_eq!(t.config.retry.deadline, Duration::from_secs(24 * 3600));
     assert_eq!(t.config.retry.attempts, None);
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     eventually("the deploy to be retrying", || {
         status(&app, "state") == "retrying"
     });
@@ -263,7 +253,7 @@ fn a_40_s_outage_ends_deployed_with_retry_set_in_the_config_file() {
             ..FaultPlan::default()
         });
     });
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     eventually("the deploy to be retrying", || {
         status(&app, "state") == "retrying"
     });
@@ -283,7 +273,7 @@ fn retry_after_3_is_waited_after_a_429_and_after_a_503() {
         config.retry = RetryPolicy::default();
     });
     let faults = &t.emulators().cf.faults;
-    let app = copy_example(&t);
+    let app = t.copy_example("cf");
     assert_eq!(wait(&app), "deployed");
     for (round, code) in [429u16, 503].into_iter().enumerate() {
         faults.set(FaultPlan {

@@ -184,6 +184,20 @@ impl TestMount {
         self.mnt().join(backend).join(name)
     }
 
+    /// `cp -r examples/<backend>-hello` into the backend's directory, as
+    /// the README shows it; returns the app folder.
+    pub fn copy_example(&self, backend: &str) -> PathBuf {
+        let name = format!("{backend}-hello");
+        let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(&name);
+        run(Command::new("cp")
+            .arg("-r")
+            .arg(example)
+            .arg(self.mnt().join(backend)));
+        self.app(backend, &name)
+    }
+
     /// A scratch directory outside the mount.
     pub fn scratch(&self, name: &str) -> PathBuf {
         let p = self.dir.path().join("scratch").join(name);
