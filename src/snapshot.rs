@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
@@ -83,6 +84,9 @@ pub struct SnapshotEntry {
     /// Permission bits (`0o755`), without the file type.
     pub mode: u32,
     pub kind: EntryKind,
+    /// When the entry was last modified. Travels in the CF zip, as the cf
+    /// CLI writes it; never part of the digest, so a `touch` deploys nothing.
+    pub mtime: SystemTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +260,7 @@ fn walk(
             path: rel,
             mode,
             kind,
+            mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
         });
     }
     Ok(())

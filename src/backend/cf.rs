@@ -1,17 +1,22 @@
-//! The Cloud Foundry client: deploys a snapshot as an app.
+//! The Cloud Foundry client: deploys a folder as `cf push` would.
 //!
-//! Through v2 (the seed's flow): find (or create) the app, fingerprint
-//! every file, ask the server which big files it already holds
-//! (`resource_match`), zip the rest, `PUT /v2/apps/:guid/bits?async=true`,
-//! then poll the job. Through v3 ([`v3`]): the same bits as a package,
-//! then staged and started as `cf push` does. `[cf] api` picks one; `auto`
-//! takes v2 while the foundation serves it. Only changed files travel.
+//! Locally first ([`plan`]): the folder's `manifest.yml` (with `vars.yml`)
+//! or `spec.json` become one push plan per app, each with its source (the
+//! folder, a folder or archive named by `path:`, or a docker image).
+//! Through v3 ([`v3`]), the default: the manifest is applied, then each
+//! app's bits become a package, staged and started (or rolled out).
+//! Through v2 (the seed's flow, only where configured or v3 is missing):
+//! one app's bits, `PUT /v2/apps/:guid/bits?async=true`, and its job.
+//! Either way only the files the server lacks travel.
 
 mod api;
 mod apps;
 mod auth;
 mod bits;
 mod job;
+mod manifest;
+mod plan;
+mod source;
 mod spec;
 mod v3;
 mod version;
@@ -29,8 +34,10 @@ use self::apps::Resolution;
 use self::auth::{authorization_value, cli_config_path, read_cli_config, redacted, Refresher};
 use self::bits::BitsPlan;
 use self::job::{JobBody, Polling};
-use self::spec::AppSpec;
-use self::version::ApiVersion;
+use self::plan::{AppSource, DeployPlan};
+use self::source::AppBits;
+use self::spec::{AppRef, Strategy};
+use self::version::{ApiVersion, RootDocument};
 use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
     Report,
@@ -39,7 +46,8 @@ use crate::env::Env;
 use crate::package::fingerprint::PoolWindow;
 use crate::snapshot::Snapshot;
 
-pub use self::spec::{MANIFEST_FILES, SPEC_FILE};
+pub use self::manifest::MANIFEST_FILES;
+pub use self::spec::{Strategy as CfStrategy, SPEC_FILE};
 pub use self::version::ApiChoice;
 
 /// The cf CLI's default ignore lines (`DefaultIgnoreLines`), less the
@@ -84,6 +92,17 @@ pub struct CfConfig {
     pub staging_timeout_secs: Option<u64>,
     /// v3: how long until an instance runs (default 300, `CF_STARTUP_TIMEOUT`).
     pub startup_timeout_secs: Option<u64>,
+    /// v3: how a started app takes a new droplet: `restart` (default, as
+    /// `cf push`) or `rolling` (`cf push --strategy rolling`). A
+    /// `spec.json`'s `strategy` wins.
+    pub strategy: Option<Strategy>,
+    /// The scheme of the apps' URLs (default `https`).
+    pub route_scheme: Option<String>,
+    /// The port of the apps' URLs, for a router on a port of its own.
+    pub route_port: Option<u16>,
+    /// The password of a private docker image's user (`CF_DOCKER_PASSWORD`,
+    /// `PUSHFS_CF_DOCKER_PASSWORD`).
+    pub docker_password: Option<String>,
 }
 
 impl fmt::Debug for CfConfig {
@@ -98,6 +117,13 @@ impl fmt::Debug for CfConfig {
             .field("poll_interval_ms", &self.poll_interval_ms)
             .field("staging_timeout_secs", &self.staging_timeout_secs)
             .field("startup_timeout_secs", &self.startup_timeout_secs)
+            .field("strategy", &self.strategy)
+            .field("route_scheme", &self.route_scheme)
+            .field("route_port", &self.route_port)
+            .field(
+                "docker_password",
+                &self.docker_password.as_ref().map(|_| "(redacted)"),
+            )
             .finish()
     }
 }
@@ -115,6 +141,12 @@ impl CfConfig {
         }
         if let Some(api) = env.get("PUSHFS_CF_API").and_then(|a| ApiChoice::parse(a)) {
             self.api = api;
+        }
+        if let Some(password) = env
+            .get("PUSHFS_CF_DOCKER_PASSWORD")
+            .or_else(|| env.get("CF_DOCKER_PASSWORD"))
+        {
+            self.docker_password = Some(password.clone());
         }
         // The cf CLI's own rule: CF_HOME, else the home directory.
         if let Some(home) = env.get("CF_HOME") {
@@ -291,15 +323,21 @@ impl Backend for CfClient {
     }
 
     fn remote_name(&self, snapshot: &Snapshot) -> Option<String> {
-        match spec::read_app_spec(snapshot).ok()?.app {
-            spec::AppRef::Guid(guid) => Some(format!("app {guid}")),
-            spec::AppRef::Name { name, space_guid } => {
-                let space = space_guid
-                    .or_else(|| self.config.space_guid.clone())
-                    .unwrap_or_else(|| "the targeted space".into());
-                Some(format!("app {name} in space {space}"))
-            }
-        }
+        let plan = DeployPlan::new(snapshot).ok()?;
+        let space = plan
+            .space_guid
+            .clone()
+            .or_else(|| self.config.space_guid.clone())
+            .unwrap_or_else(|| "the targeted space".into());
+        let names: Vec<String> = plan
+            .apps
+            .iter()
+            .map(|p| match &p.app {
+                AppRef::Guid(guid) => format!("app {guid}"),
+                AppRef::Name { name, .. } => format!("app {name} in space {space}"),
+            })
+            .collect();
+        Some(names.join(", "))
     }
 
     fn ignore_profile(&self) -> IgnoreProfile {
@@ -315,13 +353,15 @@ impl Backend for CfClient {
         _previous: &PreviousDeploy,
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
-        // Everything local first: a bad spec or an empty folder sends nothing.
+        // Everything local first: a bad spec or manifest sends nothing.
         report.state(DeployState::Packaging);
-        let spec = spec::read_app_spec(snapshot)?;
-        let plan = BitsPlan::new(snapshot)?;
+        let plan = DeployPlan::new(snapshot)?;
+        if plan.spec_json_travels {
+            report.log("cf: spec.json holds none of pushfs's keys: it is the app's own file and is packaged");
+        }
         let creds = self.credentials()?;
         let span = tracing::info_span!("cf_deploy", app = %snapshot.app, digest = %snapshot.digest);
-        self.deploy_with(snapshot, &spec, &plan, creds, report)
+        self.deploy_with(snapshot, &plan, creds, report)
             .instrument(span)
             .await
     }
@@ -333,26 +373,23 @@ impl CfClient {
     async fn deploy_with(
         &self,
         snapshot: &Snapshot,
-        spec: &AppSpec,
-        plan: &BitsPlan<'_>,
+        plan: &DeployPlan,
         creds: Credentials,
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
         report.log(&format!(
             "cf: {} at {} with {}",
-            spec.source.file_name(),
-            creds.url,
-            creds.source
+            plan.named_by, creds.url, creds.source
         ));
         if creds.skip_tls_verification {
             report.log("cf: TLS certificates are not verified (the cf CLI target was set with --skip-ssl-validation)");
         }
         let http = self.http(creds.skip_tls_verification)?;
-        // Packaging (the spec, the fingerprints) is done. From here on
-        // pushfs waits on the server: the root document, the app, the
-        // resource match, then the upload itself; the zip of the files the
-        // server lacks is written in between, as part of sending them. A
-        // stall anywhere here must read as uploading, never as packaging.
+        // Packaging (the spec, the manifest) is done. From here on pushfs
+        // waits on the server: the root document, the manifest, the app,
+        // the resource match, then the upload itself; the zip of the files
+        // the server lacks is written in between, as part of sending them.
+        // A stall anywhere here must read as uploading, never as packaging.
         report.state(DeployState::Uploading);
         let session = CcSession::new(
             http.clone(),
@@ -363,16 +400,22 @@ impl CfClient {
             report,
         );
         let default_space = creds.default_space.as_deref();
+        let root = match self.config.api {
+            ApiChoice::V2 => RootDocument::default(),
+            ApiChoice::Auto => version::detect(&http, &creds.url).await?,
+            // Only for the log-cache link: a v3 push goes on without it.
+            ApiChoice::V3 => version::detect(&http, &creds.url).await.unwrap_or_default(),
+        };
         let version = match self.config.api {
             ApiChoice::V2 => ApiVersion::V2,
             ApiChoice::V3 => ApiVersion::V3,
-            ApiChoice::Auto => match version::detect(&http, &creds.url).await? {
+            ApiChoice::Auto => match root.version {
                 Some(found) => {
                     report.log(&format!(
                         "cf: api auto: the root document {}",
                         match found {
-                            ApiVersion::V2 => "offers v2; using v2",
-                            ApiVersion::V3 => "offers no v2; using v3",
+                            ApiVersion::V2 => "offers no v3; using v2",
+                            ApiVersion::V3 => "offers v3; using v3",
                         }
                     ));
                     found
@@ -382,7 +425,7 @@ impl CfClient {
         };
         if version == ApiVersion::V2 {
             match self
-                .upload_v2(snapshot, spec, plan, &session, default_space, report)
+                .upload_v2(snapshot, plan, &session, default_space, report)
                 .await
             {
                 Err(err) if self.config.api == ApiChoice::Auto && api::is_v2_disabled(&err) => {
@@ -391,37 +434,70 @@ impl CfClient {
                 other => return other,
             }
         }
+        let route_urls = v3::RouteUrls {
+            scheme: self
+                .config
+                .route_scheme
+                .clone()
+                .unwrap_or_else(|| v3::RouteUrls::default().scheme),
+            port: self.config.route_port,
+        };
         let push = v3::Push {
             session: &session,
-            spec,
             default_space,
             window: self.window,
             timing: self.timing(),
             report,
+            strategy: plan.strategy.or(self.config.strategy).unwrap_or_default(),
+            log_cache: root.log_cache,
+            routes: route_urls,
+            docker_password: self.config.docker_password.as_deref(),
+            profile: self.ignore_profile(),
         };
-        let outcome = push.run(plan).await?;
+        let outcome = push.run(snapshot, plan).await?;
         tracing::info!(app = %snapshot.app, guid = ?outcome.id, "cf v3 push finished");
         Ok(outcome)
     }
 
     /// The v2 flow: the bits only, as the seed did.
+    /// v2 has no manifest to apply, no `path:`, and one app per upload.
     async fn upload_v2(
         &self,
         snapshot: &Snapshot,
-        spec: &AppSpec,
-        plan: &BitsPlan<'_>,
+        deploy: &DeployPlan,
         session: &CcSession<'_>,
         default_space: Option<&str>,
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
-        let app_ref = &spec.app;
+        let [app] = deploy.apps.as_slice() else {
+            return Err(DeployError::InvalidSpec(format!(
+                "{} lists {} apps; the v2 API uploads one app's bits: set [cf] api = \"v3\" (or \"auto\")",
+                deploy.named_by,
+                deploy.apps.len()
+            )));
+        };
+        if app.source != AppSource::Folder(String::new()) {
+            return Err(DeployError::InvalidSpec(format!(
+                "{} gives {:?} a path or a docker image, which the v2 API cannot push: set [cf] api = \"v3\" (or \"auto\")",
+                deploy.named_by,
+                app.label()
+            )));
+        }
+        if deploy.manifest.is_some() {
+            report.log("cf: v2: the manifest's settings and routes are not applied (v2 uploads bits only; v3 applies them)");
+        }
+        let profile = self.ignore_profile();
+        let bits = AppBits::gather(snapshot, deploy, &app.source, &profile).await?;
+        let plan = BitsPlan::new(bits.entries());
+        let plan = &plan;
+        let app_ref = &app.app;
         let (guid, how) = apps::resolve(session, app_ref, default_space).await?;
         report.id(&guid);
         report.log(&match (app_ref, how) {
-            (spec::AppRef::Name { name, .. }, Resolution::Found) => {
+            (AppRef::Name { name, .. }, Resolution::Found) => {
                 format!("cf: app {name:?} is {guid}")
             }
-            (spec::AppRef::Name { name, .. }, Resolution::Created) => {
+            (AppRef::Name { name, .. }, Resolution::Created) => {
                 format!("cf: created app {name:?} as {guid}")
             }
             _ => format!("cf: app {guid}"),

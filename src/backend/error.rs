@@ -72,6 +72,32 @@ impl DeployError {
         }
     }
 
+    /// Names the app of a folder that deploys several (`app "api": ...`),
+    /// keeping what the error is: retryable stays retryable.
+    pub fn in_app(self, app: &str) -> Self {
+        let named = |m: String| format!("app {app:?}: {m}");
+        match self {
+            DeployError::InvalidSpec(m) => DeployError::InvalidSpec(named(m)),
+            DeployError::Rejected { status, message } => DeployError::Rejected {
+                status,
+                message: named(message),
+            },
+            DeployError::ServerFailed {
+                status,
+                message,
+                retry_after,
+            } => DeployError::ServerFailed {
+                status,
+                message: named(message),
+                retry_after,
+            },
+            DeployError::Network(m) => DeployError::Network(named(m)),
+            DeployError::JobFailed(m) => DeployError::JobFailed(named(m)),
+            DeployError::Protocol(m) => DeployError::Protocol(named(m)),
+            other => other,
+        }
+    }
+
     /// Adds the server's `Retry-After` wait to a retryable server failure.
     pub fn with_retry_after(self, wait: Option<Duration>) -> Self {
         match self {

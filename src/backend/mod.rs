@@ -200,6 +200,45 @@ pub struct PaymentDue {
     pub stage: PaymentStage,
 }
 
+/// One server-side app of a folder that deploys several (a Cloud Foundry
+/// manifest), as `status.json`'s `apps` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteApp {
+    pub name: String,
+    pub guid: Option<String>,
+    /// Where this app's push stands: `pending` until its turn, `idle` if
+    /// an earlier app failed and it was never pushed.
+    pub state: DeployState,
+    /// The step running now, or the last one (`apply_manifest`, `upload`,
+    /// `stage`, `restart`, `deployment`, `wait_running`, `routes`).
+    #[serde(default)]
+    pub step: Option<String>,
+    /// Where the app is reached: URLs of its routes.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    pub package: Option<String>,
+    pub build: Option<String>,
+    pub droplet: Option<String>,
+    #[serde(default)]
+    pub deployment: Option<String>,
+}
+
+impl RemoteApp {
+    pub fn pending(name: &str) -> RemoteApp {
+        RemoteApp {
+            name: name.to_string(),
+            guid: None,
+            state: DeployState::Pending,
+            step: None,
+            routes: Vec::new(),
+            package: None,
+            build: None,
+            droplet: None,
+            deployment: None,
+        }
+    }
+}
+
 /// What the previous successful deploy of this app left behind, so a backend
 /// can update rather than create (Flux update, a known CF guid).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -230,6 +269,9 @@ pub trait Report: Send + Sync {
     /// sent. Called at a bounded rate (see [`metered::metered`]), shown in
     /// memory only: a save per update would fsync several times a second.
     fn progress(&self, _phase: ProgressPhase, _done: u64, _total: u64) {}
+    /// Sets `status.json`'s `apps` (and `.pushfs/url`, the first route of
+    /// the first app): every server-side app the folder deploys.
+    fn apps(&self, _apps: &[RemoteApp]) {}
 }
 
 #[async_trait]

@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::log::AppLog;
 use super::records::{app_dir, write_atomically};
 use super::status::{now_rfc3339, short_digest, AppStatus};
-use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, ProgressPhase, Report};
+use crate::backend::{
+    BackendKind, DeployState, JobInfo, PaymentDue, ProgressPhase, RemoteApp, Report,
+};
 use crate::progress::Progress;
 use crate::tree::status_files::StatusFile;
 use crate::tree::{AppId, RolledBack};
@@ -397,6 +399,10 @@ impl Report for StatusReport<'_> {
     fn response(&self, body: &serde_json::Value) {
         let kept = super::status::capped_response(body.clone());
         self.app.update(false, |s| s.response = Some(kept));
+    }
+
+    fn apps(&self, apps: &[RemoteApp]) {
+        self.app.update(false, |s| s.set_apps(apps));
     }
 
     /// Saved at once, with the state its stage shows once the deploy is

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{
-    BackendKind, DeployOutcome, DeployState, JobInfo, PaymentDue, PreviousDeploy,
+    BackendKind, DeployOutcome, DeployState, JobInfo, PaymentDue, PreviousDeploy, RemoteApp,
 };
 use crate::progress::{Progress, ProgressPhase};
 
@@ -67,6 +67,12 @@ pub struct AppStatus {
     /// fsync several times a second, and a restored deploy starts over.
     #[serde(default)]
     pub progress: Option<Progress>,
+    /// Every server-side app the folder deploys (Cloud Foundry), in order.
+    #[serde(default)]
+    pub apps: Vec<RemoteApp>,
+    /// Where the app is reached: the first route of the first app.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 impl AppStatus {
@@ -96,7 +102,15 @@ impl AppStatus {
             last_error: None,
             refused_digest: None,
             progress: None,
+            apps: Vec::new(),
+            url: None,
         }
+    }
+
+    /// The apps as the backend reports them; `url` follows the first route.
+    pub fn set_apps(&mut self, apps: &[RemoteApp]) {
+        self.apps = apps.to_vec();
+        self.url = apps.iter().find_map(|a| a.routes.first().cloned());
     }
 
     /// Progress belongs to the phase that counts it: any other state (the

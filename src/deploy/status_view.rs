@@ -14,6 +14,7 @@ pub fn render(file: StatusFile, status: &AppStatus, log: &[String]) -> Vec<u8> {
         StatusFile::State | StatusFile::Wait => line(Some(status.state.as_str())),
         StatusFile::StatusJson => pretty(&serde_json::to_value(status).unwrap_or_default()),
         StatusFile::Hash => line(status.hash.as_deref()),
+        StatusFile::Url => line(status.url.as_deref()),
         StatusFile::Revision => line(status.revision.as_deref()),
         StatusFile::Id => line(status.id.as_deref()),
         StatusFile::Job => match &status.job {

@@ -109,6 +109,7 @@ mod tests {
                 path: PathBuf::from("/nonexistent"),
                 inode: None,
             }),
+            mtime: std::time::SystemTime::UNIX_EPOCH,
         }
     }
 
@@ -129,6 +130,7 @@ mod tests {
                 path: "dir".into(),
                 mode: 0o755,
                 kind: EntryKind::Dir,
+                mtime: std::time::SystemTime::UNIX_EPOCH,
             },
             file("dir/app.py", 0o644, 12),
             SnapshotEntry {
@@ -137,6 +139,7 @@ mod tests {
                 kind: EntryKind::Symlink {
                     target: "dir/app.py".into(),
                 },
+                mtime: std::time::SystemTime::UNIX_EPOCH,
             },
             file("run.sh", 0o755, 0),
         ];

@@ -2,7 +2,10 @@
 //! bits upload.
 //!
 //! The same entries give byte-identical archives: entries sorted by path,
-//! every timestamp 1980-01-01 00:00, a fixed Deflate level, no extra fields.
+//! a fixed Deflate level. Each entry carries its mtime, as the cf CLI writes
+//! it: the DOS time (UTC, two-second steps) plus the extended-timestamp
+//! field (0x5455) with the exact second, which Info-ZIP's unzip restores.
+//! Static servers derive `Last-Modified` and `ETag` from it.
 //! Unix permissions go into the external attributes (the Cloud Controller
 //! unzips with Info-ZIP, which restores them), directories end in `/`, and a
 //! symlink is a link entry whose content is its target, as the cf CLI
@@ -14,8 +17,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
-use zip::write::SimpleFileOptions;
+
+use zip::write::FullFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use crate::progress::{ByteCounter, CountingReader};
@@ -72,12 +77,12 @@ pub fn write_zip<'a, W: Write + Seek>(
     let mut sorted: Vec<&SnapshotEntry> = entries.into_iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     let mut zip = ZipWriter::new(out);
-    let base = SimpleFileOptions::default()
-        .last_modified_time(DateTime::default())
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(DEFLATE_LEVEL));
     for entry in sorted {
-        let options = base.unix_permissions(entry.mode);
+        let options = FullFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .compression_level(Some(DEFLATE_LEVEL))
+            .unix_permissions(entry.mode);
+        let options = with_mtime(options, entry.mtime)?;
         match &entry.kind {
             EntryKind::Dir => zip.add_directory(format!("{}/", entry.path), options)?,
             EntryKind::Symlink { target } => zip.add_symlink(&entry.path, target, options)?,
@@ -97,6 +102,58 @@ pub fn write_zip<'a, W: Write + Seek>(
         }
     }
     Ok(zip.finish()?)
+}
+
+/// `options` dated `mtime`: the DOS field, and the extended timestamp in
+/// the local and central headers (flags 1: mtime only). Times outside the
+/// DOS range (before 1980, after 2107) keep the DOS default and the exact
+/// extended field where it fits in 32 bits.
+fn with_mtime(
+    options: FullFileOptions<'static>,
+    mtime: SystemTime,
+) -> Result<FullFileOptions<'static>, ZipWriteError> {
+    let secs = match mtime.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs() as i64),
+    };
+    let mut options = options.last_modified_time(dos_time(secs).unwrap_or_default());
+    if let Ok(unix) = i32::try_from(secs) {
+        let mut field = vec![1u8];
+        field.extend_from_slice(&unix.to_le_bytes());
+        options.add_extra_data(0x5455, field.into_boxed_slice(), false)?;
+    }
+    Ok(options)
+}
+
+/// The DOS date and time (UTC) of a Unix time, if it is representable.
+fn dos_time(secs: i64) -> Option<DateTime> {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let year = u16::try_from(year).ok()?;
+    DateTime::from_date_and_time(
+        year,
+        month,
+        day,
+        (rem / 3600) as u8,
+        (rem % 3600 / 60) as u8,
+        (rem % 60) as u8,
+    )
+    .ok()
+}
+
+/// Howard Hinnant's days-to-civil: days since 1970-01-01 to (y, m, d).
+fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Writes the zip into an unnamed temp file in `dir` (on disk, so memory
@@ -167,7 +224,18 @@ mod tests {
         std::fs::set_permissions(app.join("z"), std::fs::Permissions::from_mode(0o600)).unwrap();
         symlink("run.sh", app.join("l")).unwrap();
         let store = ContentStore::open(&tmp.join("store")).unwrap();
-        Snapshot::from_dir(&app, BackendKind::Cf, &IgnoreProfile::default(), &store).unwrap()
+        let mut snap =
+            Snapshot::from_dir(&app, BackendKind::Cf, &IgnoreProfile::default(), &store).unwrap();
+        // Two imports must not differ by the second they were written in.
+        for entry in &mut snap.entries {
+            entry.mtime = mtime();
+        }
+        snap
+    }
+
+    /// 2026-05-03 03:09:37 UTC.
+    fn mtime() -> SystemTime {
+        UNIX_EPOCH + std::time::Duration::from_secs(1_777_777_777)
     }
 
     fn zip_bytes(entries: &[SnapshotEntry]) -> Vec<u8> {
@@ -242,9 +310,16 @@ mod tests {
             let entry = archive.by_index(i).unwrap();
             let t = entry.last_modified().unwrap();
             assert_eq!(
-                (t.year(), t.month(), t.day(), t.hour()),
-                (1980, 1, 1, 0),
-                "{}",
+                (
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                ),
+                (2026, 5, 3, 3, 9, 36),
+                "{}: the DOS time, in two-second steps",
                 entry.name()
             );
         }
@@ -330,5 +405,32 @@ mod tests {
             std::fs::read_to_string(out.join("src/deep/main.py")).unwrap(),
             "print('hi')\n".repeat(100)
         );
+        use std::os::unix::fs::MetadataExt;
+        let restored = std::fs::metadata(out.join("src/deep/main.py")).unwrap();
+        assert_eq!(
+            restored.mtime(),
+            1_777_777_777,
+            "unzip restores the exact second from the extended timestamp"
+        );
+    }
+
+    #[test]
+    fn dos_times_are_utc_and_out_of_range_times_fall_back() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let t = dos_time(1_777_777_777).unwrap();
+        assert_eq!((t.year(), t.month(), t.day()), (2026, 5, 3));
+        assert!(dos_time(0).is_none(), "1970 is before the DOS epoch");
+        let snap_entry = |mtime| SnapshotEntry {
+            path: "d".into(),
+            mode: 0o755,
+            kind: EntryKind::Dir,
+            mtime,
+        };
+        let bytes = zip_bytes(&[snap_entry(UNIX_EPOCH)]);
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let t = archive.by_index(0).unwrap().last_modified().unwrap();
+        assert_eq!((t.year(), t.month(), t.day()), (1980, 1, 1));
     }
 }

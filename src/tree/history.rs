@@ -259,6 +259,7 @@ impl Tree {
             path: path.to_string(),
             mode: u32::from(row.perm),
             kind,
+            mtime: row.mtime,
         })
     }
 }

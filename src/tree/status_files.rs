@@ -15,13 +15,14 @@ pub enum StatusFile {
     ResponseJson,
     Log,
     Payment,
+    Url,
     Wait,
     Ctl,
 }
 
 impl StatusFile {
     /// In the order `ls` shows them.
-    pub const ALL: [StatusFile; 13] = [
+    pub const ALL: [StatusFile; 14] = [
         StatusFile::Ctl,
         StatusFile::Error,
         StatusFile::Hash,
@@ -34,6 +35,7 @@ impl StatusFile {
         StatusFile::Revision,
         StatusFile::State,
         StatusFile::StatusJson,
+        StatusFile::Url,
         StatusFile::Wait,
     ];
 
@@ -50,6 +52,7 @@ impl StatusFile {
             StatusFile::ResponseJson => "response.json",
             StatusFile::Log => "log",
             StatusFile::Payment => "payment",
+            StatusFile::Url => "url",
             StatusFile::Wait => "wait",
             StatusFile::Ctl => "ctl",
         }

@@ -126,6 +126,21 @@ impl<'a> CcSession<'a> {
     where
         F: Fn(&reqwest::Client) -> Result<RequestBuilder, DeployError>,
     {
+        let (status, body, _) = self.send_located(build).await?;
+        Ok((status, body))
+    }
+
+    /// As [`CcSession::send`], with the path of the answer's `Location`
+    /// (an asynchronous job's, e.g. after `apply_manifest`). Only the path
+    /// is kept: the job is read from the API the session talks to, so a
+    /// `Location` naming another host never receives the token.
+    pub async fn send_located<F>(
+        &self,
+        build: F,
+    ) -> Result<(StatusCode, serde_json::Value, Option<String>), DeployError>
+    where
+        F: Fn(&reqwest::Client) -> Result<RequestBuilder, DeployError>,
+    {
         let needs_refresh = expires_soon(&self.authorization.lock(), SystemTime::now());
         if needs_refresh && self.refresher.is_some() {
             self.report
@@ -148,9 +163,15 @@ impl<'a> CcSession<'a> {
                 continue;
             }
             let retry_after = crate::backend::retry_after::from_headers(response.headers());
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(location_path);
             let body = response.bytes().await?;
             return self
                 .read(status, &body)
+                .map(|(status, body)| (status, body, location))
                 .map_err(|err| err.with_retry_after(retry_after));
         }
     }
@@ -187,6 +208,19 @@ impl<'a> CcSession<'a> {
 
 /// The error for a failed Cloud Controller request, from its v2 or v3 body
 /// when there is one (nginx and load balancers answer in plain text).
+/// The path (and query) of a `Location`, absolute or relative.
+fn location_path(location: &str) -> Option<String> {
+    let path = match reqwest::Url::parse(location) {
+        Ok(url) => match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        },
+        Err(_) if location.starts_with('/') => location.to_string(),
+        Err(_) => return None,
+    };
+    Some(path)
+}
+
 pub fn error_for(status: StatusCode, body: &[u8]) -> DeployError {
     let v3 = serde_json::from_slice::<V3ErrorBody>(body)
         .ok()

@@ -14,13 +14,12 @@ use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 
 use super::api::CcSession;
-use super::spec::{MANIFEST_FILES, SPEC_FILE};
 use crate::backend::metered::metered;
 use crate::backend::{DeployError, DeployState, ProgressPhase, Report};
 use crate::package::fingerprint::{fingerprints, Fingerprint, PoolWindow};
 use crate::package::zip::{write_zip_to_temp, ZipSummary};
 use crate::progress::{count_stream, ByteCounter};
-use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry};
+use crate::snapshot::{EntryKind, SnapshotEntry};
 
 /// The cf CLI's `MaxResourceMatchChunkSize`: keeps each request far below
 /// the Cloud Controller's 15 MB body limit.
@@ -33,34 +32,20 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// What a snapshot becomes on the wire.
 pub struct BitsPlan<'a> {
-    /// Everything packaged: the snapshot minus pushfs's spec and cf manifests.
+    /// Everything packaged: the app's bits, without pushfs's spec files.
     pub entries: Vec<&'a SnapshotEntry>,
     /// One per regular file in `entries`.
     pub fingerprints: Vec<Fingerprint>,
 }
 
 impl<'a> BitsPlan<'a> {
-    /// `spec.json` at the root tells pushfs where to deploy and is not part
-    /// of the app; `manifest.yml`/`.yaml` are left out at any depth, as the
-    /// cf CLI's default ignore list does (pushfs reads the manifest, so the
-    /// ignore profile keeps it in the snapshot).
-    pub fn new(snapshot: &'a Snapshot) -> Result<BitsPlan<'a>, DeployError> {
-        let entries: Vec<&SnapshotEntry> = snapshot
-            .entries
-            .iter()
-            .filter(|e| !is_deploy_metadata(e))
-            .collect();
-        let has_content = entries.iter().any(|e| !matches!(e.kind, EntryKind::Dir));
-        if !has_content {
-            return Err(DeployError::InvalidSpec(
-                "the app folder has no files to upload besides its spec".into(),
-            ));
-        }
+    /// The plan for `entries`, an app's bits (see `source::AppBits`).
+    pub fn new(entries: Vec<&'a SnapshotEntry>) -> BitsPlan<'a> {
         let fingerprints = fingerprints(entries.iter().copied());
-        Ok(BitsPlan {
+        BitsPlan {
             entries,
             fingerprints,
-        })
+        }
     }
 
     /// The fingerprints worth asking the server about.
@@ -95,14 +80,6 @@ impl<'a> BitsPlan<'a> {
             .collect();
         (matched, to_zip)
     }
-}
-
-fn is_deploy_metadata(entry: &SnapshotEntry) -> bool {
-    if entry.path == SPEC_FILE {
-        return true;
-    }
-    let base = entry.path.rsplit('/').next().unwrap_or(&entry.path);
-    MANIFEST_FILES.contains(&base) && !matches!(entry.kind, EntryKind::Dir)
 }
 
 /// A zip is needed only for content the pool cannot provide: unmatched
@@ -266,17 +243,28 @@ pub fn zip_len(zip: Option<&(File, ZipSummary)>) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::plan::DeployPlan;
+    use super::super::source::AppBits;
     use super::*;
     use crate::backend::{BackendKind, IgnoreProfile};
+    use crate::snapshot::Snapshot;
     use crate::store::ContentStore;
 
-    #[test]
-    fn spec_and_manifests_are_not_packaged_and_matched_files_leave_the_zip() {
+    async fn bits_of(snap: &Snapshot) -> Result<Vec<SnapshotEntry>, DeployError> {
+        let plan = DeployPlan::new(snap)?;
+        let profile = IgnoreProfile::default();
+        let bits = AppBits::gather(snap, &plan, &plan.apps[0].source, &profile).await?;
+        Ok(bits.entries().into_iter().cloned().collect())
+    }
+
+    #[tokio::test]
+    async fn spec_and_manifests_are_not_packaged_and_matched_files_leave_the_zip() {
         let tmp = tempfile::tempdir().unwrap();
         let app = tmp.path().join("app");
         std::fs::create_dir_all(app.join("sub")).unwrap();
-        std::fs::write(app.join("spec.json"), "{}").unwrap();
-        std::fs::write(app.join("manifest.yml"), "applications: []").unwrap();
+        std::fs::write(app.join("spec.json"), r#"{"space_guid":"s-1"}"#).unwrap();
+        std::fs::write(app.join("vars.yml"), "n: 1\n").unwrap();
+        std::fs::write(app.join("manifest.yml"), "applications: [{name: a}]").unwrap();
         std::fs::write(app.join("sub/manifest.yaml"), "x").unwrap();
         std::fs::write(
             app.join("sub/spec.json"),
@@ -289,7 +277,8 @@ mod tests {
         let store = ContentStore::open(&tmp.path().join("store")).unwrap();
         let snap =
             Snapshot::from_dir(&app, BackendKind::Cf, &IgnoreProfile::default(), &store).unwrap();
-        let plan = BitsPlan::new(&snap).unwrap();
+        let entries = bits_of(&snap).await.unwrap();
+        let plan = BitsPlan::new(entries.iter().collect());
         let paths: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["big", "big-copy", "small", "sub", "sub/spec.json"]);
 
@@ -310,17 +299,17 @@ mod tests {
         assert!(!needs_zip(&to_zip[1..2]), "a lone directory needs no zip");
     }
 
-    #[test]
-    fn a_folder_with_only_its_spec_is_refused_locally() {
+    #[tokio::test]
+    async fn a_folder_with_only_its_spec_is_refused_locally() {
         let tmp = tempfile::tempdir().unwrap();
         let app = tmp.path().join("app");
         std::fs::create_dir_all(app.join("empty")).unwrap();
-        std::fs::write(app.join("spec.json"), "{}").unwrap();
+        std::fs::write(app.join("spec.json"), r#"{"name":"a"}"#).unwrap();
         let store = ContentStore::open(&tmp.path().join("store")).unwrap();
         let snap =
             Snapshot::from_dir(&app, BackendKind::Cf, &IgnoreProfile::default(), &store).unwrap();
         assert!(matches!(
-            BitsPlan::new(&snap),
+            bits_of(&snap).await,
             Err(DeployError::InvalidSpec(_))
         ));
     }

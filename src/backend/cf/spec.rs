@@ -1,5 +1,6 @@
-//! Which Cloud Foundry app a folder deploys to: `spec.json`, or the app
-//! name of a cf CLI `manifest.yml` when there is no spec.
+//! pushfs's own `spec.json` for Cloud Foundry: which app (by guid or
+//! name), its space, `no_start` and the redeploy `strategy`; and how to
+//! tell it from an app's own `spec.json`.
 
 use serde::Deserialize;
 
@@ -7,7 +8,10 @@ use crate::backend::DeployError;
 use crate::snapshot::Snapshot;
 
 pub const SPEC_FILE: &str = "spec.json";
-pub const MANIFEST_FILES: [&str; 2] = ["manifest.yml", "manifest.yaml"];
+
+/// The keys of pushfs's own `spec.json` for Cloud Foundry. A `spec.json`
+/// with none of them is the app's own file (an OpenAPI document, say).
+pub const SPEC_KEYS: [&str; 5] = ["guid", "name", "space_guid", "no_start", "strategy"];
 
 /// The app a deploy targets, as the folder names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,122 +27,119 @@ pub enum AppRef {
     },
 }
 
-/// Where the [`AppRef`] came from, for the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpecSource {
-    SpecJson,
-    Manifest(&'static str),
+/// How a redeploy replaces the running app (`cf push --strategy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Stop and start on the new droplet, as `cf push` does by default.
+    #[default]
+    Restart,
+    /// A rolling deployment (`POST /v3/deployments`): no downtime.
+    Rolling,
 }
 
-impl SpecSource {
-    pub fn file_name(self) -> &'static str {
-        match self {
-            SpecSource::SpecJson => SPEC_FILE,
-            SpecSource::Manifest(name) => name,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
+/// pushfs's `spec.json` for Cloud Foundry.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SpecJson {
-    guid: Option<String>,
-    name: Option<String>,
-    space_guid: Option<String>,
+pub struct SpecJson {
+    pub guid: Option<String>,
+    pub name: Option<String>,
+    pub space_guid: Option<String>,
     /// `cf push --no-start`: upload the package, stage and start nothing.
     #[serde(default)]
-    no_start: bool,
-}
-
-/// What the folder asks of a deploy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppSpec {
-    pub app: AppRef,
-    pub source: SpecSource,
-    /// v3 only: stop after the package is READY (`cf push --no-start`).
     pub no_start: bool,
+    pub strategy: Option<Strategy>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    #[serde(default)]
-    applications: Vec<ManifestApp>,
+/// What `spec.json` turned out to be.
+#[derive(Debug)]
+pub enum SpecJsonRead {
+    Absent,
+    Ours(SpecJson),
+    /// Beside a manifest, a `spec.json` with none of pushfs's keys: an app
+    /// file, packaged like any other.
+    AppFile,
 }
 
-#[derive(Debug, Deserialize)]
-struct ManifestApp {
-    name: Option<String>,
-}
-
-/// Reads the app reference from the snapshot: `spec.json` first, then
-/// `manifest.yml`, then `manifest.yaml`.
-pub fn read_app_spec(snapshot: &Snapshot) -> Result<AppSpec, DeployError> {
-    if let Some(bytes) = snapshot.read(SPEC_FILE)? {
-        let (app, no_start) = parse_spec_json(&bytes)?;
-        return Ok(AppSpec {
-            app,
-            source: SpecSource::SpecJson,
-            no_start,
-        });
-    }
-    for name in MANIFEST_FILES {
-        if let Some(bytes) = snapshot.read(name)? {
-            return Ok(AppSpec {
-                app: parse_manifest(name, &bytes)?,
-                source: SpecSource::Manifest(name),
-                no_start: false,
-            });
+/// Reads `spec.json`. Beside a manifest, one that holds none of pushfs's
+/// keys belongs to the app; one that mixes them with others is refused,
+/// naming the others, so a typo still shows.
+pub fn read_spec_json(
+    snapshot: &Snapshot,
+    has_manifest: bool,
+) -> Result<SpecJsonRead, DeployError> {
+    let Some(bytes) = snapshot.read(SPEC_FILE)? else {
+        return Ok(SpecJsonRead::Absent);
+    };
+    let object = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.as_object().cloned());
+    let Some(object) = object else {
+        if has_manifest {
+            return Ok(SpecJsonRead::AppFile);
         }
+        return parse_spec_json(&bytes).map(SpecJsonRead::Ours);
+    };
+    let unknown: Vec<&str> = object
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !SPEC_KEYS.contains(k))
+        .collect();
+    let known = object.len() - unknown.len();
+    match (known, unknown.is_empty()) {
+        (0, false) if has_manifest => Ok(SpecJsonRead::AppFile),
+        (0, false) => Err(DeployError::InvalidSpec(format!(
+            "{SPEC_FILE} holds none of pushfs's cf keys ({}); give the app's name there, or add a manifest.yml (then this {SPEC_FILE} is packaged as an app file)",
+            SPEC_KEYS.join(", ")
+        ))),
+        (_, false) => Err(DeployError::InvalidSpec(format!(
+            "{SPEC_FILE} mixes pushfs's keys with unknown ones: {} (pushfs's are {})",
+            unknown.join(", "),
+            SPEC_KEYS.join(", ")
+        ))),
+        _ => parse_spec_json(&bytes).map(SpecJsonRead::Ours),
     }
-    Err(DeployError::InvalidSpec(format!(
-        "no {SPEC_FILE} (or cf manifest.yml) in the app folder: write {{\"name\": \"my-app\", \"space_guid\": \"...\"}} or {{\"guid\": \"...\"}} into {SPEC_FILE}"
-    )))
 }
 
-fn parse_spec_json(bytes: &[u8]) -> Result<(AppRef, bool), DeployError> {
+fn parse_spec_json(bytes: &[u8]) -> Result<SpecJson, DeployError> {
     let spec: SpecJson = serde_json::from_slice(bytes)
         .map_err(|err| DeployError::InvalidSpec(format!("{SPEC_FILE} is not valid: {err}")))?;
-    let no_start = spec.no_start;
-    let app = match (spec.guid, spec.name) {
-        (Some(_), Some(_)) => Err(DeployError::InvalidSpec(format!(
+    if spec.guid.is_some() && spec.name.is_some() {
+        return Err(DeployError::InvalidSpec(format!(
             "{SPEC_FILE} names the app twice: give either \"guid\" or \"name\" (with \"space_guid\"), not both"
-        ))),
-        (Some(guid), None) => {
-            if spec.space_guid.is_some() {
-                return Err(DeployError::InvalidSpec(format!(
-                    "{SPEC_FILE}: \"space_guid\" goes with \"name\"; an app given by \"guid\" already has its space"
-                )));
-            }
-            Ok(AppRef::Guid(check_guid("guid", guid)?))
-        }
-        (None, Some(name)) => Ok(AppRef::Name {
-            name: check_name(SPEC_FILE, name)?,
-            space_guid: spec
-                .space_guid
-                .map(|s| check_guid("space_guid", s))
-                .transpose()?,
-        }),
-        (None, None) => Err(DeployError::InvalidSpec(format!(
-            "{SPEC_FILE} must give \"guid\" (an existing app) or \"name\" and \"space_guid\""
-        ))),
-    }?;
-    Ok((app, no_start))
+        )));
+    }
+    if spec.guid.is_some() && spec.space_guid.is_some() {
+        return Err(DeployError::InvalidSpec(format!(
+            "{SPEC_FILE}: \"space_guid\" goes with \"name\"; an app given by \"guid\" already has its space"
+        )));
+    }
+    Ok(SpecJson {
+        guid: spec.guid.map(|g| check_guid("guid", g)).transpose()?,
+        name: spec.name.map(|n| check_name(SPEC_FILE, n)).transpose()?,
+        space_guid: spec
+            .space_guid
+            .map(|s| check_guid("space_guid", s))
+            .transpose()?,
+        no_start: spec.no_start,
+        strategy: spec.strategy,
+    })
 }
 
-fn parse_manifest(file: &str, bytes: &[u8]) -> Result<AppRef, DeployError> {
-    let manifest: Manifest = serde_norway::from_slice(bytes).map_err(|err| {
-        DeployError::InvalidSpec(format!("{file} is not a valid cf manifest: {err}"))
-    })?;
-    let name = manifest
-        .applications
-        .into_iter()
-        .next()
-        .and_then(|app| app.name)
-        .ok_or_else(|| DeployError::InvalidSpec(format!("{file} has no applications[0].name")))?;
-    Ok(AppRef::Name {
-        name: check_name(file, name)?,
-        space_guid: None,
-    })
+impl SpecJson {
+    /// The app this spec names on its own (no manifest).
+    pub fn app_ref(&self) -> Result<AppRef, DeployError> {
+        match (&self.guid, &self.name) {
+            (Some(guid), _) => Ok(AppRef::Guid(guid.clone())),
+            (None, Some(name)) => Ok(AppRef::Name {
+                name: name.clone(),
+                space_guid: self.space_guid.clone(),
+            }),
+            (None, None) => Err(DeployError::InvalidSpec(format!(
+                "{SPEC_FILE} must give \"guid\" (an existing app) or \"name\" and \"space_guid\""
+            ))),
+        }
+    }
 }
 
 fn check_name(file: &str, name: String) -> Result<String, DeployError> {
@@ -172,16 +173,22 @@ mod tests {
 
     fn spec(json: &str) -> Result<AppRef, String> {
         parse_spec_json(json.as_bytes())
-            .map(|(app, _)| app)
+            .and_then(|s| s.app_ref())
             .map_err(|e| e.to_string())
     }
 
     #[test]
-    fn no_start_is_read_and_defaults_to_false() {
-        let parse = |json: &str| parse_spec_json(json.as_bytes()).unwrap().1;
-        assert!(parse(r#"{"name":"web","no_start":true}"#));
-        assert!(!parse(r#"{"name":"web"}"#));
+    fn no_start_and_strategy_are_read() {
+        let parse = |json: &str| parse_spec_json(json.as_bytes()).unwrap();
+        assert!(parse(r#"{"name":"web","no_start":true}"#).no_start);
+        assert!(!parse(r#"{"name":"web"}"#).no_start);
+        assert_eq!(
+            parse(r#"{"name":"web","strategy":"rolling"}"#).strategy,
+            Some(Strategy::Rolling)
+        );
         assert!(parse_spec_json(br#"{"name":"web","no_start":"yes"}"#).is_err());
+        let err = parse_spec_json(br#"{"name":"web","strategy":"canary"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
     }
 
     #[test]
@@ -220,19 +227,5 @@ mod tests {
             .contains("unknown field"));
         assert!(spec(r#"{"name":"  "}"#).unwrap_err().contains("empty"));
         assert!(spec("{").unwrap_err().contains("not valid"));
-    }
-
-    #[test]
-    fn manifest_gives_the_first_app_name() {
-        let yaml = "---\napplications:\n- name: shop\n  memory: 256M\n- name: other\n";
-        assert_eq!(
-            parse_manifest("manifest.yml", yaml.as_bytes()).unwrap(),
-            AppRef::Name {
-                name: "shop".into(),
-                space_guid: None
-            }
-        );
-        let err = parse_manifest("manifest.yml", b"applications: []\n").unwrap_err();
-        assert!(err.to_string().contains("applications[0].name"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use crate::backend::DeployError;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiChoice {
-    /// v2 while the foundation serves it, else v3.
+    /// v3 whenever the root document links it, v2 only where it does not.
     #[default]
     Auto,
     V2,
@@ -48,7 +48,17 @@ struct Root {
 /// it says neither (an old or unusual server: the caller tries v2 and
 /// falls back on `V2 endpoints disabled`). Any other failure is the
 /// server's error.
-pub async fn detect(http: &reqwest::Client, base: &str) -> Result<Option<ApiVersion>, DeployError> {
+/// What the root document (`GET /`) says about the foundation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootDocument {
+    /// The API `auto` picks: v3 whenever linked, v2 only without it.
+    pub version: Option<ApiVersion>,
+    /// `links.log_cache.href`: where staging logs can be read.
+    pub log_cache: Option<String>,
+}
+
+/// Reads the root document; a 404 or a body that is not one says nothing.
+pub async fn detect(http: &reqwest::Client, base: &str) -> Result<RootDocument, DeployError> {
     let url = format!("{}/", base.trim().trim_end_matches('/'));
     let response = http
         .get(&url)
@@ -58,27 +68,35 @@ pub async fn detect(http: &reqwest::Client, base: &str) -> Result<Option<ApiVers
         .await?;
     let status = response.status();
     if status == reqwest::StatusCode::NOT_FOUND {
-        return Ok(None);
+        return Ok(RootDocument::default());
     }
     if !status.is_success() {
-        // A root that fails (5xx, 429: retried) or refuses is the
-        // server's problem; trying v2 behind it would only hide it.
         let retry_after = crate::backend::retry_after::from_headers(response.headers());
         let body = response.bytes().await?;
         return Err(super::api::error_for(status, &body).with_retry_after(retry_after));
     }
     let Ok(root) = response.json::<Root>().await else {
-        return Ok(None);
+        return Ok(RootDocument::default());
     };
-    Ok(version_of(&root.links))
+    Ok(RootDocument {
+        version: version_of(&root.links),
+        log_cache: root
+            .links
+            .get("log_cache")
+            .and_then(|l| l.get("href"))
+            .and_then(|h| h.as_str())
+            .map(|h| h.trim_end_matches('/').to_string()),
+    })
 }
 
+/// v3 whenever the foundation links it (every foundation since 2018);
+/// v2 only where v3 is missing.
 fn version_of(links: &serde_json::Map<String, serde_json::Value>) -> Option<ApiVersion> {
     let has = |key: &str| links.get(key).is_some_and(|v| !v.is_null());
-    if has("cloud_controller_v2") {
-        Some(ApiVersion::V2)
-    } else if has("cloud_controller_v3") {
+    if has("cloud_controller_v3") {
         Some(ApiVersion::V3)
+    } else if has("cloud_controller_v2") {
+        Some(ApiVersion::V2)
     } else {
         None
     }
@@ -95,7 +113,9 @@ mod tests {
             "cloud_controller_v2": {"href": "x/v2"},
             "cloud_controller_v3": {"href": "x/v3"}
         }));
-        assert_eq!(version_of(&both), Some(ApiVersion::V2));
+        assert_eq!(version_of(&both), Some(ApiVersion::V3), "v3 wins");
+        let v2 = links(serde_json::json!({"cloud_controller_v2": {"href": "x/v2"}}));
+        assert_eq!(version_of(&v2), Some(ApiVersion::V2));
         let v3 = links(serde_json::json!({"cloud_controller_v3": {"href": "x/v3"}}));
         assert_eq!(version_of(&v3), Some(ApiVersion::V3));
         assert_eq!(version_of(&links(serde_json::json!({}))), None);

@@ -20,6 +20,12 @@ pub enum PushError {
     #[error("all instances crashed (process {process_type}); see `cf logs --recent`")]
     AllInstancesCrashed { process_type: String },
     /// A wait outlived its bound.
+    /// The `apply_manifest` job failed: the Cloud Controller's words.
+    #[error("the manifest was refused: {reason}")]
+    ManifestFailed { reason: String },
+    /// A rolling deployment ended other than DEPLOYED.
+    #[error("deployment {guid} ended {reason}; the app keeps running its previous droplet")]
+    DeploymentFailed { guid: String, reason: String },
     #[error("{what} was still {state} after {after}; the server may yet finish it")]
     TimedOut {
         what: String,

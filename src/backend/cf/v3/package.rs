@@ -70,6 +70,31 @@ pub async fn create(session: &CcSession<'_>, app_guid: &str) -> Result<Package, 
 /// `POST /v3/packages/:guid/upload`. `resources` is the pool's answer,
 /// verbatim; `zip` is absent when every file came from the pool. The zip's
 /// bytes sent so far are reported as progress.
+/// A docker package (`cf push --docker-image`): READY at once, no bits.
+pub async fn create_docker(
+    session: &CcSession<'_>,
+    app_guid: &str,
+    image: &str,
+    username: Option<&str>,
+    password: Option<&str>,
+) -> Result<Package, DeployError> {
+    let url = session.url("/v3/packages");
+    let mut data = json!({"image": image});
+    if let (Some(username), Some(password)) = (username, password) {
+        data["username"] = json!(username);
+        data["password"] = json!(password);
+    }
+    let body = json!({
+        "type": "docker",
+        "data": data,
+        "relationships": {"app": {"data": {"guid": app_guid}}},
+    });
+    let (_, answer) = session
+        .send(|http| Ok(http.post(&url).json(&body).timeout(REQUEST_TIMEOUT)))
+        .await?;
+    read("POST /v3/packages (docker)", &answer)
+}
+
 pub async fn upload(
     session: &CcSession<'_>,
     guid: &str,

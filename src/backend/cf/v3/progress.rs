@@ -6,18 +6,30 @@ use crate::backend::{JobInfo, JobStep, Report};
 #[derive(Debug, Default)]
 pub struct Progress {
     steps: Vec<JobStep>,
+    /// The app the next steps belong to, when a folder deploys several:
+    /// their kinds read `shop package`, `shop build`.
+    app: Option<String>,
 }
 
 impl Progress {
+    /// Names the app of the steps that follow (`None`: a single app).
+    pub fn for_app(&mut self, app: Option<&str>) {
+        self.app = app.map(str::to_string);
+    }
+
     /// Records `kind`'s guid and state and reports the list.
     pub fn set(&mut self, report: &dyn Report, kind: &str, guid: &str, state: &str) {
+        let kind = match &self.app {
+            Some(app) => format!("{app} {kind}"),
+            None => kind.to_string(),
+        };
         match self.steps.iter_mut().find(|s| s.kind == kind) {
             Some(step) => {
                 step.guid = guid.to_string();
                 step.state = state.to_string();
             }
             None => self.steps.push(JobStep {
-                kind: kind.to_string(),
+                kind,
                 guid: guid.to_string(),
                 state: state.to_string(),
             }),
