@@ -1,7 +1,7 @@
 //! pushfs: a FUSE filesystem that deploys an app when a folder is copied into it.
 //!
 //! Data flows one way: kernel → [`fs`] → [`tree`]/[`store`] → snapshot →
-//! [`package`] → [`backend`] → status. See DESIGN.md for the shape.
+//! [`package`] → [`backend`] → status. See `docs/architecture.md` for the shape.
 
 pub mod backend;
 pub mod config;

@@ -45,10 +45,36 @@ impl AppReport {
         if !self.field("hash").is_empty() {
             line.push_str(&format!("  hash {}", self.field("hash")));
         }
+        if !self.field("url").is_empty() {
+            line.push_str(&format!("  {}", self.field("url")));
+        }
         if !self.field("error").is_empty() {
             line.push_str(&format!("  error: {}", self.field("error")));
         }
         line
+    }
+
+    /// One line per server-side app when the folder deploys several (a
+    /// Cloud Foundry manifest): name, state, current step, first route.
+    pub fn remote_apps(&self) -> Vec<String> {
+        let apps = self.status["apps"].as_array().cloned().unwrap_or_default();
+        if apps.len() < 2 {
+            return Vec::new();
+        }
+        apps.iter()
+            .map(|app| {
+                let text = |key: &str| app[key].as_str().unwrap_or("").to_string();
+                let mut line = format!("{}: {}", text("name"), text("state"));
+                let step = text("step");
+                if !step.is_empty() && !matches!(text("state").as_str(), "deployed" | "idle") {
+                    line.push_str(&format!(" ({step})"));
+                }
+                if let Some(url) = app["routes"].get(0).and_then(|u| u.as_str()) {
+                    line.push_str(&format!("  {url}"));
+                }
+                line
+            })
+            .collect()
     }
 }
 
@@ -130,6 +156,9 @@ pub fn table_with_rates(
                 out.push_str(&progress_text(&progress, rate_of(report, app)));
             }
             out.push('\n');
+            for line in app.remote_apps() {
+                out.push_str(&format!("    {line}\n"));
+            }
         }
     }
     out
@@ -156,6 +185,29 @@ mod tests {
         let json = serde_json::to_value([report]).unwrap();
         assert_eq!(json[0]["apps"][0]["backend"], "cf");
         assert_eq!(json[0]["apps"][0]["status"]["state"], "held");
+    }
+
+    #[test]
+    fn a_manifest_of_several_apps_shows_a_line_each() {
+        let report = MountReport {
+            mountpoint: "/mnt/deploy".into(),
+            apps: vec![AppReport {
+                backend: BackendKind::Cf,
+                name: "shop".into(),
+                status: serde_json::json!({
+                    "state": "staging",
+                    "url": "https://web.apps.example.com/",
+                    "apps": [
+                        {"name": "web", "state": "deployed", "step": "routes", "routes": ["https://web.apps.example.com/"]},
+                        {"name": "worker", "state": "staging", "step": "stage", "routes": []},
+                    ],
+                }),
+            }],
+        };
+        assert_eq!(
+            table(std::slice::from_ref(&report)),
+            "/mnt/deploy\n  cf/shop: staging  https://web.apps.example.com/\n    web: deployed  https://web.apps.example.com/\n    worker: staging (stage)\n"
+        );
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl JobInfo {
 pub struct DeployOutcome {
     /// The server's id for the app (ByteNite id, CF guid, Flux message hash).
     pub id: Option<String>,
-    /// See DESIGN.md "What `hash` holds".
+    /// What `hash` holds per backend: README, "Status files".
     pub hash: Option<String>,
     /// ByteNite's revision.
     pub revision: Option<String>,

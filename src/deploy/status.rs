@@ -17,7 +17,7 @@ pub struct AppStatus {
     pub state: DeployState,
     /// A deploy is settling, running or queued: `.pushfs/wait` blocks.
     pub busy: bool,
-    /// See DESIGN.md "What `hash` holds".
+    /// What `hash` holds per backend: README, "Status files".
     pub hash: Option<String>,
     pub revision: Option<String>,
     pub id: Option<String>,
