@@ -22,6 +22,11 @@ pub const PUSHFS_IGNORE_FILE: &str = ".pushfsignore";
 pub const EDITOR_DROPPINGS: &[&str] =
     &["*.swp", "*.swo", "*~", "4913", ".#*", "\\#*#", ".DS_Store"];
 
+/// Version-control folders and package-manager stores, ignored for every
+/// backend: a `git clone` into an app would otherwise ship its whole
+/// history. `!.git` in `.pushfsignore` brings one back.
+pub const TOOL_FOLDERS: &[&str] = &[".git/", ".hg/", ".svn/", ".pnpm-store/"];
+
 pub struct IgnoreRules {
     matcher: Gitignore,
     /// Each line read from an ignore file, as (file, line number, text), to
@@ -39,18 +44,27 @@ impl IgnoreRules {
             let _ = builder.add_line(from.map(PathBuf::from), line);
         };
         add(None, &format!("/{STATUS_DIR}/"));
-        for pattern in EDITOR_DROPPINGS.iter().chain(profile.default_patterns) {
+        for pattern in EDITOR_DROPPINGS.iter().chain(TOOL_FOLDERS) {
             add(None, pattern);
         }
         let mut lines = Vec::new();
-        let files = std::iter::once(PUSHFS_IGNORE_FILE).chain(profile.ignore_files.iter().copied());
-        for name in files {
+        let mut read = |name: &str, add: &mut dyn FnMut(Option<&str>, &str)| {
             if let Some(bytes) = read_root_file(name) {
                 for (number, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
                     add(Some(name), line);
                     lines.push((name.to_string(), number + 1, line.to_string()));
                 }
             }
+        };
+        read(PUSHFS_IGNORE_FILE, &mut add);
+        // The backend's own list comes after `.pushfsignore`, as its CLI
+        // would apply it: `!.git` there does not bring `.git` to Cloud
+        // Foundry, whose cf CLI never uploads it.
+        for pattern in profile.default_patterns {
+            add(None, pattern);
+        }
+        for name in profile.ignore_files.iter().copied() {
+            read(name, &mut add);
         }
         IgnoreRules {
             matcher: builder.build().unwrap_or_else(|_| Gitignore::empty()),
@@ -115,6 +129,31 @@ mod tests {
             Some("pushfs's built-in ignore pattern `*.swp`")
         );
         assert_eq!(rules.why_ignored("main.py", false), None);
+    }
+
+    #[test]
+    fn version_control_folders_are_ignored_unless_brought_back() {
+        let r = rules(&[], None);
+        for path in [
+            ".git/config",
+            ".hg/store",
+            ".svn/entries",
+            ".pnpm-store/v3/x",
+            "sub/.git/HEAD",
+        ] {
+            assert!(r.is_ignored(path, false), "{path}");
+        }
+        assert!(r.is_ignored(".git", true));
+        assert!(!r.is_ignored(".gitignore", false), "only the folder");
+        let back = rules(&[], Some("!.git\n"));
+        assert!(!back.is_ignored(".git", true));
+        assert!(!back.is_ignored(".git/config", false));
+        assert!(back.is_ignored(".hg/store", false), "only what is named");
+        let cf = rules(&[".git"], Some("!.git\n"));
+        assert!(
+            cf.is_ignored(".git/config", false),
+            "a backend's own list stays on top of .pushfsignore"
+        );
     }
 
     #[test]

@@ -410,3 +410,64 @@ fn a_server_that_stalls_shows_as_uploading_not_packaging() {
     assert_eq!(t.emulators().bytenite.api.stats().tokens_issued, 0);
     assert_eq!(wait(&app), "deployed");
 }
+
+// --- Version-control folders ---
+
+fn tar_paths(t: &TestMount) -> Vec<String> {
+    let api = &t.emulators().bytenite.api;
+    let record = api.apps().pop().unwrap();
+    let tar = api.tar_of(&record.id).expect("the server kept the tar");
+    let mut archive = tar::Archive::new(tar.as_slice());
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_git_clone_ships_without_its_history_unless_asked() {
+    let t = TestMount::with_emulators();
+    let app = flat_app(&t, "cloned", "");
+    run(Command::new("git").arg("-C").arg(&app).args(["init", "-q"]));
+    run(Command::new("git").arg("-C").arg(&app).args([
+        "-c",
+        "user.email=a@b",
+        "-c",
+        "user.name=a",
+        "add",
+        ".",
+    ]));
+    run(Command::new("git").arg("-C").arg(&app).args([
+        "-c",
+        "user.email=a@b",
+        "-c",
+        "user.name=a",
+        "commit",
+        "-qm",
+        "first",
+    ]));
+    fs::create_dir_all(app.join(".pnpm-store/v3")).unwrap();
+    fs::write(app.join(".pnpm-store/v3/blob"), "cached").unwrap();
+    assert_eq!(wait(&app), "deployed");
+    let paths = tar_paths(&t);
+    assert!(paths.iter().any(|p| p.ends_with("main.py")), "{paths:?}");
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.contains(".git/") || p.contains(".pnpm-store")),
+        "{paths:?}"
+    );
+
+    fs::write(app.join(".pushfsignore"), "!.git\n").unwrap();
+    assert_eq!(wait(&app), "deployed");
+    let paths = tar_paths(&t);
+    assert!(
+        paths.iter().any(|p| p.ends_with(".git/HEAD")),
+        "!.git brings the history back: {paths:?}"
+    );
+    assert!(
+        !paths.iter().any(|p| p.contains(".pnpm-store")),
+        "{paths:?}"
+    );
+}
