@@ -51,6 +51,13 @@ impl AppReport {
         if !self.field("error").is_empty() {
             line.push_str(&format!("  error: {}", self.field("error")));
         }
+        let waiting: Vec<&str> = self.status["waiting_for"]
+            .as_array()
+            .map(|paths| paths.iter().filter_map(|p| p.as_str()).collect())
+            .unwrap_or_default();
+        if !waiting.is_empty() {
+            line.push_str(&format!("  waiting for {} to close", waiting.join(", ")));
+        }
         line
     }
 

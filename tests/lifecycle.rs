@@ -230,7 +230,8 @@ fn status_files_are_read_only_but_ctl() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(listed.len(), 13);
+    assert_eq!(listed.len(), 14);
+    assert!(listed.contains(&"url".to_string()));
     assert!(listed.contains(&"wait".to_string()));
     assert!(listed.contains(&"history".to_string()));
     assert!(listed.contains(&"payment".to_string()));
@@ -322,4 +323,49 @@ fn a_deploy_interrupted_by_unmount_resumes_on_the_next_mount() {
     let log = status(&app, "log");
     assert!(log.contains("interrupted by shutdown"), "{log}");
     assert!(log.contains("resuming the deploy interrupted"), "{log}");
+}
+
+#[test]
+fn an_open_swap_file_never_holds_a_deploy_back_and_an_open_packaged_file_is_named() {
+    use std::io::Write;
+    let (backend, all) = scripted_set();
+    let t = TestMount::with_backends(all);
+    let app = t.app("cf", "edited");
+    fs::create_dir_all(app.join("ignored-by-backend")).unwrap();
+    spec(&app);
+    fs::write(app.join("main.py"), "v1").unwrap();
+    assert_eq!(wait(&app), "deployed");
+
+    // vim keeps its swap file open for writing as long as it runs; any
+    // other ignored file held open is the same.
+    let mut swap = fs::File::create(app.join(".main.py.swp")).unwrap();
+    swap.write_all(b"swap").unwrap();
+    let mut ignored = fs::File::create(app.join("ignored-by-backend/held")).unwrap();
+    ignored.write_all(b"held").unwrap();
+    fs::write(app.join("main.py"), "v2").unwrap();
+    assert_eq!(
+        common::wait_within(&app, Duration::from_secs(20)),
+        "deployed"
+    );
+    assert_eq!(backend.last().read("main.py").unwrap().unwrap(), b"v2");
+    assert_eq!(status_json(&app)["waiting_for"], serde_json::json!([]));
+
+    // A file the package carries, held open, holds the deploy and is named.
+    let mut data = fs::File::create(app.join("data.bin")).unwrap();
+    data.write_all(b"partial").unwrap();
+    eventually("data.bin named in waiting_for", || {
+        status_json(&app)["waiting_for"] == serde_json::json!(["data.bin"])
+    });
+    let deploys = backend.deploys();
+    assert_eq!(status_json(&app)["busy"], true);
+    data.write_all(b", whole").unwrap();
+    drop(data);
+    assert_eq!(wait(&app), "deployed");
+    assert_eq!(backend.deploys(), deploys + 1);
+    assert_eq!(
+        backend.last().read("data.bin").unwrap().unwrap(),
+        b"partial, whole"
+    );
+    assert_eq!(status_json(&app)["waiting_for"], serde_json::json!([]));
+    drop((swap, ignored));
 }

@@ -67,6 +67,10 @@ pub struct AppStatus {
     /// fsync several times a second, and a restored deploy starts over.
     #[serde(default)]
     pub progress: Option<Progress>,
+    /// Files the package will carry that are still open for writing (a
+    /// few): the deploy waits for them to close.
+    #[serde(default)]
+    pub waiting_for: Vec<String>,
     /// Every server-side app the folder deploys (Cloud Foundry), in order.
     #[serde(default)]
     pub apps: Vec<RemoteApp>,
@@ -102,6 +106,7 @@ impl AppStatus {
             last_error: None,
             refused_digest: None,
             progress: None,
+            waiting_for: Vec::new(),
             apps: Vec::new(),
             url: None,
         }

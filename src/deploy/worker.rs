@@ -19,6 +19,9 @@ use crate::tree::{DeployRecord, Tree};
 /// How often a worker re-checks an app whose files are still being written,
 /// in case a wake-up was coalesced away.
 const WRITER_RECHECK: Duration = Duration::from_secs(2);
+
+/// The most paths `status.json`'s `waiting_for` names.
+const WAITING_SHOWN: usize = 5;
 /// How often a status that could not be saved is tried again.
 const RECORD_RETRY: Duration = Duration::from_secs(5);
 
@@ -70,10 +73,19 @@ pub async fn run(
             continue;
         }
         let Some(live) = tree.upgrade() else { return };
+        let profile = backend.ignore_profile();
         let Some(readiness) = live.readiness(&app.id, backend.spec_files()) else {
             return;
         };
-        if readiness.files_being_written > 0 {
+        // Only a file the package would carry holds the deploy back: an
+        // editor's open swap file, or anything ignored, never does.
+        let waiting = live.packaged_of(&app.id, &readiness.being_written, &profile);
+        if app.status().waiting_for != waiting {
+            let shown: Vec<String> = waiting.iter().take(WAITING_SHOWN).cloned().collect();
+            app.update(false, |s| s.waiting_for = shown);
+        }
+        if !waiting.is_empty() {
+            drop(live);
             if !wait_for_wake(&app, Some(WRITER_RECHECK)).await {
                 return;
             }
@@ -98,13 +110,19 @@ pub async fn run(
             });
             continue;
         }
-        let Some((name, entries, pins)) = live.snapshot_entries(&app.id) else {
-            // A file was opened for writing since the readiness check.
+        let Some((name, entries, being_written, pins)) = live.snapshot_entries(&app.id) else {
+            return;
+        };
+        if !live
+            .packaged_of(&app.id, &being_written, &profile)
+            .is_empty()
+        {
+            // A file to package was opened for writing since the check.
             app.mark_changed();
             continue;
-        };
+        }
         drop(live);
-        let snapshot = Snapshot::build(name, backend.kind(), &entries, &backend.ignore_profile());
+        let snapshot = Snapshot::build(name, backend.kind(), &entries, &profile);
         if let Some(remote) = backend.remote_name(&snapshot) {
             if let Err(other) = claims.claim(backend.kind(), &remote, &app.id, &snapshot.app) {
                 let message = format!(

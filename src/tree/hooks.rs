@@ -38,10 +38,12 @@ impl CtlCommand {
 }
 
 /// Whether an app can start a deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppReadiness {
     pub has_spec: bool,
-    pub files_being_written: usize,
+    /// Files open for writing, as paths from the app root: the deploy
+    /// waits for those its package would carry.
+    pub being_written: Vec<String>,
     /// A spec name that is there but is no regular file: the name, and
     /// what it is instead ("a directory", "a symlink").
     pub spec_not_a_file: Option<(&'static str, &'static str)>,

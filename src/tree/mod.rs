@@ -31,10 +31,10 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
-use crate::ignore::STATUS_DIR;
-use crate::kind::BackendKind;
+use crate::ignore::{IgnoreRules, STATUS_DIR};
+use crate::kind::{BackendKind, IgnoreProfile};
 use crate::meta::{BlobPins, InodeKind, InodeRow, MetaStore, Txn};
-use crate::snapshot::SnapshotEntry;
+use crate::snapshot::{SnapshotEntry, SPEC_LIMIT};
 use crate::store::ContentStore;
 
 pub use content::OpenFile;
@@ -218,31 +218,82 @@ impl Tree {
                 }
             }
         }
+        let being_written = self.being_written_in(&txn, root);
         drop(txn);
-        let files_being_written = self
-            .open
-            .lock()
-            .values()
-            .filter(|o| o.app == Some(root) && o.writing.is_some() && !o.orphan)
-            .count();
         Some(AppReadiness {
             has_spec,
-            files_being_written,
+            being_written,
             spec_not_a_file,
         })
+    }
+
+    /// Which of `paths` (from the app root) the app's package would carry
+    /// under `profile` and the ignore files at the app root.
+    pub fn packaged_of(
+        &self,
+        app: &AppId,
+        paths: &[String],
+        profile: &IgnoreProfile,
+    ) -> Vec<String> {
+        let Some(root) = self.app_root(app) else {
+            return Vec::new();
+        };
+        let Ok(txn) = self.meta.read() else {
+            return paths.to_vec();
+        };
+        let read_root = |name: &str| {
+            let row = txn.lookup_row(root, name).ok()??;
+            let blob = row.blob.filter(|b| b.size <= SPEC_LIMIT)?;
+            std::fs::read(self.store.blob_path(&blob.sha256)).ok()
+        };
+        let rules = IgnoreRules::new(profile, read_root);
+        paths
+            .iter()
+            .filter(|p| !rules.is_ignored(p, false))
+            .cloned()
+            .collect()
+    }
+
+    /// The paths (from the app root) of the app's files open for writing;
+    /// a file with several names is named by its first. Takes the open
+    /// table's lock after the engine's, in the lock order.
+    fn being_written_in(&self, txn: &Txn, root: Ino) -> Vec<String> {
+        let writing: Vec<Ino> = self
+            .open
+            .lock()
+            .iter()
+            .filter(|(_, o)| o.app == Some(root) && o.writing.is_some() && !o.orphan)
+            .map(|(ino, _)| *ino)
+            .collect();
+        let mut paths: Vec<String> = writing
+            .into_iter()
+            .filter_map(|ino| path_from(txn, root, ino))
+            .collect();
+        paths.sort();
+        paths
     }
 
     /// The app's entries for a snapshot (status files excluded), its name,
     /// and pins that keep their blobs until the deploy is done. `None` if
     /// the app is gone or a file is still being written.
-    pub fn snapshot_entries(&self, app: &AppId) -> Option<(String, Vec<SnapshotEntry>, BlobPins)> {
+    pub fn snapshot_entries(
+        &self,
+        app: &AppId,
+    ) -> Option<(String, Vec<SnapshotEntry>, Vec<String>, BlobPins)> {
         let root = self.app_root(app)?;
         let txn = self.meta.read().ok()?;
         let name = app_name(&txn, root);
         let walked = txn.walk(root).ok()?;
         let mut entries = Vec::with_capacity(walked.len());
+        // Files whose bytes are still in a temp file: open for writing, or
+        // closed and waiting for their seal. The deploy decides whether its
+        // package would carry them.
+        let mut being_written = Vec::new();
         for item in walked {
-            entries.push(self.entry_of(&item.path, &item.row)?);
+            match self.entry_of(&item.path, &item.row) {
+                Some(entry) => entries.push(entry),
+                None => being_written.push(item.path),
+            }
         }
         // Pinned under the engine's lock: no blob can go in between.
         let pins = self.meta.pin(
@@ -251,7 +302,7 @@ impl Tree {
                 .filter_map(|e| e.file().map(|f| f.blob.sha256.clone())),
         );
         drop(txn);
-        Some((name, entries, pins))
+        Some((name, entries, being_written, pins))
     }
 
     /// Records in the engine that this run changed the app (once per run).
@@ -386,6 +437,18 @@ fn app_name(txn: &Txn, root: Ino) -> String {
         .and_then(|names| names.into_iter().next())
         .map(|(_, name)| name)
         .unwrap_or_default()
+}
+
+/// `ino`'s path from the app root `root`, by its first names.
+fn path_from(txn: &Txn, root: Ino, mut ino: Ino) -> Option<String> {
+    let mut parts = Vec::new();
+    while ino != root {
+        let (parent, name) = txn.names_of(ino).ok()?.into_iter().next()?;
+        parts.push(name);
+        ino = parent;
+    }
+    parts.reverse();
+    Some(parts.join("/"))
 }
 
 fn is_app_root(row: &InodeRow) -> bool {

@@ -432,7 +432,7 @@ proptest! {
         }
         // And a snapshot agrees with what reads returned, once sealed.
         f.tree().drain_seals();
-        let (_, entries, _pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
+        let (_, entries, _, _pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
         prop_assert_eq!(entries.len(), model.names.len());
     }
 }
@@ -496,7 +496,7 @@ fn a_file_open_when_pushfs_dies_keeps_the_bytes_that_reached_its_temp_file() {
 }
 
 #[test]
-fn a_file_being_written_is_not_snapshotted_until_sealed() {
+fn a_file_being_written_is_named_not_snapshotted_until_sealed() {
     let f = fixture();
     let (attr, opened) = f
         .tree()
@@ -508,14 +508,16 @@ fn a_file_being_written_is_not_snapshotted_until_sealed() {
         f.tree()
             .readiness(&app, &["spec.json"])
             .unwrap()
-            .files_being_written
+            .being_written
     };
-    assert_eq!(writing(&f), 1);
-    assert!(f.tree().snapshot_entries(&app).is_none());
+    assert_eq!(writing(&f), ["x"]);
+    let (_, entries, being_written, _pins) = f.tree().snapshot_entries(&app).unwrap();
+    assert!(entries.is_empty(), "{entries:?}");
+    assert_eq!(being_written, ["x"], "named, so the deploy can wait for it");
     f.tree().release(attr.ino, opened.fh).unwrap();
     f.tree().drain_seals();
-    assert_eq!(writing(&f), 0);
-    let (_, entries, _pins) = f.tree().snapshot_entries(&app).unwrap();
+    assert!(writing(&f).is_empty());
+    let (_, entries, _, _pins) = f.tree().snapshot_entries(&app).unwrap();
     assert_eq!(entries.len(), 1);
 }
 
@@ -534,7 +536,7 @@ fn space_comes_back_when_the_last_name_goes() {
     f.apply(&Op::Unlink("copy".into())).unwrap();
     assert!(stored(&f), "`two` still names it");
     // A deploy packaging the blob keeps it until it is done.
-    let (_, _, pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
+    let (_, _, _, pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
     f.apply(&Op::Unlink("two".into())).unwrap();
     assert!(stored(&f), "pinned by the deploy");
     drop(pins);
@@ -582,7 +584,7 @@ fn hard_links_share_content_and_stay_inside_their_app() {
         Err(TreeError::CrossAppLink)
     ));
     f.tree().drain_seals();
-    let (_, entries, _pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
+    let (_, entries, _, _pins) = f.tree().snapshot_entries(&f.app_id()).unwrap();
     let inodes: Vec<_> = entries
         .iter()
         .filter_map(|e| e.file().map(|c| c.inode))
@@ -624,7 +626,7 @@ fn apps_saved_by_an_earlier_pushfs_are_imported() {
         (apps[0].0 .0.as_str(), apps[0].2.as_str()),
         ("old-id", "legacy")
     );
-    let (_, entries, _pins) = tree.snapshot_entries(&apps[0].0).unwrap();
+    let (_, entries, _, _pins) = tree.snapshot_entries(&apps[0].0).unwrap();
     let paths: Vec<_> = entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["src", "src/main.py"]);
     assert!(app_dir.join("manifest.json.imported").exists());
@@ -643,7 +645,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn record_deployed(f: &Fixture, keep: usize) -> String {
     f.tree().drain_seals();
     let app = f.app_id();
-    let (name, entries, _pins) = f.tree().snapshot_entries(&app).unwrap();
+    let (name, entries, _, _pins) = f.tree().snapshot_entries(&app).unwrap();
     let profile = crate::kind::IgnoreProfile::default();
     let digest = crate::snapshot::Snapshot::build(name, BackendKind::Cf, &entries, &profile).digest;
     let record = DeployRecord {
