@@ -637,6 +637,30 @@ async fn docker_needs_the_feature_flag() {
         body,
         json!({"errors": [{"detail": "Feature Disabled: diego_docker", "title": "CF-FeatureDisabled", "code": 330002}]})
     );
+    let droplet = build["droplet"]["guid"].as_str().unwrap();
+    let (status, _) = api
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v3/apps/{}/relationships/current_droplet", app.guid),
+            json!({"data": {"guid": droplet}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = api
+        .post(&format!("/v3/apps/{}/actions/restart", app.guid), json!({}))
+        .await;
+    assert_eq!(status, 403, "docker apps need the flag to start: {body}");
+    let (status, body) = api
+        .post(
+            "/v3/packages",
+            json!({"type": "docker", "data": {"tag": "x"}, "relationships": {"app": {"data": {"guid": app.guid}}}}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["errors"][0]["detail"],
+        "Data Image required, Data Unknown field(s): 'tag'"
+    );
     let plain = api.emu.api.create_app("plain", DEMO_SPACE_GUID);
     let (status, _) = api
         .post(

@@ -210,6 +210,7 @@ pub(super) async fn action(
 ) -> Result<Json<Value>, V3ApiError> {
     let mut state = emu.state.lock();
     Caller::writer(&state, &headers)?;
+    let diego_docker = state.settings.diego_docker;
     let app = state
         .apps
         .get_mut(&guid)
@@ -220,6 +221,9 @@ pub(super) async fn action(
                 return Err(V3ApiError::unprocessable(
                     "Assign a droplet before starting this app.",
                 ));
+            }
+            if app.lifecycle_type == "docker" && !diego_docker {
+                return Err(V3ApiError::feature_disabled("diego_docker"));
             }
             app.state = "STARTED".into();
             app.stats_polls = 0;

@@ -78,27 +78,38 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// A docker package's `data`: `image` required, `username` and
-/// `password` together or not at all.
+/// A docker package's `data` (`DockerDataValidator`): `image` required,
+/// no keys but `image`, `username` and `password`.
 fn docker_data(data: Option<&Value>) -> Result<DockerData, V3ApiError> {
     let text = |key: &str| {
         data.and_then(|d| d.get(key))
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let Some(image) = text("image").filter(|i| !i.is_empty()) else {
-        return Err(V3ApiError::unprocessable("Image required"));
-    };
-    let (username, password) = (text("username"), text("password"));
-    if username.is_some() != password.is_some() {
-        return Err(V3ApiError::unprocessable(
-            "Password and username must both be present or both be absent",
-        ));
+    let unknown: Vec<String> = data
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.keys()
+                .filter(|k| !["image", "username", "password"].contains(&k.as_str()))
+                .map(|k| format!("'{k}'"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut errors = Vec::new();
+    let image = text("image").filter(|i| !i.trim().is_empty());
+    if image.is_none() {
+        errors.push("Data Image required".to_string());
+    }
+    if !unknown.is_empty() {
+        errors.push(format!("Data Unknown field(s): {}", unknown.join(", ")));
+    }
+    if !errors.is_empty() {
+        return Err(V3ApiError::unprocessable(&errors.join(", ")));
     }
     Ok(DockerData {
-        image,
-        username,
-        password,
+        image: image.expect("checked above"),
+        username: text("username"),
+        password: text("password"),
     })
 }
 
