@@ -14,8 +14,11 @@ mod auth;
 mod bits;
 mod errors;
 mod jobs;
+mod log_cache;
 mod pool;
+mod router;
 mod v3;
+mod views;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -33,17 +36,22 @@ use tempfile::TempDir;
 use self::apps::App;
 use self::auth::TokenBook;
 use self::jobs::Job;
-use self::v3::{Build, Droplet, Package};
+use self::v3::{Build, Deployment, Droplet, Package, Route, V3Job};
 use super::EmulatedApi;
 use crate::config::Config;
 
 pub use self::auth::{DEMO_REFRESH_TOKEN, DEMO_TOKEN, DEVELOPER_SCOPES};
 pub use self::errors::CfApiError;
+pub use self::views::{
+    ActionCounts, LogLine, Metadata, ProcessView, ServiceBindingView, SidecarView,
+};
 
 pub const DEMO_ORG_GUID: &str = "0a9c0000-0000-4000-8000-00000000d0e0";
 pub const DEMO_ORG_NAME: &str = "demo-org";
 pub const DEMO_SPACE_GUID: &str = "5ace0000-0000-4000-8000-00000000d0e0";
 pub const DEMO_SPACE_NAME: &str = "demo";
+/// The guid of the org's default (shared) domain, [`CfSettings::apps_domain`].
+pub const DEMO_DOMAIN_GUID: &str = "d0ma1000-0000-4000-8000-00000000d0e0";
 
 /// The server's tunables, defaulting to capi-release's defaults.
 #[derive(Debug, Clone)]
@@ -71,6 +79,17 @@ pub struct CfSettings {
     /// `GET /` answers the root document; off, it is a 404 (a gateway that
     /// hides it), so a client must learn about v2 from a v2 call.
     pub serve_root: bool,
+    /// The `diego_docker` feature flag (off by default, as in CC): docker
+    /// lifecycles in manifests and docker builds are refused while off.
+    pub diego_docker: bool,
+    /// The org's default domain, a shared domain. Any `*.localhost` name
+    /// reaches 127.0.0.1, so `curl http://<app>.apps.localhost:<port>/`
+    /// reaches the emulator's router.
+    pub apps_domain: String,
+    /// The root document links `log_cache` to the emulator itself; off,
+    /// `log_cache` is null.
+    pub log_cache: bool,
+    pub push_pacing: PushPacing,
 }
 
 impl Default for CfSettings {
@@ -88,6 +107,10 @@ impl Default for CfSettings {
             instances: 1,
             instances_crash: false,
             serve_root: true,
+            diego_docker: false,
+            apps_domain: "apps.localhost".into(),
+            log_cache: true,
+            push_pacing: PushPacing::default(),
         }
     }
 }
@@ -108,6 +131,24 @@ impl Default for V3Pacing {
             processing_polls: 1,
             staging_polls: 1,
             starting_polls: 1,
+        }
+    }
+}
+
+/// How the push's other objects show progress, counted in GETs: a
+/// manifest job stays `PROCESSING` for `manifest_polls` reads of
+/// `/v3/jobs/:guid`, a deployment `ACTIVE` for `deployment_polls` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushPacing {
+    pub manifest_polls: u32,
+    pub deployment_polls: u32,
+}
+
+impl Default for PushPacing {
+    fn default() -> Self {
+        PushPacing {
+            manifest_polls: 1,
+            deployment_polls: 1,
         }
     }
 }
@@ -147,6 +188,9 @@ pub enum CfFault {
     /// The next v3 build fails: no buildpack detects the app
     /// (`NoAppDetectedError`).
     FailNextStaging,
+    /// The next deployment never becomes healthy: after its polls it ends
+    /// `FINALIZED`/`CANCELED` and the previous droplet is current again.
+    FailNextDeployment,
 }
 
 /// What one `PUT /v2/apps/:guid/bits` carried.
@@ -201,6 +245,38 @@ pub struct AppView {
     pub state: String,
     /// v3: the current droplet's guid.
     pub current_droplet: Option<String>,
+    /// `buildpack` or `docker`.
+    pub lifecycle_type: String,
+    pub buildpacks: Vec<String>,
+    pub stack: String,
+    /// The image of the app's newest docker package (the manifest's
+    /// `docker.image` only sets the lifecycle, as in CC).
+    pub docker_image: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// The `web` process's settings, repeated from `processes`.
+    pub memory_in_mb: u64,
+    pub disk_in_mb: u64,
+    pub instances: u32,
+    pub command: Option<String>,
+    pub log_rate_limit_in_bytes_per_second: i64,
+    pub health_check_type: String,
+    pub health_check_http_endpoint: Option<String>,
+    pub health_check_timeout: Option<u64>,
+    pub health_check_invocation_timeout: Option<u64>,
+    pub health_check_interval: Option<u64>,
+    pub readiness_health_check_type: String,
+    pub readiness_health_check_http_endpoint: Option<String>,
+    pub readiness_health_check_invocation_timeout: Option<u64>,
+    pub readiness_health_check_interval: Option<u64>,
+    /// Every process, `web` first.
+    pub processes: Vec<ProcessView>,
+    pub sidecars: Vec<SidecarView>,
+    /// The app's routes as URLs (`host.domain/path`), oldest first.
+    pub routes: Vec<String>,
+    pub services: Vec<ServiceBindingView>,
+    pub labels: Metadata,
+    pub annotations: Metadata,
+    pub counts: ActionCounts,
 }
 
 /// A v3 package as tests see it.
@@ -211,6 +287,18 @@ pub struct PackageView {
     pub state: String,
     /// The `data.checksum.value` once READY.
     pub sha256: Option<String>,
+    /// `bits` or `docker`.
+    pub package_type: String,
+    /// A docker package's `data.image` and `data.username`.
+    pub docker_image: Option<String>,
+    pub docker_username: Option<String>,
+    pub docker_password: Option<String>,
+}
+
+/// A service instance tests made with [`CfEmulator::add_service_instance`].
+pub(crate) struct ServiceInstance {
+    pub name: String,
+    pub space_guid: String,
 }
 
 pub(crate) struct Space {
@@ -231,9 +319,150 @@ pub(crate) struct EmulatorState {
     pub uploads: Vec<UploadRecord>,
     pub matches: Vec<MatchRecord>,
     pub faults: Vec<CfFault>,
+    /// v3 jobs (`/v3/jobs/:guid`).
+    pub v3_jobs: HashMap<String, V3Job>,
+    /// Domains beyond the default one: guid → name.
+    pub extra_domains: BTreeMap<String, String>,
+    pub routes: BTreeMap<String, Route>,
+    pub service_instances: Vec<ServiceInstance>,
+    pub deployments: BTreeMap<String, Deployment>,
+    /// Raw bodies of `apply_manifest`, oldest first.
+    pub manifests: Vec<String>,
+    /// log-cache's LOG envelopes, oldest first.
+    pub logs: Vec<LogLine>,
+    /// A counter for creation order (routes, packages).
+    seq: u64,
 }
 
 impl EmulatorState {
+    /// The next number of the creation order.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// The org's domains, guid and name, the default domain first.
+    pub fn domains(&self) -> Vec<(String, String)> {
+        let mut all = vec![(
+            DEMO_DOMAIN_GUID.to_string(),
+            self.settings.apps_domain.to_ascii_lowercase(),
+        )];
+        all.extend(
+            self.extra_domains
+                .iter()
+                .map(|(g, n)| (g.clone(), n.clone())),
+        );
+        all
+    }
+
+    /// The guid of the domain with this name.
+    pub fn domain_guid(&self, name: &str) -> Option<String> {
+        self.domains()
+            .into_iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(g, _)| g)
+    }
+
+    /// Whether the app has a deployment in a progressing state.
+    pub fn app_deploying(&self, app_guid: &str) -> bool {
+        self.deployments
+            .values()
+            .any(|d| d.app_guid == app_guid && d.is_progressing())
+    }
+
+    /// Adds a log-cache LOG envelope, timestamped now (strictly after the
+    /// previous one).
+    pub fn emit_log(&mut self, source_id: &str, source_type: &str, stream: &str, text: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as i64;
+        let last = self.logs.last().map_or(0, |l| l.timestamp_ns);
+        self.logs.push(LogLine {
+            timestamp_ns: now.max(last + 1),
+            source_id: source_id.into(),
+            source_type: source_type.into(),
+            stream: stream.into(),
+            text: text.into(),
+        });
+    }
+
+    /// An app's processes with their instances resolved (a process the
+    /// manifest never scaled has [`CfSettings::instances`]).
+    pub fn processes_of(&self, app: &App) -> Vec<ProcessView> {
+        app.processes
+            .iter()
+            .map(|p| {
+                let mut view = p.view.clone();
+                if !p.scaled {
+                    view.instances = if view.process_type == "web" {
+                        self.settings.instances
+                    } else {
+                        0
+                    };
+                }
+                view
+            })
+            .collect()
+    }
+
+    pub fn app_view(&self, app: &App) -> AppView {
+        let processes = self.processes_of(app);
+        let web = processes
+            .iter()
+            .find(|p| p.process_type == "web")
+            .cloned()
+            .unwrap_or_else(|| ProcessView::new("web", self.settings.instances));
+        let mut routes: Vec<&Route> = self
+            .routes
+            .values()
+            .filter(|r| r.destinations.iter().any(|d| d.app_guid == app.guid))
+            .collect();
+        routes.sort_by_key(|r| r.seq);
+        let docker_image = self
+            .packages
+            .values()
+            .filter(|p| p.app_guid == app.guid && p.docker.is_some())
+            .max_by_key(|p| p.seq)
+            .and_then(|p| p.docker.as_ref().map(|d| d.image.clone()));
+        AppView {
+            guid: app.guid.clone(),
+            name: app.name.clone(),
+            space_guid: app.space_guid.clone(),
+            package_state: app.package_state.clone(),
+            package: app.package.clone(),
+            state: app.state.clone(),
+            current_droplet: app.current_droplet.clone(),
+            lifecycle_type: app.lifecycle_type.clone(),
+            buildpacks: app.buildpacks.clone(),
+            stack: app.stack.clone(),
+            docker_image,
+            env: app.env.clone(),
+            memory_in_mb: web.memory_in_mb,
+            disk_in_mb: web.disk_in_mb,
+            instances: web.instances,
+            command: web.command.clone(),
+            log_rate_limit_in_bytes_per_second: web.log_rate_limit_in_bytes_per_second,
+            health_check_type: web.health_check_type.clone(),
+            health_check_http_endpoint: web.health_check_http_endpoint.clone(),
+            health_check_timeout: web.health_check_timeout,
+            health_check_invocation_timeout: web.health_check_invocation_timeout,
+            health_check_interval: web.health_check_interval,
+            readiness_health_check_type: web.readiness_health_check_type.clone(),
+            readiness_health_check_http_endpoint: web.readiness_health_check_http_endpoint.clone(),
+            readiness_health_check_invocation_timeout: web
+                .readiness_health_check_invocation_timeout,
+            readiness_health_check_interval: web.readiness_health_check_interval,
+            processes,
+            sidecars: app.sidecars.clone(),
+            routes: routes.iter().map(|r| r.url()).collect(),
+            services: app.services.clone(),
+            labels: app.labels.clone(),
+            annotations: app.annotations.clone(),
+            counts: app.counts,
+        }
+    }
+
     /// Takes a staged fault if present.
     pub fn take_fault(&mut self, fault: CfFault) -> bool {
         match self.faults.iter().position(|f| *f == fault) {
@@ -290,6 +519,14 @@ impl CfEmulator {
                 uploads: Vec::new(),
                 matches: Vec::new(),
                 faults: Vec::new(),
+                v3_jobs: HashMap::new(),
+                extra_domains: BTreeMap::new(),
+                routes: BTreeMap::new(),
+                service_instances: Vec::new(),
+                deployments: BTreeMap::new(),
+                manifests: Vec::new(),
+                logs: Vec::new(),
+                seq: 0,
             }),
             dir,
         }
@@ -317,11 +554,68 @@ impl CfEmulator {
     }
 
     pub fn app(&self, guid: &str) -> Option<AppView> {
-        self.state.lock().apps.get(guid).map(App::view)
+        let state = self.state.lock();
+        state.apps.get(guid).map(|a| state.app_view(a))
     }
 
     pub fn apps(&self) -> Vec<AppView> {
-        self.state.lock().apps.values().map(App::view).collect()
+        let state = self.state.lock();
+        state.apps.values().map(|a| state.app_view(a)).collect()
+    }
+
+    /// The app with this name (in any space; the first by guid order).
+    pub fn app_by_name(&self, name: &str) -> Option<AppView> {
+        let state = self.state.lock();
+        state
+            .apps
+            .values()
+            .find(|a| a.name == name)
+            .map(|a| state.app_view(a))
+    }
+
+    /// The raw YAML bodies `apply_manifest` received, oldest first.
+    pub fn manifests(&self) -> Vec<String> {
+        self.state.lock().manifests.clone()
+    }
+
+    /// Creates a service instance named `name` in the space (test setup),
+    /// so a manifest's `services` can bind it; returns its guid.
+    pub fn add_service_instance(&self, space_guid: &str, name: &str) -> String {
+        let guid = uuid::Uuid::new_v4().to_string();
+        self.state.lock().service_instances.push(ServiceInstance {
+            name: name.into(),
+            space_guid: space_guid.into(),
+        });
+        guid
+    }
+
+    /// Adds a shared domain besides [`CfSettings::apps_domain`]; returns its guid.
+    pub fn add_domain(&self, name: &str) -> String {
+        let guid = uuid::Uuid::new_v4().to_string();
+        self.state
+            .lock()
+            .extra_domains
+            .insert(guid.clone(), name.to_ascii_lowercase());
+        guid
+    }
+
+    /// The log-cache LOG envelopes of a source (an app guid), oldest first.
+    pub fn log_lines(&self, source_id: &str) -> Vec<LogLine> {
+        self.state
+            .lock()
+            .logs
+            .iter()
+            .filter(|l| l.source_id == source_id)
+            .cloned()
+            .collect()
+    }
+
+    /// The bytes the emulator kept of a file of a package (files over
+    /// 1 MiB, or past 64 MiB per package, are listed but not kept).
+    pub fn package_file(&self, package_guid: &str, path: &str) -> Option<Vec<u8>> {
+        let state = self.state.lock();
+        let package = state.packages.get(package_guid)?;
+        package.contents.get(path).map(|b| b.to_vec())
     }
 
     /// The v3 packages, oldest guid order.
@@ -450,10 +744,16 @@ impl EmulatedApi for CfEmulator {
             )
             .route("/v2/resource_match", put(pool::resource_match))
             .route("/v2/jobs/{guid}", get(jobs::show))
+            .route("/api/v1/read/{source_id}", get(log_cache::read))
+            .route("/api/v1/info", get(log_cache::info))
             .merge(v3::routes())
             .fallback(unknown_route)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(middleware::from_fn_with_state(self.clone(), v2_switch))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                router::gorouter,
+            ))
             .with_state(self)
     }
 

@@ -13,7 +13,16 @@ use serde_json::{json, Value};
 
 use super::auth::authenticate;
 use super::errors::CfApiError;
-use super::{AppView, CfEmulator, PackagedFile};
+use super::views::{ActionCounts, Metadata, ProcessView, ServiceBindingView, SidecarView};
+use super::{CfEmulator, PackagedFile};
+
+/// One process of an app. `scaled` is false until a manifest sets its
+/// instances; until then it runs the settings' default.
+#[derive(Debug, Clone)]
+pub(crate) struct Process {
+    pub view: ProcessView,
+    pub scaled: bool,
+}
 
 pub(crate) struct App {
     pub guid: String,
@@ -28,10 +37,20 @@ pub(crate) struct App {
     /// v3: `STARTED` or `STOPPED`.
     pub state: String,
     pub current_droplet: Option<String>,
-    /// The guid of the app's `web` process.
-    pub web_process: String,
     /// Stats reads since the last start, for the STARTING pacing.
     pub stats_polls: u32,
+    /// `buildpack` or `docker`.
+    pub lifecycle_type: String,
+    pub buildpacks: Vec<String>,
+    pub stack: String,
+    pub env: BTreeMap<String, String>,
+    /// `web` first.
+    pub processes: Vec<Process>,
+    pub sidecars: Vec<SidecarView>,
+    pub services: Vec<ServiceBindingView>,
+    pub labels: Metadata,
+    pub annotations: Metadata,
+    pub counts: ActionCounts,
 }
 
 pub(crate) fn timestamp(at: SystemTime) -> String {
@@ -40,6 +59,7 @@ pub(crate) fn timestamp(at: SystemTime) -> String {
 
 impl App {
     pub fn new(name: &str, space_guid: &str) -> App {
+        let web = ProcessView::new("web", 1);
         App {
             guid: uuid::Uuid::new_v4().to_string(),
             name: name.into(),
@@ -51,9 +71,28 @@ impl App {
             package: None,
             state: "STOPPED".into(),
             current_droplet: None,
-            web_process: uuid::Uuid::new_v4().to_string(),
             stats_polls: 0,
+            lifecycle_type: "buildpack".into(),
+            buildpacks: Vec::new(),
+            stack: "cflinuxfs4".into(),
+            env: BTreeMap::new(),
+            processes: vec![Process {
+                view: web,
+                scaled: false,
+            }],
+            sidecars: Vec::new(),
+            services: Vec::new(),
+            labels: Metadata::new(),
+            annotations: Metadata::new(),
+            counts: ActionCounts::default(),
         }
+    }
+
+    /// The process of this type, if the app has one.
+    pub fn process_mut(&mut self, process_type: &str) -> Option<&mut Process> {
+        self.processes
+            .iter_mut()
+            .find(|p| p.view.process_type == process_type)
     }
 
     pub fn created_at(&self) -> &str {
@@ -62,18 +101,6 @@ impl App {
 
     pub fn updated_at(&self) -> Option<&str> {
         self.updated_at.as_deref()
-    }
-
-    pub fn view(&self) -> AppView {
-        AppView {
-            guid: self.guid.clone(),
-            name: self.name.clone(),
-            space_guid: self.space_guid.clone(),
-            package_state: self.package_state.clone(),
-            package: self.package.clone(),
-            state: self.state.clone(),
-            current_droplet: self.current_droplet.clone(),
-        }
     }
 
     pub fn touch(&mut self) {

@@ -44,6 +44,44 @@ pub(super) struct Parts {
     pub order: Vec<String>,
 }
 
+/// A file's bytes are kept (for the router) only up to this size...
+pub(crate) const KEPT_FILE_MAX: u64 = 1024 * 1024;
+/// ...and only while the package's kept bytes stay under this.
+pub(crate) const KEPT_PACKAGE_MAX: u64 = 64 * 1024 * 1024;
+
+/// The bytes kept of a package's files, by path.
+#[derive(Debug, Default)]
+pub(crate) struct PackageContents {
+    files: std::collections::HashMap<String, bytes::Bytes>,
+    total: u64,
+}
+
+impl PackageContents {
+    pub fn get(&self, path: &str) -> Option<&bytes::Bytes> {
+        self.files.get(path)
+    }
+
+    /// Keeps the bytes at `from` if the limits allow.
+    fn keep(&mut self, path: &str, size: u64, from: &Path) {
+        if size > KEPT_FILE_MAX || self.total + size > KEPT_PACKAGE_MAX {
+            return;
+        }
+        if let Ok(bytes) = std::fs::read(from) {
+            self.total += bytes.len() as u64;
+            self.files.insert(path.to_string(), bytes.into());
+        }
+    }
+
+    fn keep_bytes(&mut self, path: &str, bytes: &[u8]) {
+        let size = bytes.len() as u64;
+        if size <= KEPT_FILE_MAX && self.total + size <= KEPT_PACKAGE_MAX {
+            self.total += size;
+            self.files
+                .insert(path.to_string(), bytes::Bytes::copy_from_slice(bytes));
+        }
+    }
+}
+
 /// The zip file in the uploads dir, removed however the request ends.
 pub(super) struct UploadedZip(pub PathBuf);
 
@@ -129,7 +167,7 @@ pub(super) async fn upload(
     let outcome = tokio::task::spawn_blocking(move || {
         let result = package(&worker, zip.as_ref().map(|z| z.0.as_path()), &resources);
         drop(zip);
-        result
+        result.map(|(files, _)| files)
     })
     .await
     .unwrap_or_else(|_| Err(CfApiError::unknown()));
@@ -285,14 +323,16 @@ fn too_big(max: u64) -> CfApiError {
     CfApiError::app_package_invalid(&format!("Package may not be larger than {max} bytes"))
 }
 
-/// The job's work: the package's files, or the error the job fails with.
+/// The job's work: the package's files and the bytes kept of them, or the
+/// error the job fails with.
 pub(super) fn package(
     emu: &CfEmulator,
     zip: Option<&Path>,
     resources: &Value,
-) -> Result<BTreeMap<String, PackagedFile>, CfApiError> {
+) -> Result<(BTreeMap<String, PackagedFile>, PackageContents), CfApiError> {
     let settings = emu.settings();
     let mut files = BTreeMap::new();
+    let mut contents = PackageContents::default();
     if let Some(path) = zip {
         let file = File::open(path)?;
         let mut archive = zip::ZipArchive::new(file).map_err(|_| invalid_zip(None))?;
@@ -320,6 +360,7 @@ pub(super) fn package(
                 entry
                     .read_to_string(&mut target)
                     .map_err(|err| invalid_zip(Some(&err.to_string())))?;
+                contents.keep_bytes(&name, target.as_bytes());
                 files.insert(
                     name,
                     PackagedFile {
@@ -336,6 +377,7 @@ pub(super) fn package(
                 let _ = std::fs::remove_file(&temp);
                 invalid_zip(Some(&err.to_string()))
             })?;
+            contents.keep(&name, size, &temp);
             let poolable = settings.resource_matching
                 && size >= settings.pool_min_size
                 && size <= settings.pool_max_size
@@ -398,6 +440,7 @@ pub(super) fn package(
             let _ = std::fs::remove_file(&blob);
             return Err(CfApiError::resource_checksum_mismatch());
         }
+        contents.keep(path, size, &blob);
         files.insert(
             path.clone(),
             PackagedFile {
@@ -415,7 +458,7 @@ pub(super) fn package(
     if total > settings.max_package_size {
         return Err(too_big(settings.max_package_size));
     }
-    Ok(files)
+    Ok((files, contents))
 }
 
 fn copy_hashing(from: &mut impl Read, to: &Path) -> io::Result<(String, u64)> {

@@ -1,14 +1,22 @@
 //! The v3 half of the emulated Cloud Controller (`shared/backends/cf-v3.md`):
 //! the root documents, apps, `resource_matches`, bits packages and their
-//! upload, builds and droplets, processes and their stats.
+//! upload, builds and droplets, processes and their stats; and what `cf
+//! push` uses beyond bits: the space manifest and its job, routes,
+//! docker packages and deployments.
 
+mod apply;
 mod apps;
 mod builds;
+mod deployments;
 mod errors;
+mod jobs;
+mod manifest;
 mod matches;
 mod packages;
 mod processes;
 mod root;
+mod routes;
+mod staging_logs;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -21,9 +29,13 @@ use serde_json::{json, Value};
 
 use super::apps::timestamp;
 use super::auth::authenticate;
+use super::bits::PackageContents;
 use super::{CfEmulator, EmulatorState, PackageView};
 
+pub(crate) use self::deployments::Deployment;
 pub use self::errors::V3ApiError;
+pub(crate) use self::jobs::V3Job;
+pub(crate) use self::routes::Route;
 
 /// nginx's `client_max_body_size` for bits (`cc.app_bits_max_body_size`).
 const BITS_BODY_LIMIT: usize = 2048 * 1024 * 1024;
@@ -51,6 +63,31 @@ pub(super) fn routes() -> Router<Arc<CfEmulator>> {
         .route("/v3/builds", post(builds::create))
         .route("/v3/builds/{guid}", get(builds::show))
         .route("/v3/droplets/{guid}", get(builds::show_droplet))
+        .route(
+            "/v3/spaces/{guid}/actions/apply_manifest",
+            post(jobs::apply_manifest),
+        )
+        .route("/v3/jobs/{guid}", get(jobs::show))
+        .route("/v3/apps/{guid}/routes", get(routes::list_for_app))
+        .route("/v3/routes/{guid}", get(routes::show))
+        .route(
+            "/v3/deployments",
+            get(deployments::list).post(deployments::create),
+        )
+        .route("/v3/deployments/{guid}", get(deployments::show))
+        .route(
+            "/v3/deployments/{guid}/actions/{action}",
+            post(deployments::action),
+        )
+}
+
+/// `http://<Host header>`, for absolute links such as a job's `Location`.
+fn me(headers: &HeaderMap) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
 }
 
 /// A paginated list of one page.
@@ -72,6 +109,11 @@ fn list_body(path: &str, resources: Vec<Value>) -> Value {
 struct Caller;
 
 impl Caller {
+    fn reader(state: &EmulatorState, headers: &HeaderMap) -> Result<(), V3ApiError> {
+        authenticate(&state.tokens, headers, Duration::ZERO)?;
+        Ok(())
+    }
+
     fn writer(state: &EmulatorState, headers: &HeaderMap) -> Result<(), V3ApiError> {
         let caller = authenticate(&state.tokens, headers, Duration::ZERO)?;
         if caller.can_write() {
@@ -86,7 +128,15 @@ fn now() -> String {
     timestamp(SystemTime::now())
 }
 
-/// A bits package.
+/// What a docker package points at.
+#[derive(Debug, Clone)]
+pub(crate) struct DockerData {
+    pub image: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A bits or docker package.
 pub(crate) struct Package {
     pub guid: String,
     pub app_guid: String,
@@ -96,10 +146,16 @@ pub(crate) struct Package {
     /// The job's result once the upload arrived: the SHA-256, or the error.
     pub outcome: Option<Result<String, String>>,
     polls: u32,
+    /// `Some` for a docker package (READY from the start).
+    pub docker: Option<DockerData>,
+    /// The bytes kept of the uploaded files, for the router.
+    pub contents: Arc<PackageContents>,
+    /// Creation order.
+    pub seq: u64,
 }
 
 impl Package {
-    fn new(app_guid: &str) -> Package {
+    fn new(app_guid: &str, seq: u64) -> Package {
         Package {
             guid: uuid::Uuid::new_v4().to_string(),
             app_guid: app_guid.into(),
@@ -107,6 +163,17 @@ impl Package {
             created_at: now(),
             outcome: None,
             polls: 0,
+            docker: None,
+            contents: Arc::default(),
+            seq,
+        }
+    }
+
+    fn docker(app_guid: &str, data: DockerData, seq: u64) -> Package {
+        Package {
+            state: "READY".into(),
+            docker: Some(data),
+            ..Package::new(app_guid, seq)
         }
     }
 
@@ -130,6 +197,15 @@ impl Package {
             app_guid: self.app_guid.clone(),
             state: self.state.clone(),
             sha256: self.sha256().map(str::to_string),
+            package_type: if self.docker.is_some() {
+                "docker"
+            } else {
+                "bits"
+            }
+            .into(),
+            docker_image: self.docker.as_ref().map(|d| d.image.clone()),
+            docker_username: self.docker.as_ref().and_then(|d| d.username.clone()),
+            docker_password: self.docker.as_ref().and_then(|d| d.password.clone()),
         }
     }
 
@@ -146,12 +222,26 @@ impl Package {
             _ => None,
         };
         let me = format!("/v3/packages/{}", self.guid);
+        let (kind, data) = match &self.docker {
+            Some(docker) => (
+                "docker",
+                json!({
+                    "image": docker.image,
+                    "username": docker.username,
+                    "password": docker.username.as_ref().map(|_| "***"),
+                }),
+            ),
+            None => (
+                "bits",
+                json!({"error": error, "checksum": {"type": "sha256", "value": self.sha256()}}),
+            ),
+        };
         json!({
             "guid": self.guid,
             "created_at": self.created_at,
             "updated_at": self.created_at,
-            "type": "bits",
-            "data": {"error": error, "checksum": {"type": "sha256", "value": self.sha256()}},
+            "type": kind,
+            "data": data,
             "state": self.state,
             "relationships": {"app": {"data": {"guid": self.app_guid}}},
             "metadata": {"labels": {}, "annotations": {}},
@@ -176,10 +266,40 @@ pub(crate) struct Build {
     failure: Option<String>,
     droplet: Option<String>,
     polls: u32,
+    /// The app's lifecycle when the build was made.
+    lifecycle: Lifecycle,
+}
+
+/// A build's or droplet's lifecycle: buildpacks and stack, or docker.
+#[derive(Debug, Clone)]
+pub(crate) enum Lifecycle {
+    Buildpack {
+        buildpacks: Vec<String>,
+        stack: String,
+    },
+    Docker {
+        image: String,
+    },
+}
+
+impl Lifecycle {
+    fn presented(&self) -> Value {
+        match self {
+            Lifecycle::Buildpack { buildpacks, stack } => {
+                json!({"type": "buildpack", "data": {"buildpacks": buildpacks, "stack": stack}})
+            }
+            Lifecycle::Docker { .. } => json!({"type": "docker", "data": {}}),
+        }
+    }
 }
 
 impl Build {
-    fn new(package_guid: &str, app_guid: &str, failure: Option<String>) -> Build {
+    fn new(
+        package_guid: &str,
+        app_guid: &str,
+        failure: Option<String>,
+        lifecycle: Lifecycle,
+    ) -> Build {
         Build {
             guid: uuid::Uuid::new_v4().to_string(),
             package_guid: package_guid.into(),
@@ -189,6 +309,7 @@ impl Build {
             failure,
             droplet: None,
             polls: 0,
+            lifecycle,
         }
     }
 
@@ -212,6 +333,7 @@ impl Build {
             package_guid: self.package_guid.clone(),
             state: "STAGED".into(),
             created_at: now(),
+            lifecycle: self.lifecycle.clone(),
         };
         self.droplet = Some(droplet.guid.clone());
         Some(droplet)
@@ -227,7 +349,7 @@ impl Build {
             "staging_disk_in_mb": 1024,
             "staging_log_rate_limit_bytes_per_second": -1,
             "error": if self.state == "FAILED" { self.failure.clone() } else { None },
-            "lifecycle": {"type": "buildpack", "data": {"buildpacks": [], "stack": "cflinuxfs4"}},
+            "lifecycle": self.lifecycle.presented(),
             "package": {"guid": self.package_guid},
             "droplet": self.droplet.as_ref().map(|g| json!({"guid": g})),
             "created_by": {"guid": "demo", "name": "demo", "email": ""},
@@ -252,20 +374,42 @@ pub(crate) struct Droplet {
     pub package_guid: String,
     pub state: String,
     created_at: String,
+    lifecycle: Lifecycle,
 }
 
 impl Droplet {
     fn presented(&self) -> Value {
+        let (lifecycle, checksum, buildpacks, stack, image) = match &self.lifecycle {
+            Lifecycle::Buildpack { buildpacks, stack } => (
+                json!({"type": "buildpack", "data": {}}),
+                json!({"type": "sha256", "value": null}),
+                json!(buildpacks
+                    .iter()
+                    .map(|b| json!({"name": b, "detect_output": null, "buildpack_name": b, "version": null}))
+                    .collect::<Vec<_>>()),
+                json!(stack),
+                Value::Null,
+            ),
+            Lifecycle::Docker { image } => (
+                json!({"type": "docker", "data": {}}),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!(image),
+            ),
+        };
         json!({
             "guid": self.guid,
             "created_at": self.created_at,
             "updated_at": self.created_at,
             "state": self.state,
             "error": null,
-            "lifecycle": {"type": "buildpack", "data": {}},
-            "checksum": {"type": "sha256", "value": null},
-            "buildpacks": [],
-            "stack": "cflinuxfs4",
+            "lifecycle": lifecycle,
+            "checksum": checksum,
+            "buildpacks": buildpacks,
+            "stack": stack,
+            "image": image,
+            "execution_metadata": "",
             "process_types": {"web": ""},
             "relationships": {"app": {"data": {"guid": self.app_guid}}},
             "metadata": {"labels": {}, "annotations": {}},

@@ -26,12 +26,16 @@ pub(super) fn presented(app: &App) -> Value {
         "updated_at": app.updated_at().unwrap_or(app.created_at()),
         "name": app.name,
         "state": app.state,
-        "lifecycle": {"type": "buildpack", "data": {"buildpacks": [], "stack": "cflinuxfs4"}},
+        "lifecycle": if app.lifecycle_type == "docker" {
+            json!({"type": "docker", "data": {}})
+        } else {
+            json!({"type": "buildpack", "data": {"buildpacks": app.buildpacks, "stack": app.stack}})
+        },
         "relationships": {
             "space": {"data": {"guid": app.space_guid}},
             "current_droplet": {"data": {"guid": app.current_droplet}},
         },
-        "metadata": {"labels": {}, "annotations": {}},
+        "metadata": {"labels": app.labels, "annotations": app.annotations},
         "links": {
             "self": {"href": me},
             "space": {"href": format!("/v3/spaces/{}", app.space_guid)},
@@ -121,7 +125,13 @@ pub(super) async fn create(
             "App with the name '{name}' already exists."
         )));
     }
-    let app = App::new(name, space);
+    let mut app = App::new(name, space);
+    if request.pointer("/lifecycle/type").and_then(Value::as_str) == Some("docker") {
+        if !state.settings.diego_docker {
+            return Err(V3ApiError::feature_disabled("diego_docker"));
+        }
+        app.lifecycle_type = "docker".into();
+    }
     let body = presented(&app);
     state.apps.insert(app.guid.clone(), app);
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -176,6 +186,11 @@ pub(super) async fn set_current_droplet(
     if droplet.state != "STAGED" {
         return Err(V3ApiError::unprocessable("droplet must be in staged state"));
     }
+    if state.app_deploying(&guid) {
+        return Err(V3ApiError::unprocessable(
+            "Unable to assign current droplet while the app has a deployment in progress. Wait for the deployment to complete or cancel it.",
+        ));
+    }
     let app = state.apps.get_mut(&guid).expect("checked above");
     app.current_droplet = Some(droplet_guid.clone());
     app.touch();
@@ -195,6 +210,7 @@ pub(super) async fn action(
 ) -> Result<Json<Value>, V3ApiError> {
     let mut state = emu.state.lock();
     Caller::writer(&state, &headers)?;
+    let diego_docker = state.settings.diego_docker;
     let app = state
         .apps
         .get_mut(&guid)
@@ -206,10 +222,21 @@ pub(super) async fn action(
                     "Assign a droplet before starting this app.",
                 ));
             }
+            if app.lifecycle_type == "docker" && !diego_docker {
+                return Err(V3ApiError::feature_disabled("diego_docker"));
+            }
             app.state = "STARTED".into();
             app.stats_polls = 0;
+            if action == "start" {
+                app.counts.starts += 1;
+            } else {
+                app.counts.restarts += 1;
+            }
         }
-        "stop" => app.state = "STOPPED".into(),
+        "stop" => {
+            app.state = "STOPPED".into();
+            app.counts.stops += 1;
+        }
         _ => return Err(V3ApiError::not_found("App action")),
     }
     app.touch();

@@ -1,6 +1,8 @@
 //! `/v3/builds` and `/v3/droplets`: a build stages a READY package; after
 //! its polls it is STAGED with a STAGED droplet, or FAILED with the reason
 //! as `"<ErrorId> - <message>"` (a staged [`CfFault::FailNextStaging`]).
+//! A docker package stages a docker droplet, only with `diego_docker` on.
+//! Each build writes its staging output to log-cache.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use serde_json::Value;
 use super::super::auth::authenticate;
 use super::super::{CfEmulator, CfFault};
 use super::errors::V3ApiError;
-use super::{Build, Caller, Droplet};
+use super::{staging_logs, Build, Caller, Droplet, Lifecycle};
 
 pub(super) async fn create(
     State(emu): State<Arc<CfEmulator>>,
@@ -35,11 +37,15 @@ pub(super) async fn create(
                 "Unable to use package. Ensure that the package exists and you have access to it.",
             )
         })?;
-    let (package_guid, app_guid, ready) = (
+    let (package_guid, app_guid, ready, docker) = (
         package.guid.clone(),
         package.app_guid.clone(),
         package.state == "READY",
+        package.docker.clone(),
     );
+    if docker.is_some() && !state.settings.diego_docker {
+        return Err(V3ApiError::feature_disabled("diego_docker"));
+    }
     if state
         .builds
         .values()
@@ -56,7 +62,21 @@ pub(super) async fn create(
         "NoAppDetectedError - An app was not successfully detected by any available buildpack"
             .to_string()
     });
-    let build = Build::new(&package_guid, &app_guid, failure);
+    let lifecycle = match (&docker, state.apps.get(&app_guid)) {
+        (Some(d), _) => Lifecycle::Docker {
+            image: d.image.clone(),
+        },
+        (None, Some(app)) => Lifecycle::Buildpack {
+            buildpacks: app.buildpacks.clone(),
+            stack: app.stack.clone(),
+        },
+        (None, None) => Lifecycle::Buildpack {
+            buildpacks: Vec::new(),
+            stack: "cflinuxfs4".into(),
+        },
+    };
+    staging_logs::emit(&mut state, &app_guid, &lifecycle, failure.is_some());
+    let build = Build::new(&package_guid, &app_guid, failure, lifecycle);
     let body = build.presented();
     state.builds.insert(build.guid.clone(), build);
     Ok((StatusCode::CREATED, Json(body)).into_response())

@@ -24,6 +24,11 @@ struct Item<'a> {
 }
 
 #[derive(Serialize)]
+struct Bodies<'a> {
+    errors: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
 struct Body<'a> {
     errors: [Item<'a>; 1],
 }
@@ -99,6 +104,27 @@ impl V3ApiError {
             "Only one build can be STAGING at a time per application.",
         )
     }
+    /// `FeatureDisabled` (403, 330002) for a feature flag that is off.
+    pub fn feature_disabled(flag: &str) -> Self {
+        Self::new(
+            403,
+            "FeatureDisabled",
+            330002,
+            format!("Feature Disabled: {flag}"),
+        )
+    }
+    pub fn resource_not_found(detail: &str) -> Self {
+        Self::new(404, "ResourceNotFound", 10010, detail)
+    }
+    /// The item of a job's `errors`: `{"detail","title","code"}`.
+    pub fn item(&self) -> serde_json::Value {
+        serde_json::json!({"detail": self.detail, "title": self.title, "code": self.code})
+    }
+    /// The same error with `prefix` before its detail (`error_prefix`).
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.detail = format!("{prefix}{}", self.detail);
+        self
+    }
     pub fn unknown() -> Self {
         V3ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -106,6 +132,35 @@ impl V3ApiError {
             code: 10001,
             detail: "An unknown error occurred.".into(),
         }
+    }
+}
+
+/// `CompoundError`: several errors in one body, with the first one's status.
+pub struct V3Errors(pub Vec<V3ApiError>);
+
+impl IntoResponse for V3Errors {
+    fn into_response(self) -> Response {
+        let status = self
+            .0
+            .first()
+            .map_or(StatusCode::UNPROCESSABLE_ENTITY, |e| e.status);
+        let items: Vec<Item> = self
+            .0
+            .iter()
+            .map(|e| Item {
+                detail: &e.detail,
+                title: &e.title,
+                code: e.code,
+            })
+            .collect();
+        let body =
+            serde_json::to_string(&Bodies { errors: items }).expect("plain structs serialize");
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response()
     }
 }
 

@@ -19,7 +19,7 @@ use super::super::auth::authenticate;
 use super::super::bits::{list_files, package, read_parts, UploadedZip};
 use super::super::{CfEmulator, CfFault, PackagedFile, UploadRecord};
 use super::errors::V3ApiError;
-use super::{Caller, Package};
+use super::{Caller, DockerData, Package};
 
 pub(super) async fn create(
     State(emu): State<Arc<CfEmulator>>,
@@ -30,39 +30,87 @@ pub(super) async fn create(
     Caller::writer(&state, &headers)?;
     let request: Value = serde_json::from_slice(&body)
         .map_err(|err| V3ApiError::message_parse_error(&err.to_string()))?;
-    match request.get("type").and_then(Value::as_str) {
-        Some("bits") => {}
-        Some("docker") => {
-            return Err(V3ApiError::unprocessable(
-                "Cannot create Docker package for a buildpack app.",
-            ))
+    let docker = match request.get("type").and_then(Value::as_str) {
+        Some("bits") => {
+            if request
+                .get("data")
+                .is_some_and(|d| d.as_object().is_none_or(|o| !o.is_empty()))
+            {
+                return Err(V3ApiError::unprocessable(
+                    "Data must be empty if provided for bits packages",
+                ));
+            }
+            None
         }
+        Some("docker") => Some(docker_data(request.get("data"))?),
         _ => {
             return Err(V3ApiError::unprocessable(
                 "Type must be one of 'bits, docker'",
             ))
         }
-    }
-    if request
-        .get("data")
-        .is_some_and(|d| d.as_object().is_none_or(|o| !o.is_empty()))
-    {
-        return Err(V3ApiError::unprocessable(
-            "Data must be empty if provided for bits packages",
-        ));
-    }
-    let app_guid = request
+    };
+    let app = request
         .pointer("/relationships/app/data/guid")
         .and_then(Value::as_str)
-        .filter(|g| state.apps.contains_key(*g))
+        .and_then(|g| state.apps.get(g))
         .ok_or_else(|| {
             V3ApiError::unprocessable("App is invalid. Ensure it exists and you have access to it.")
-        })?
-        .to_string();
-    let package = Package::new(&app_guid);
+        })?;
+    let app_guid = app.guid.clone();
+    let docker_app = app.lifecycle_type == "docker";
+    if docker.is_none() && docker_app {
+        return Err(V3ApiError::unprocessable(
+            "Cannot create bits package for a Docker app.",
+        ));
+    }
+    if docker.is_some() && !docker_app {
+        return Err(V3ApiError::unprocessable(
+            "Cannot create Docker package for a buildpack app.",
+        ));
+    }
+    let seq = state.next_seq();
+    let package = match docker {
+        Some(data) => Package::docker(&app_guid, data, seq),
+        None => Package::new(&app_guid, seq),
+    };
     let body = package.presented();
     state.packages.insert(package.guid.clone(), package);
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A docker package's `data` (`DockerDataValidator`): `image` required,
+/// no keys but `image`, `username` and `password`.
+fn docker_data(data: Option<&Value>) -> Result<DockerData, V3ApiError> {
+    let text = |key: &str| {
+        data.and_then(|d| d.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let unknown: Vec<String> = data
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.keys()
+                .filter(|k| !["image", "username", "password"].contains(&k.as_str()))
+                .map(|k| format!("'{k}'"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut errors = Vec::new();
+    let image = text("image").filter(|i| !i.trim().is_empty());
+    if image.is_none() {
+        errors.push("Data Image required".to_string());
+    }
+    if !unknown.is_empty() {
+        errors.push(format!("Data Unknown field(s): {}", unknown.join(", ")));
+    }
+    if !errors.is_empty() {
+        return Err(V3ApiError::unprocessable(&errors.join(", ")));
+    }
+    Ok(DockerData {
+        image: image.expect("checked above"),
+        username: text("username"),
+        password: text("password"),
+    })
 }
 
 pub(super) async fn show(
@@ -156,6 +204,9 @@ pub(super) async fn upload(
         if !caller.can_write() {
             return Err(V3ApiError::not_authorized());
         }
+        if package.docker.is_some() {
+            return Err(V3ApiError::unprocessable("Package type must be bits."));
+        }
         if package.state != "AWAITING_UPLOAD" {
             return Err(V3ApiError::bits_already_uploaded());
         }
@@ -190,19 +241,23 @@ pub(super) async fn upload(
     .await
     .unwrap_or_else(|_| Err(super::super::errors::CfApiError::unknown()));
     let mut state = emu.state.lock();
-    let outcome = outcome.map(|files| {
+    let outcome = outcome.map(|(files, contents)| {
         let sha256 = package_sha256(&files);
         if let Some(app) = state.apps.get_mut(&app_guid) {
             app.package = Some(files.clone());
             app.package_updated_at = Some(timestamp(std::time::SystemTime::now()));
         }
-        (files, sha256)
+        (contents, sha256)
     });
     let package = state
         .packages
         .get_mut(&guid)
         .ok_or_else(|| V3ApiError::not_found("Package"))?;
-    package.outcome = Some(outcome.map(|(_, sha)| sha).map_err(|e| e.description));
+    let outcome = outcome.map(|(contents, sha)| {
+        package.contents = Arc::new(contents);
+        sha
+    });
+    package.outcome = Some(outcome.map_err(|e| e.description));
     // Rendered from the object before the job ran: always PROCESSING_UPLOAD.
     Ok((StatusCode::OK, Json(package.presented())).into_response())
 }

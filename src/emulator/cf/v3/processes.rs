@@ -1,7 +1,8 @@
 //! `GET /v3/apps/:guid/processes` and `GET /v3/processes/:guid/stats`:
-//! each app has one `web` process whose instances, after a start, are
-//! `STARTING` for a few reads, then `RUNNING` (or `CRASHED` when the
-//! settings say the app crashes). A stopped app's instances are `DOWN`.
+//! an app's processes (`web`, and any type its manifest named) with what
+//! the manifest set; after a start, each instance is `STARTING` for a few
+//! reads, then `RUNNING` (or `CRASHED` when the settings say the app
+//! crashes). A stopped app's instances are `DOWN`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +13,62 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::super::auth::authenticate;
+use super::super::views::ProcessView;
 use super::super::CfEmulator;
 use super::errors::V3ApiError;
 use super::list_body;
+
+/// CC's `ProcessPresenter`, in the keys the CLI reads.
+fn presented(app_guid: &str, created_at: &str, p: &ProcessView) -> Value {
+    let mut health = json!({
+        "type": p.health_check_type,
+        "data": {
+            "timeout": p.health_check_timeout,
+            "invocation_timeout": p.health_check_invocation_timeout,
+            "interval": p.health_check_interval,
+        },
+    });
+    if p.health_check_type == "http" {
+        health["data"]["endpoint"] = json!(p.health_check_http_endpoint.as_deref().unwrap_or("/"));
+    }
+    let mut readiness = json!({
+        "type": p.readiness_health_check_type,
+        "data": {
+            "invocation_timeout": p.readiness_health_check_invocation_timeout,
+            "interval": p.readiness_health_check_interval,
+        },
+    });
+    if p.readiness_health_check_type == "http" {
+        readiness["data"]["endpoint"] = json!(p
+            .readiness_health_check_http_endpoint
+            .as_deref()
+            .unwrap_or("/"));
+    }
+    json!({
+        "guid": p.guid,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "version": p.guid,
+        "type": p.process_type,
+        "command": p.command,
+        "user": "vcap",
+        "instances": p.instances,
+        "memory_in_mb": p.memory_in_mb,
+        "disk_in_mb": p.disk_in_mb,
+        "log_rate_limit_in_bytes_per_second": p.log_rate_limit_in_bytes_per_second,
+        "health_check": health,
+        "readiness_health_check": readiness,
+        "relationships": {"app": {"data": {"guid": app_guid}}, "revision": null},
+        "metadata": {"labels": {}, "annotations": {}},
+        "links": {
+            "self": {"href": format!("/v3/processes/{}", p.guid)},
+            "scale": {"href": format!("/v3/processes/{}/actions/scale", p.guid), "method": "POST"},
+            "app": {"href": format!("/v3/apps/{app_guid}")},
+            "space": {"href": "/v3/spaces"},
+            "stats": {"href": format!("/v3/processes/{}/stats", p.guid)},
+        },
+    })
+}
 
 pub(super) async fn list(
     State(emu): State<Arc<CfEmulator>>,
@@ -27,20 +81,14 @@ pub(super) async fn list(
         .apps
         .get(&guid)
         .ok_or_else(|| V3ApiError::not_found("App"))?;
-    let process = json!({
-        "guid": app.web_process,
-        "type": "web",
-        "command": null,
-        "instances": state.settings.instances,
-        "memory_in_mb": 1024,
-        "disk_in_mb": 1024,
-        "health_check": {"type": "port", "data": {"timeout": null}},
-        "relationships": {"app": {"data": {"guid": app.guid}}},
-        "links": {"stats": {"href": format!("/v3/processes/{}/stats", app.web_process)}},
-    });
+    let processes = state
+        .processes_of(app)
+        .iter()
+        .map(|p| presented(&app.guid, app.created_at(), p))
+        .collect();
     Ok(Json(list_body(
         &format!("/v3/apps/{guid}/processes"),
-        vec![process],
+        processes,
     )))
 }
 
@@ -52,11 +100,18 @@ pub(super) async fn stats(
     let mut state = emu.state.lock();
     authenticate(&state.tokens, &headers, Duration::ZERO)?;
     let settings = state.settings.clone();
-    let app = state
+    let (app_guid, process) = state
         .apps
-        .values_mut()
-        .find(|a| a.web_process == guid)
+        .values()
+        .find_map(|a| {
+            state
+                .processes_of(a)
+                .into_iter()
+                .find(|p| p.guid == guid)
+                .map(|p| (a.guid.clone(), p))
+        })
         .ok_or_else(|| V3ApiError::not_found("Process"))?;
+    let app = state.apps.get_mut(&app_guid).expect("found above");
     let instance_state = if app.state != "STARTED" {
         "DOWN"
     } else {
@@ -69,16 +124,17 @@ pub(super) async fn stats(
             "RUNNING"
         }
     };
-    let resources: Vec<Value> = (0..settings.instances)
+    let resources: Vec<Value> = (0..process.instances)
         .map(|index| {
             json!({
-                "type": "web",
+                "type": process.process_type,
                 "index": index,
                 "state": instance_state,
                 "host": "10.0.0.1",
                 "uptime": 0,
-                "mem_quota": 1_073_741_824u64,
-                "disk_quota": 1_073_741_824u64,
+                "mem_quota": process.memory_in_mb * 1024 * 1024,
+                "disk_quota": process.disk_in_mb * 1024 * 1024,
+                "log_rate_limit": process.log_rate_limit_in_bytes_per_second,
                 "fds_quota": 16384,
             })
         })

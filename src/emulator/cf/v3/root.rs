@@ -26,6 +26,11 @@ pub(super) async fn global_root(
         return Err(StatusCode::NOT_FOUND);
     }
     let me = me(&headers);
+    let log_cache = if emu.state.lock().settings.log_cache {
+        json!({ "href": me })
+    } else {
+        Value::Null
+    };
     let mut links = json!({
         "self": {"href": me},
         "cloud_controller_v3": {"href": format!("{me}/v3"), "meta": {"version": "3.228.0"}},
@@ -36,7 +41,7 @@ pub(super) async fn global_root(
         "credhub": null,
         "routing": null,
         "logging": null,
-        "log_cache": null,
+        "log_cache": log_cache,
         "log_stream": null,
         "app_ssh": {"href": "127.0.0.1:2222", "meta": {"host_key_fingerprint": "", "oauth_client": "ssh-proxy"}},
     });
@@ -54,6 +59,7 @@ pub(super) async fn v3_root(headers: HeaderMap) -> Json<Value> {
     for name in [
         "apps",
         "builds",
+        "deployments",
         "droplets",
         "info",
         "packages",
