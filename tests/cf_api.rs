@@ -1,4 +1,5 @@
-//! The real cf client against the cf emulator over loopback: incremental
+//! The real cf client, with `api = "v2"`, against the cf emulator over
+//! loopback: incremental
 //! uploads through resource matching, jobs, app lookup and creation, cf CLI
 //! login reuse with a token refresh, ignore rules, faults, and a few of the
 //! emulator's own conformance cases.
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use common::cf_harness::{name_spec, noise, sorted, write, Harness, MIB};
-use pushfs::backend::cf::{CfClient, CfConfig};
+use pushfs::backend::cf::{ApiChoice, CfClient, CfConfig};
 use pushfs::backend::{DeployError, DeployState};
 use pushfs::emulator::cf::{
     CfFault, JobPacing, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
@@ -24,7 +25,7 @@ const REFUSED_TOKEN: &str = "the server refused the access token (401)";
 #[tokio::test]
 async fn first_deploy_uploads_everything_then_only_what_changed() {
     let h = Harness::start().await;
-    let client = h.client();
+    let client = h.v2_client();
     let dir = h.app_dir("big");
     write(&dir, "spec.json", name_spec("big"));
     write(&dir, "a.bin", noise(1, 2 * MIB));
@@ -108,7 +109,7 @@ async fn first_deploy_uploads_everything_then_only_what_changed() {
 #[tokio::test]
 async fn files_at_or_under_the_pool_minimum_are_always_resent() {
     let h = Harness::start().await;
-    let client = h.client();
+    let client = h.v2_client();
     let dir = h.app_dir("small");
     write(&dir, "spec.json", name_spec("small"));
     write(&dir, "small.txt", noise(1, 1000));
@@ -144,7 +145,7 @@ async fn states_move_through_the_job_and_modes_and_links_survive() {
             running_polls: 2,
         }
     });
-    let client = h.client();
+    let client = h.v2_client();
     let dir = h.app_dir("modes");
     write(&dir, "spec.json", name_spec("modes"));
     write(&dir, "run.sh", "#!/bin/sh\necho hi\n");
@@ -204,7 +205,7 @@ async fn states_move_through_the_job_and_modes_and_links_survive() {
 #[tokio::test]
 async fn a_failed_job_ends_with_the_servers_description() {
     let h = Harness::start().await;
-    let client = h.client();
+    let client = h.v2_client();
     let dir = h.app_dir("broken");
     write(&dir, "spec.json", name_spec("broken"));
     write(&dir, "big.bin", noise(9, 200_000));
@@ -248,7 +249,7 @@ async fn a_failed_job_ends_with_the_servers_description() {
 #[tokio::test]
 async fn apps_are_created_by_name_found_by_name_or_given_by_guid() {
     let h = Harness::start().await;
-    let client = h.client();
+    let client = h.v2_client();
     let dir = h.app_dir("named");
     write(&dir, "spec.json", name_spec("shop"));
     write(&dir, "index.html", "<h1>shop</h1>");
@@ -313,7 +314,7 @@ async fn apps_are_created_by_name_found_by_name_or_given_by_guid() {
 #[tokio::test]
 async fn bad_specs_fail_before_any_request() {
     let h = Harness::start().await;
-    let client = h.client();
+    let client = h.v2_client();
     let dir = h.app_dir("bad");
     write(&dir, "spec.json", "{\"guid\": 1}");
     write(&dir, "a.txt", "a");
@@ -404,6 +405,7 @@ async fn a_cf_cli_login_is_reused_and_refreshed_without_touching_its_file() {
     let (home2, _) = cf_home_with_login(&h2, "opaque-revoked-token");
     let client2 = CfClient::new(&CfConfig {
         cf_home: Some(home2),
+        api: ApiChoice::V2,
         ..CfConfig::default()
     });
     let dir2 = h2.app_dir("cf-folder");
@@ -424,6 +426,7 @@ async fn a_cf_cli_login_is_reused_and_refreshed_without_touching_its_file() {
     let (home3, _) = cf_home_with_login(&h3, &soon);
     let client3 = CfClient::new(&CfConfig {
         cf_home: Some(home3),
+        api: ApiChoice::V2,
         ..CfConfig::default()
     });
     let (result, rec) = h3.deploy(&client3, &dir2).await;
@@ -452,6 +455,7 @@ async fn a_refused_refresh_asks_for_cf_login() {
     std::fs::write(&path, text).unwrap();
     let client = CfClient::new(&CfConfig {
         cf_home: Some(home),
+        api: ApiChoice::V2,
         ..CfConfig::default()
     });
     let dir = h.app_dir("stale");
@@ -472,7 +476,7 @@ async fn a_refused_refresh_asks_for_cf_login() {
 #[tokio::test]
 async fn cfignore_and_the_cf_cli_defaults_keep_files_out() {
     let h = Harness::start().await;
-    let client = h.client();
+    let client = h.v2_client();
     let dir = h.app_dir("ignored");
     write(&dir, "spec.json", name_spec("ignored"));
     write(&dir, ".cfignore", "*.log\nsecret/\n");
@@ -491,7 +495,7 @@ async fn cfignore_and_the_cf_cli_defaults_keep_files_out() {
 #[tokio::test]
 async fn server_faults_are_retryable_and_v2_off_is_explained() {
     let h = Harness::start().await;
-    let client = h.client();
+    let client = h.v2_client();
     let dir = h.app_dir("faulty");
     write(&dir, "spec.json", name_spec("faulty"));
     write(&dir, "a.txt", "a");
@@ -541,7 +545,7 @@ async fn server_faults_are_retryable_and_v2_off_is_explained() {
         }
         other => panic!("{other:?}"),
     }
-    let (result, rec) = h.deploy(&client, &dir).await;
+    let (result, rec) = h.deploy(&h.client(), &dir).await;
     assert!(result.is_ok(), "{result:?}");
     assert!(rec.states().contains(&DeployState::Staging));
 }
@@ -557,6 +561,7 @@ async fn a_job_that_never_ends_hits_the_timeout() {
     });
     let client = CfClient::new(&CfConfig {
         job_timeout_secs: Some(1),
+        api: ApiChoice::V2,
         ..h.demo_config()
     });
     let dir = h.app_dir("slow");
@@ -580,9 +585,10 @@ async fn secrets_never_reach_reports_or_errors() {
     let (home, _) = cf_home_with_login(&h, &expired);
     let client = CfClient::new(&CfConfig {
         cf_home: Some(home),
+        api: ApiChoice::V2,
         ..CfConfig::default()
     });
-    let demo = h.client();
+    let demo = h.v2_client();
     let dir = h.app_dir("secrets");
     write(&dir, "spec.json", name_spec("secrets"));
     write(&dir, "a.txt", "a");
@@ -818,7 +824,7 @@ async fn emulator_follows_the_cloud_controller() {
     write(&dir, "spec.json", json!({"guid": guid}).to_string());
     write(&dir, "big.bin", noise(7, 70_000));
     write(&dir, "small.bin", noise(8, 1000));
-    let client = h.client();
+    let client = h.v2_client();
     h.deploy(&client, &dir).await.0.unwrap();
     let snap = h.snapshot(&client, &dir);
     let sha1 = |p: &str| snap.find(p).unwrap().file().unwrap().blob.sha1.clone();
@@ -872,7 +878,7 @@ async fn emulator_follows_the_cloud_controller() {
 #[tokio::test]
 async fn the_example_app_deploys_as_shipped() {
     let h = Harness::start().await;
-    let client = h.client();
+    let client = h.v2_client();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cf-hello");
     let manifest = std::fs::read_to_string(example.join("manifest.yml")).unwrap();
     assert!(manifest.contains("name: cf-hello"), "{manifest}");

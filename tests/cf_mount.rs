@@ -1,5 +1,7 @@
-//! Cloud Foundry end to end on a real mount: the job moves in `.pushfs/job`,
-//! only changed files travel, failures carry the server's words.
+//! Cloud Foundry end to end on a real mount through the v2 API (`api =
+//! "v2"`, the bits-only flow): the job moves in `.pushfs/job`, only changed
+//! files travel, failures carry the server's words. The v3 push is in
+//! `cf_v3_mount.rs` and `cf_manifest_mount.rs`.
 
 mod common;
 
@@ -12,9 +14,15 @@ use common::{eventually, run, status, wait, TestMount};
 use pushfs::emulator::cf::{
     CfFault, JobPacing, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
 };
+use pushfs::backend::cf::ApiChoice;
 use pushfs::emulator::FaultPlan;
 
 const MIB: usize = 1 << 20;
+
+/// The emulators, with the client held to v2.
+fn v2_mount() -> TestMount {
+    TestMount::with_emulators_and(|config, _| config.cf.api = ApiChoice::V2)
+}
 
 /// Bytes that differ per `seed`, so each file has its own SHA-1.
 fn noise(seed: u8, len: usize) -> Vec<u8> {
@@ -31,7 +39,7 @@ fn noise(seed: u8, len: usize) -> Vec<u8> {
 
 #[test]
 fn the_example_pushes_and_the_job_is_visible_until_finished() {
-    let t = TestMount::with_emulators();
+    let t = v2_mount();
     let app = t.copy_example("cf");
     assert_eq!(wait(&app), "deployed");
     let cf = &t.emulators().cf.api;
@@ -60,7 +68,7 @@ fn the_example_pushes_and_the_job_is_visible_until_finished() {
 
 #[test]
 fn changing_one_file_uploads_only_that_file() {
-    let t = TestMount::with_emulators();
+    let t = v2_mount();
     let app = t.app("cf", "big");
     fs::create_dir(&app).unwrap();
     fs::write(
@@ -99,7 +107,7 @@ fn changing_one_file_uploads_only_that_file() {
 
 #[test]
 fn a_failed_job_reports_the_servers_description() {
-    let t = TestMount::with_emulators();
+    let t = v2_mount();
     t.emulators().cf.api.inject(CfFault::CorruptNextZip);
     let app = t.copy_example("cf");
     assert_eq!(wait(&app), "failed");
@@ -122,6 +130,7 @@ fn a_cf_cli_login_is_reused_and_refreshed() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("cf-home");
     let t = TestMount::with_emulators_and(|config, emulators| {
+        config.cf.api = ApiChoice::V2;
         let expired = emulators.cf.api.mint_token(
             DEVELOPER_SCOPES,
             SystemTime::now() - Duration::from_secs(3600),
@@ -171,7 +180,7 @@ fn a_cf_cli_login_is_reused_and_refreshed() {
 
 #[test]
 fn cfignore_keeps_files_out_of_the_zip() {
-    let t = TestMount::with_emulators();
+    let t = v2_mount();
     let app = t.app("cf", "ignoring");
     fs::create_dir_all(app.join("logs")).unwrap();
     fs::write(
@@ -206,7 +215,8 @@ fn cfignore_keeps_files_out_of_the_zip() {
 
 #[test]
 fn the_state_file_follows_the_job_through_queued_and_running() {
-    let t = TestMount::with_emulators_and(|_, emulators| {
+    let t = TestMount::with_emulators_and(|config, emulators| {
+        config.cf.api = ApiChoice::V2;
         // Three polls in each state, so each lasts long enough to be seen.
         emulators.cf.api.update_settings(|s| {
             s.job_pacing = JobPacing {
@@ -234,7 +244,7 @@ fn the_state_file_follows_the_job_through_queued_and_running() {
 
 #[test]
 fn a_hard_linked_file_is_zipped_under_each_name() {
-    let t = TestMount::with_emulators();
+    let t = v2_mount();
     let app = t.copy_example("cf");
     assert_eq!(wait(&app), "deployed");
     fs::write(app.join("page.html"), "<p>linked</p>").unwrap();
@@ -252,7 +262,7 @@ fn a_hard_linked_file_is_zipped_under_each_name() {
 
 #[test]
 fn a_stalled_resource_match_shows_as_uploading_not_packaging() {
-    let t = TestMount::with_emulators();
+    let t = v2_mount();
     let cf = &t.emulators().cf;
     // The resource match hangs for 5 s; every other request is answered at once.
     cf.faults.set(FaultPlan {
@@ -292,7 +302,7 @@ fn rm_rf_during_the_upload_cancels_it_and_the_log_says_so() {
     cf.faults.set(FaultPlan {
         slow_next: 1,
         delay_ms: 30_000,
-        slow_path: Some("/bits".into()),
+        slow_path: Some("/upload".into()),
         ..FaultPlan::default()
     });
     let pushfs = setup.start(150);
@@ -308,7 +318,7 @@ fn rm_rf_during_the_upload_cancels_it_and_the_log_says_so() {
         cf.faults
             .requests()
             .iter()
-            .any(|r| r.line.starts_with("PUT ") && r.line.ends_with("/bits"))
+            .any(|r| r.line.starts_with("POST ") && r.line.ends_with("/upload"))
     });
     assert_eq!(status(&app, "state"), "uploading");
     run(Command::new("rm").arg("-rf").arg(&app));

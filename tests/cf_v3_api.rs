@@ -25,7 +25,7 @@ async fn auto_pushes_through_v3_to_running_and_sends_only_what_changed() {
 
     let (result, rec) = h.deploy(&client, &dir).await;
     let first = result.unwrap();
-    assert!(rec.has_log("offers no v2; using v3"), "{:?}", rec.logs());
+    assert!(rec.has_log("offers v3; using v3"), "{:?}", rec.logs());
     let guid = first.id.clone().unwrap();
     let states = rec.states();
     let order = [
@@ -217,10 +217,11 @@ async fn forced_apis_and_pasted_urls_and_tokens() {
     write(&dir, "spec.json", name_spec("forced"));
     write(&dir, "a.txt", "a");
 
-    // v2 on: auto and v2 use the seed's v2 flow; v3 can be forced.
+    // v2 on: auto still pushes through v3, as every foundation links it;
+    // v2 is taken only when configured.
     let auto = h.deploy(&h.fast_client(), &dir).await.0.unwrap();
-    assert_eq!(h.emu.api.uploads().pop().unwrap().package_guid, None);
-    assert!(auto.job.unwrap().steps.is_empty());
+    assert!(h.emu.api.uploads().pop().unwrap().package_guid.is_some());
+    assert_eq!(auto.job.unwrap().steps.len(), 3, "package, build, droplet");
     let v2 = CfClient::new(&CfConfig {
         api: ApiChoice::V2,
         ..h.fast_config()

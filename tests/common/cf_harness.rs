@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pushfs::backend::cf::{CfClient, CfConfig};
+use pushfs::backend::cf::{ApiChoice, CfClient, CfConfig};
 use pushfs::backend::{Backend, BackendKind, DeployError, DeployOutcome, PreviousDeploy};
 use pushfs::config::Config;
 use pushfs::deploy::snapshot::Snapshot;
@@ -55,6 +55,15 @@ impl Harness {
 
     pub fn client(&self) -> CfClient {
         CfClient::new(&self.demo_config())
+    }
+
+    /// The demo client with `api = "v2"`: the bits-only flow, which pushfs
+    /// takes only when told to.
+    pub fn v2_client(&self) -> CfClient {
+        CfClient::new(&CfConfig {
+            api: ApiChoice::V2,
+            ..self.demo_config()
+        })
     }
 
     pub fn fast_client(&self) -> CfClient {
