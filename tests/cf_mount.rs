@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use common::child::EmulatedSetup;
 use common::{eventually, run, status, wait, TestMount};
+use pushfs::backend::cf::ApiChoice;
 use pushfs::emulator::cf::{
     CfFault, JobPacing, DEMO_REFRESH_TOKEN, DEMO_SPACE_GUID, DEMO_TOKEN, DEVELOPER_SCOPES,
 };
-use pushfs::backend::cf::ApiChoice;
 use pushfs::emulator::FaultPlan;
 
 const MIB: usize = 1 << 20;

@@ -195,11 +195,17 @@ fn forced_v2_still_works_against_a_v2_foundation() {
 fn auto_pushes_through_v3_on_a_foundation_with_v2_on() {
     let t = TestMount::with_emulators_and(|config, _| config.cf.poll_interval_ms = Some(20));
     let cf = &t.emulators().cf.api;
-    assert!(cf.settings().v2_enabled, "the emulator serves v2 by default");
+    assert!(
+        cf.settings().v2_enabled,
+        "the emulator serves v2 by default"
+    );
     let app = new_app(&t, "v2-on", spec("v2-on"));
     assert_eq!(wait(&app), "deployed");
     assert!(status(&app, "log").contains("offers v3; using v3"));
-    assert!(cf.uploads().iter().all(|u| u.package_guid.is_some()), "no v2 upload");
+    assert!(
+        cf.uploads().iter().all(|u| u.package_guid.is_some()),
+        "no v2 upload"
+    );
     let record = cf.app(&status(&app, "id")).unwrap();
     assert_eq!(record.state, "STARTED", "staged and started, not only bits");
     assert!(record.current_droplet.is_some());

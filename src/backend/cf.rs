@@ -51,17 +51,10 @@ pub use self::spec::{Strategy as CfStrategy, SPEC_FILE};
 pub use self::version::ApiChoice;
 
 /// The cf CLI's default ignore lines (`DefaultIgnoreLines`), less the
-/// manifests: pushfs reads `manifest.yml` for the app name, so it stays in
-/// the snapshot and the packager leaves it out instead.
-pub const DEFAULT_IGNORE: &[&str] = &[
-    ".cfignore",
-    ".DS_Store",
-    ".git",
-    ".gitignore",
-    ".hg",
-    ".svn",
-    "_darcs",
-];
+/// manifests and `.cfignore`: pushfs reads those (a `path:` folder's own
+/// `.cfignore` too), so they stay in the snapshot and the packager leaves
+/// them out instead (`plan::DeployPlan::is_deploy_metadata`).
+pub const DEFAULT_IGNORE: &[&str] = &[".DS_Store", ".git", ".gitignore", ".hg", ".svn", "_darcs"];
 
 /// `[cf]` in the config file.
 #[derive(Clone, Default, Deserialize)]

@@ -229,6 +229,10 @@ pub struct PackagedFile {
     pub mode: u32,
     /// `Some(target)` for a symlink.
     pub link_target: Option<String>,
+    /// The mtime the zip entry carried (Unix seconds): the extended
+    /// timestamp if present, else the DOS time read as UTC. `None` for a
+    /// file copied from the resource pool.
+    pub mtime: Option<i64>,
 }
 
 /// An app as tests see it.
@@ -761,5 +765,8 @@ impl EmulatedApi for CfEmulator {
         config.cf.url = Some(base_url.to_string());
         config.cf.token = Some(format!("bearer {DEMO_TOKEN}"));
         config.cf.space_guid = Some(DEMO_SPACE_GUID.to_string());
+        // The emulator's router answers on its own port, in plain HTTP.
+        config.cf.route_scheme = Some("http".into());
+        config.cf.route_port = reqwest::Url::parse(base_url).ok().and_then(|u| u.port());
     }
 }

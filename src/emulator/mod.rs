@@ -111,7 +111,9 @@ impl Emulators {
             "# Written by `pushfs emulate`: demo credentials of the local emulators only.\n\
              [bytenite]\nurl = {:?}\napi_key = {:?}\n\n\
              [flux]\nurl = {:?}\nprivate_key_file = {:?}\n\n\
-             [cf]\nurl = {:?}\ntoken = {:?}\nspace_guid = {:?}\n",
+             [cf]\nurl = {:?}\ntoken = {:?}\nspace_guid = {:?}\n\
+             # the emulator's router: http://<app>.apps.localhost:<port>/\n\
+             route_scheme = \"http\"\nroute_port = {}\n",
             self.bytenite.url,
             bytenite::DEMO_API_KEY,
             self.flux.url,
@@ -119,6 +121,10 @@ impl Emulators {
             self.cf.url,
             format!("bearer {}", cf::DEMO_TOKEN),
             cf::DEMO_SPACE_GUID,
+            reqwest::Url::parse(&self.cf.url)
+                .ok()
+                .and_then(|u| u.port())
+                .unwrap_or(80),
         );
         // 0600 like the key: it holds tokens, and pushfs warns about a
         // config file with tokens that others can read.

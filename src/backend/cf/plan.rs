@@ -151,9 +151,10 @@ impl DeployPlan {
         })
     }
 
-    /// Whether an entry at the app root is pushfs's to read, not the
-    /// app's: `spec.json` (unless it is the app's own), `vars.yml`, and
-    /// the manifests at any depth, as the cf CLI's ignore list has them.
+    /// Whether an entry is pushfs's to read, not the app's: at the root
+    /// `spec.json` (unless it is the app's own) and `vars.yml`; at any
+    /// depth the manifests and `.cfignore`, as the cf CLI's ignore list
+    /// has them.
     pub fn is_deploy_metadata(&self, entry: &SnapshotEntry) -> bool {
         if matches!(entry.kind, EntryKind::Dir) {
             return false;
@@ -161,10 +162,18 @@ impl DeployPlan {
         if entry.path == VARS_FILE || (entry.path == SPEC_FILE && !self.spec_json_travels) {
             return true;
         }
-        let base = entry.path.rsplit('/').next().unwrap_or(&entry.path);
-        MANIFEST_FILES.contains(&base)
+        is_cf_metadata(&entry.path)
     }
 }
+
+/// A manifest or `.cfignore`, at any depth: never uploaded.
+pub fn is_cf_metadata(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base == CF_IGNORE_FILE || MANIFEST_FILES.contains(&base)
+}
+
+/// The cf CLI's ignore file.
+pub const CF_IGNORE_FILE: &str = ".cfignore";
 
 fn too_big(snapshot: &Snapshot, path: &str) -> bool {
     snapshot

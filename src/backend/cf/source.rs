@@ -122,9 +122,8 @@ fn folder_entries(
         .filter_map(|e| {
             let path = e.path.strip_prefix(&under)?;
             let is_dir = matches!(e.kind, EntryKind::Dir);
-            let base = path.rsplit('/').next().unwrap_or(path);
-            let manifest = !is_dir && super::manifest::MANIFEST_FILES.contains(&base);
-            if manifest || rules.is_ignored(path, is_dir) {
+            let metadata = !is_dir && super::plan::is_cf_metadata(path);
+            if metadata || rules.is_ignored(path, is_dir) {
                 return None;
             }
             Some(SnapshotEntry {

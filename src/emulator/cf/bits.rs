@@ -355,6 +355,7 @@ pub(super) fn package(
                 continue;
             }
             let mode = entry.unix_mode().unwrap_or(0o100644);
+            let mtime = Some(entry_mtime(&entry));
             if mode & S_IFMT == S_IFLNK {
                 let mut target = String::new();
                 entry
@@ -368,6 +369,7 @@ pub(super) fn package(
                         size: target.len() as u64,
                         mode: mode & 0o7777,
                         link_target: Some(target),
+                        mtime,
                     },
                 );
                 continue;
@@ -394,6 +396,7 @@ pub(super) fn package(
                     size,
                     mode: mode & 0o7777,
                     link_target: None,
+                    mtime,
                 },
             );
         }
@@ -448,6 +451,7 @@ pub(super) fn package(
                 size,
                 mode: mode & 0o7777,
                 link_target: None,
+                mtime: None,
             },
         );
     }
@@ -483,6 +487,32 @@ fn hash_into(from: &mut impl Read, out: &mut impl Write) -> io::Result<(String, 
         size += n as u64;
     }
     Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// An entry's mtime as unzip restores it: the extended timestamp (0x5455)
+/// when there is one, else the DOS date and time, read as UTC.
+fn entry_mtime(entry: &zip::read::ZipFile<'_, impl std::io::Read>) -> i64 {
+    for field in entry.extra_data_fields() {
+        if let zip::extra_fields::ExtraField::ExtendedTimestamp(ts) = field {
+            if let Some(secs) = ts.mod_time() {
+                return i64::from(secs);
+            }
+        }
+    }
+    let t = entry.last_modified().unwrap_or_default();
+    let days = days_from_civil(i64::from(t.year()), t.month().into(), t.day().into());
+    days * 86_400 + i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second())
+}
+
+/// Howard Hinnant's days-from-civil: (y, m, d) to days since 1970-01-01.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
