@@ -386,6 +386,8 @@ fn run_demo(
         "pushfs demo: mounted at {m}\n\
          emulators: bytenite {} | flux {} | cf {}\n\
          try:\n  cp -r examples/bytenite-hello {m}/bytenite/\n  cat {m}/bytenite/bytenite-hello/.pushfs/wait\n\
+         \x20 cp -r examples/cf-hello {m}/cf/\n  cat {m}/cf/cf-hello/.pushfs/wait\n\
+         \x20 curl \"$(cat {m}/cf/cf-hello/.pushfs/url)\"    # the app, through the emulator's router\n\
          Ctrl-C to stop (the demo's state is thrown away).",
         emulators.bytenite.url, emulators.flux.url, emulators.cf.url
     );

@@ -765,6 +765,8 @@ impl EmulatedApi for CfEmulator {
         config.cf.url = Some(base_url.to_string());
         config.cf.token = Some(format!("bearer {DEMO_TOKEN}"));
         config.cf.space_guid = Some(DEMO_SPACE_GUID.to_string());
+        // The emulator answers at once: no need for the cf CLI's 3 s pace.
+        config.cf.poll_interval_ms = Some(500);
         // The emulator's router answers on its own port, in plain HTTP.
         config.cf.route_scheme = Some("http".into());
         config.cf.route_port = reqwest::Url::parse(base_url).ok().and_then(|u| u.port());

@@ -113,7 +113,7 @@ impl Emulators {
              [flux]\nurl = {:?}\nprivate_key_file = {:?}\n\n\
              [cf]\nurl = {:?}\ntoken = {:?}\nspace_guid = {:?}\n\
              # the emulator's router: http://<app>.apps.localhost:<port>/\n\
-             route_scheme = \"http\"\nroute_port = {}\n",
+             route_scheme = \"http\"\nroute_port = {}\npoll_interval_ms = 500\n",
             self.bytenite.url,
             bytenite::DEMO_API_KEY,
             self.flux.url,
