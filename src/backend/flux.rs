@@ -10,7 +10,7 @@
 //! An accepted message is temporary until its fee is paid: the deploy
 //! reports what to pay ([`payment`]) and [`watch`] follows the message until
 //! the app runs or the deadline passes. pushfs never pays.
-//! Facts and sources: `shared/backends/flux.md`; user docs: `docs/flux.md`.
+//! User docs, with the rules followed: `docs/flux.md`.
 
 pub mod clock;
 pub mod js;

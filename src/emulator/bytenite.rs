@@ -1,6 +1,6 @@
 //! The ByteNite emulator: access tokens for API keys, and app pushes read,
 //! checked and stored the way the fact sheet's proposal describes
-//! (`shared/backends/bytenite.md` §6).
+//! (see `docs/bytenite.md`).
 //!
 //! Routes: `POST /v1/auth/access_token`, `POST /v1/dev/apps`,
 //! `GET /v1/dev/apps`, `GET /v1/dev/apps/{tag}`, `POST /v1/dev/apps/{tag}/activate`,

@@ -1,6 +1,6 @@
 //! An emulated Cloud Foundry Cloud Controller (plus its UAA token
-//! endpoint), faithful to the rules in `shared/backends/cf.md` (v2) and
-//! `shared/backends/cf-v3.md` (v3): apps, a resource pool with the real
+//! endpoint), faithful to cloud_controller_ng's rules (`docs/cf.md`) for v2 and
+//! v3: apps, a resource pool with the real
 //! size window, `resource_match` and `resource_matches`, the v2 bits upload
 //! and its async jobs, v3 packages, builds, droplets and process stats, and
 //! v2 switched off the way nginx does it.

@@ -1,7 +1,7 @@
 //! The read-only questions pushfs asks a FluxOS node after a message is
 //! accepted: where to pay, what it costs, and how far the message got
 //! (temporary, permanent, running). Each answer is FluxOS's `{status, data}`
-//! envelope, always HTTP 200 (`shared/backends/after-upload.md` §3–§6).
+//! envelope, always HTTP 200 (FluxOS's own API; see `docs/flux.md`).
 
 use serde_json::Value;
 

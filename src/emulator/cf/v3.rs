@@ -1,4 +1,4 @@
-//! The v3 half of the emulated Cloud Controller (`shared/backends/cf-v3.md`):
+//! The v3 half of the emulated Cloud Controller (cloud_controller_ng's rules, `docs/cf.md`):
 //! the root documents, apps, `resource_matches`, bits packages and their
 //! upload, builds and droplets, processes and their stats; and what `cf
 //! push` uses beyond bits: the space manifest and its job, routes,
