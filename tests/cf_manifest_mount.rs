@@ -286,7 +286,7 @@ fn two_apps_deploy_in_order_each_from_its_path_and_all_are_listed() {
     for (entry, remote) in apps.iter().zip([&web, &api]) {
         assert_eq!(entry["guid"], remote.guid.as_str());
         assert_eq!(entry["state"], "deployed");
-        assert!(entry["build"].is_null() || entry["build"].is_string());
+        assert!(entry["build"].is_string());
         assert!(entry["droplet"].is_string());
         assert!(entry["package"].is_string());
     }

@@ -212,8 +212,11 @@ impl Push<'_> {
         }
 
         board.step(index, "stage", DeployState::Staging);
-        let droplet = self.stage(&remote.guid, &ready.guid, progress).await?;
-        board.update(index, |a| a.droplet = Some(droplet.clone()));
+        let (build, droplet) = self.stage(&remote.guid, &ready.guid, progress).await?;
+        board.update(index, |a| {
+            a.build = Some(build);
+            a.droplet = Some(droplet.clone());
+        });
 
         let rolling = self.strategy == Strategy::Rolling && remote.state == "STARTED";
         if rolling {
@@ -389,24 +392,26 @@ impl Push<'_> {
         Ok(())
     }
 
-    /// Step: a build of the package, waited until STAGED. A failed build
-    /// brings its staging output into the log, from log-cache.
+    /// Step: a build of the package, waited until STAGED; the build's and
+    /// the droplet's guids. A failed build brings its staging output into
+    /// the log, from log-cache.
     async fn stage(
         &self,
         app_guid: &str,
         package_guid: &str,
         progress: &mut Progress,
-    ) -> Result<String, DeployError> {
+    ) -> Result<(String, String), DeployError> {
         let (report, session) = (self.report, self.session);
         // log-cache's clock is not ours: a little slack before the build.
         let since = SystemTime::now() - Duration::from_secs(5);
         let build = build::create(session, package_guid).await?;
+        let build_guid = build.guid.clone();
         progress.set(report, "build", &build.guid, &build.state);
         let poller = Poller::new(self.timing.interval, self.timing.staging_timeout);
         match build::wait_staged(session, build, poller, progress, report).await {
             Ok(droplet) => {
                 report.log(&format!("cf: staged droplet {}", droplet.guid));
-                Ok(droplet.guid)
+                Ok((build_guid, droplet.guid))
             }
             Err(err) => {
                 self.copy_staging_log(app_guid, since).await;
