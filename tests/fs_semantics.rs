@@ -478,3 +478,98 @@ fn hard_links_work_for_cp_al_and_survive_a_remount() {
     assert_eq!(fs::read_to_string(&b).unwrap(), "file 0\n");
     assert_eq!(fs::metadata(&b).unwrap().nlink(), 1);
 }
+
+/// `renameat2(2)` on two paths of the mount, as `mv --exchange` calls it.
+fn renameat2(from: &Path, to: &Path, flags: u32) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(from.as_os_str().as_bytes()).unwrap();
+    let to = CString::new(to.as_os_str().as_bytes()).unwrap();
+    // SAFETY: two valid NUL-terminated paths, relative to nothing.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[test]
+fn rename_exchange_swaps_two_names_atomically_within_an_app() {
+    let t = mount();
+    let app = app_dir(&t, "swap");
+    fs::create_dir_all(app.join("releases/v1")).unwrap();
+    fs::create_dir_all(app.join("live")).unwrap();
+    fs::write(app.join("live/index.html"), "old").unwrap();
+    fs::write(app.join("releases/v1/index.html"), "new").unwrap();
+    fs::write(app.join("a.txt"), "a").unwrap();
+    fs::write(app.join("b.txt"), "b").unwrap();
+
+    renameat2(
+        &app.join("a.txt"),
+        &app.join("b.txt"),
+        libc::RENAME_EXCHANGE,
+    )
+    .unwrap();
+    assert_eq!(fs::read_to_string(app.join("a.txt")).unwrap(), "b");
+    assert_eq!(fs::read_to_string(app.join("b.txt")).unwrap(), "a");
+
+    // Directories in different parents, the atomic-swap deploy idiom.
+    let links = |p: &Path| fs::metadata(p).unwrap().nlink();
+    let (releases, root) = (links(&app.join("releases")), links(&app));
+    renameat2(
+        &app.join("releases/v1"),
+        &app.join("live"),
+        libc::RENAME_EXCHANGE,
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read_to_string(app.join("live/index.html")).unwrap(),
+        "new"
+    );
+    assert_eq!(
+        fs::read_to_string(app.join("releases/v1/index.html")).unwrap(),
+        "old"
+    );
+    assert_eq!(
+        (links(&app.join("releases")), links(&app)),
+        (releases, root)
+    );
+
+    // A file and a directory swap too; a name that is not there is ENOENT;
+    // a directory cannot swap with its own child.
+    renameat2(&app.join("a.txt"), &app.join("live"), libc::RENAME_EXCHANGE).unwrap();
+    assert!(app.join("a.txt").is_dir() && app.join("live").is_file());
+    let err = renameat2(&app.join("nope"), &app.join("b.txt"), libc::RENAME_EXCHANGE).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    let err = renameat2(
+        &app.join("releases"),
+        &app.join("releases/v1"),
+        libc::RENAME_EXCHANGE,
+    )
+    .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+
+    // Across apps it is EXDEV, as a rename is.
+    let other = app_dir(&t, "other");
+    fs::write(other.join("c.txt"), "c").unwrap();
+    let err = renameat2(
+        &other.join("c.txt"),
+        &app.join("b.txt"),
+        libc::RENAME_EXCHANGE,
+    )
+    .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EXDEV));
+
+    // What deploys is the swapped tree.
+    fs::write(app.join("spec.json"), r#"{"guid":"g-1"}"#).unwrap();
+    assert_eq!(wait(&app), "deployed");
+}

@@ -416,7 +416,10 @@ impl Tree {
         flags: u32,
     ) -> TreeResult<()> {
         if flags & libc::RENAME_EXCHANGE != 0 {
-            return Err(TreeError::InvalidArgument);
+            if flags & libc::RENAME_NOREPLACE != 0 {
+                return Err(TreeError::InvalidArgument);
+            }
+            return self.exchange_once(parent, name, new_parent, new_name);
         }
         if StatusInode::decode(parent).is_some() || StatusInode::decode(new_parent).is_some() {
             return Err(TreeError::StatusFileReadOnly);
@@ -527,6 +530,80 @@ impl Tree {
         if cross_app {
             self.notify(target_dir.app);
         }
+        Ok(())
+    }
+
+    /// `renameat2(RENAME_EXCHANGE)`: two existing names swap what they
+    /// point at, atomically, within one app (`mv --exchange`, atomic-swap
+    /// deploy tools). Between apps it is `EXDEV`, as a rename would be.
+    fn exchange_once(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        new_parent: Ino,
+        new_name: &OsStr,
+    ) -> TreeResult<()> {
+        if StatusInode::decode(parent).is_some() || StatusInode::decode(new_parent).is_some() {
+            return Err(TreeError::StatusFileReadOnly);
+        }
+        let (name, new_name) = (utf8_name(name)?, utf8_name(new_name)?);
+        let mut txn = self.meta.begin()?;
+        let source_dir = txn.inode(parent)?.ok_or(TreeError::NotFound)?;
+        let target_dir = txn.inode(new_parent)?.ok_or(TreeError::NotFound)?;
+        for (dir, entry) in [(&source_dir, name), (&target_dir, new_name)] {
+            if is_app_root(dir) && is_status_dir_name(OsStr::new(entry)) {
+                return Err(TreeError::StatusFileReadOnly);
+            }
+        }
+        match (self.role(&source_dir), self.role(&target_dir)) {
+            (DirRole::Root, _) | (_, DirRole::Root) => return Err(TreeError::TopLevelIsFixed),
+            (DirRole::Backend(_), _) | (_, DirRole::Backend(_)) => {
+                return Err(TreeError::CrossAppRename)
+            }
+            _ => {}
+        }
+        if source_dir.app != target_dir.app {
+            return Err(TreeError::CrossAppRename);
+        }
+        let mut one = txn.lookup_row(parent, name)?.ok_or(TreeError::NotFound)?;
+        let mut other = txn
+            .lookup_row(new_parent, new_name)?
+            .ok_or(TreeError::NotFound)?;
+        if one.ino == other.ino {
+            return Ok(());
+        }
+        let (one_dir, other_dir) = (one.kind == InodeKind::Dir, other.kind == InodeKind::Dir);
+        // Neither may end up inside itself.
+        if (one_dir && is_ancestor(&txn, one.ino, new_parent)?)
+            || (other_dir && is_ancestor(&txn, other.ino, parent)?)
+        {
+            return Err(TreeError::InvalidArgument);
+        }
+        txn.delete_dentry(parent, name)?;
+        txn.delete_dentry(new_parent, new_name)?;
+        txn.insert_dentry(parent, name, other.ino)?;
+        txn.insert_dentry(new_parent, new_name, one.ino)?;
+        let now = SystemTime::now();
+        for (row, dir) in [(&mut one, new_parent), (&mut other, parent)] {
+            row.parent = dir;
+            row.ctime = now;
+            txn.update_attrs(row)?;
+        }
+        // A directory that changes parent moves its `..` with it.
+        let shift = i64::from(other_dir) - i64::from(one_dir);
+        let mut source_dir = txn.inode(parent)?.ok_or(TreeError::NotFound)?;
+        if parent != new_parent {
+            source_dir.nlink = (i64::from(source_dir.nlink) + shift).max(2) as u32;
+        }
+        touch_dir(&mut txn, &mut source_dir)?;
+        if parent != new_parent {
+            let mut target_dir = txn.inode(new_parent)?.ok_or(TreeError::NotFound)?;
+            target_dir.nlink = (i64::from(target_dir.nlink) - shift).max(2) as u32;
+            touch_dir(&mut txn, &mut target_dir)?;
+        }
+        self.mark(&mut txn, source_dir.app)?;
+        self.commit_freeing(txn, None)?;
+        self.notify(source_dir.app);
         Ok(())
     }
 

@@ -173,6 +173,8 @@ enum Op {
     Unlink(String),
     Rmdir(String),
     Rename(String, String),
+    /// `renameat2(RENAME_EXCHANGE)`.
+    Exchange(String, String),
     Link(String, String),
     /// `kill -9` and a new mount on the same state directory.
     Crash,
@@ -195,6 +197,7 @@ fn op() -> impl Strategy<Value = Op> {
         path().prop_map(Op::Unlink),
         path().prop_map(Op::Rmdir),
         (path(), path()).prop_map(|(a, b)| Op::Rename(a, b)),
+        (path(), path()).prop_map(|(a, b)| Op::Exchange(a, b)),
         (path(), path()).prop_map(|(a, b)| Op::Link(a, b)),
         Just(Op::Crash),
         Just(Op::Restart),
@@ -279,6 +282,17 @@ impl Fixture {
                 let pb = self.resolve(parent_of(b))?;
                 self.tree()
                     .rename(pa, OsStr::new(name_of(a)), pb, OsStr::new(name_of(b)), 0)
+            }
+            Op::Exchange(a, b) => {
+                let pa = self.resolve(parent_of(a))?;
+                let pb = self.resolve(parent_of(b))?;
+                self.tree().rename(
+                    pa,
+                    OsStr::new(name_of(a)),
+                    pb,
+                    OsStr::new(name_of(b)),
+                    libc::RENAME_EXCHANGE,
+                )
             }
             Op::Link(a, b) => {
                 let ino = self.resolve(a)?;
@@ -410,6 +424,36 @@ fn model_apply(m: &mut RefModel, op: &Op) -> bool {
             m.names.retain(|k, _| k != a && !under(a, k));
             m.names.remove(b);
             m.names.extend(moved);
+            true
+        }
+        Op::Exchange(a, b) => {
+            let (Some(one), Some(other)) = (m.names.get(a).copied(), m.names.get(b).copied())
+            else {
+                return false;
+            };
+            if a == b || one == other && one != Node::Dir {
+                return true;
+            }
+            if under(a, b) || under(b, a) {
+                return false;
+            }
+            let swapped: Vec<(String, Node)> = m
+                .names
+                .iter()
+                .filter_map(|(k, v)| {
+                    if k == a || under(a, k) {
+                        Some((format!("{b}{}", &k[a.len()..]), *v))
+                    } else if k == b || under(b, k) {
+                        Some((format!("{a}{}", &k[b.len()..]), *v))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let _ = (one, other);
+            m.names
+                .retain(|k, _| !(k == a || under(a, k) || k == b || under(b, k)));
+            m.names.extend(swapped);
             true
         }
         Op::Crash | Op::Restart => true,
