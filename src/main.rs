@@ -271,7 +271,7 @@ enum Ending {
 /// Serves until a signal or the end of the FUSE session. After a signal,
 /// waits until no file is open, so no writer loses its file or sees the
 /// mount vanish; a second signal stops at once.
-async fn serve(mounted: &Mounted) -> Ending {
+async fn serve(mounted: &Mounted, settle: Duration) -> Ending {
     let mut signals = StopSignals::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -280,14 +280,19 @@ async fn serve(mounted: &Mounted) -> Ending {
             _ = tick.tick() => if mounted.session_ended() { return Ending::SessionEnded },
         }
     }
-    let open = mounted.open_handles();
-    if open == 0 {
+    // A copy that is still going would go on writing beneath the mount
+    // point once it is gone: wait until nothing is open and the kernel
+    // has asked nothing for the settle time.
+    let quiet = |m: &Mounted| m.open_handles() == 0 && m.tree.quiet_for() >= settle;
+    if quiet(mounted) {
         return Ending::Signal;
     }
+    let open = mounted.open_handles();
     eprintln!(
-        "pushfs: waiting for {open} open file(s) to close before unmounting (Ctrl-C again to stop now)"
+        "pushfs: waiting until no file is open ({open} are) and nothing is written for {} before unmounting (Ctrl-C again to stop now)",
+        humantime::format_duration(settle)
     );
-    tracing::info!(open, "stop requested; waiting for open files to close");
+    tracing::info!(open, "stop requested; waiting for the mount to be quiet");
     loop {
         tokio::select! {
             _ = signals.next() => {
@@ -298,7 +303,7 @@ async fn serve(mounted: &Mounted) -> Ending {
                 if mounted.session_ended() {
                     return Ending::SessionEnded;
                 }
-                if mounted.open_handles() == 0 {
+                if quiet(mounted) {
                     return Ending::Signal;
                 }
             }
@@ -308,9 +313,13 @@ async fn serve(mounted: &Mounted) -> Ending {
 
 /// Runs a mount to its end: unmounts on a signal, winds down after an
 /// external unmount, and fails loudly if the session broke.
-fn run_to_end(rt: &tokio::runtime::Runtime, mounted: Mounted) -> Result<ExitCode, String> {
+fn run_to_end(
+    rt: &tokio::runtime::Runtime,
+    mounted: Mounted,
+    settle: Duration,
+) -> Result<ExitCode, String> {
     let mountpoint = mounted.mountpoint.clone();
-    match rt.block_on(serve(&mounted)) {
+    match rt.block_on(serve(&mounted, settle)) {
         Ending::Signal => {
             mounted.unmount();
             Ok(ExitCode::SUCCESS)
@@ -348,7 +357,7 @@ fn run_mount(mountpoint: &Path, args: MountArgs, env: &Env) -> Result<ExitCode, 
         "pushfs: mounted at {} (Ctrl-C to unmount)",
         mountpoint.display()
     );
-    run_to_end(&rt, mounted)
+    run_to_end(&rt, mounted, config.settle)
 }
 
 fn run_demo(
@@ -391,7 +400,7 @@ fn run_demo(
          Ctrl-C to stop (the demo's state is thrown away).",
         emulators.bytenite.url, emulators.flux.url, emulators.cf.url
     );
-    let ended = run_to_end(&rt, mounted);
+    let ended = run_to_end(&rt, mounted, config.settle);
     drop(emulators);
     ended
 }

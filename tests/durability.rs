@@ -622,3 +622,56 @@ fn removing_files_right_after_close_frees_their_space_while_mounted() {
     until_space_comes_back(&state, free_at_start);
     pushfs.stop();
 }
+
+/// Ctrl-C while `cp -r` runs: pushfs waits until the copy has been quiet
+/// for the settle time, so the copy ends whole and nothing of it lands
+/// beneath the mount point once the mount is gone.
+#[test]
+fn sigint_during_cp_r_waits_for_the_copy_and_nothing_lands_beneath() {
+    let (dir, mnt, state) = dirs();
+    let mut pushfs = Pushfs::start(&mnt, &state, 300, None);
+    let src = dir.path().join("src");
+    common::write_tree(&src, 4000);
+    fs::create_dir(mnt.join("cf/copied")).unwrap();
+    let mut cp = Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", src.display()))
+        .arg(mnt.join("cf/copied"))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !mnt.join("cf/copied/d0").exists() {
+        assert!(Instant::now() < deadline, "the copy never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    pushfs.signal(libc::SIGINT);
+    let copied = cp.wait().unwrap();
+    let status = pushfs.wait_exit(EXIT_TIMEOUT);
+    let log = pushfs.log();
+    assert!(
+        copied.success(),
+        "cp failed: the mount went away under it\n{log}"
+    );
+    assert!(status.success(), "pushfs exited with {status}:\n{log}");
+    assert!(
+        log.contains("waiting until no file is open"),
+        "the wait is said on stderr:\n{log}"
+    );
+    assert!(!in_mount_table(&mnt), "the mount outlived pushfs:\n{log}");
+    lazy_unmount(&mnt);
+    let left: Vec<_> = fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "written beneath the mount point: {left:?}");
+    drop(pushfs);
+
+    let pushfs = Pushfs::start(&mnt, &state, 300, None);
+    common::run(
+        Command::new("diff")
+            .arg("-r")
+            .arg(&src)
+            .arg(mnt.join("cf/copied")),
+    );
+    pushfs.stop();
+}

@@ -87,7 +87,14 @@ fn fail(op: &str, err: TreeError) -> Errno {
 
 /// A span per kernel request, so every event logged while serving it says
 /// which request and inode it was for.
-fn request_span(req: &Request, op: &'static str, ino: u64) -> tracing::span::EnteredSpan {
+/// It also notes that the mount is in use: a stop waits for quiet.
+fn request_span(
+    tree: &Tree,
+    req: &Request,
+    op: &'static str,
+    ino: u64,
+) -> tracing::span::EnteredSpan {
+    tree.note_request();
     tracing::debug_span!("fuse", op, req = req.unique().0, ino).entered()
 }
 
@@ -155,7 +162,7 @@ impl Filesystem for PushFs {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let _span = request_span(req, "lookup", parent.0);
+        let _span = request_span(&self.tree, req, "lookup", parent.0);
         reply_entry(reply, "lookup", self.tree.lookup(parent.0, name));
     }
 
@@ -164,7 +171,7 @@ impl Filesystem for PushFs {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let _span = request_span(req, "getattr", ino.0);
+        let _span = request_span(&self.tree, req, "getattr", ino.0);
         match self.tree.getattr(ino.0) {
             Ok(attr) => reply.attr(&ttl(&attr), &file_attr(&attr)),
             Err(err) => reply.error(fail("getattr", err)),
@@ -189,7 +196,7 @@ impl Filesystem for PushFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let _span = request_span(req, "setattr", ino.0);
+        let _span = request_span(&self.tree, req, "setattr", ino.0);
         let set = SetAttr {
             mode,
             uid,
@@ -206,7 +213,7 @@ impl Filesystem for PushFs {
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        let _span = request_span(req, "readlink", ino.0);
+        let _span = request_span(&self.tree, req, "readlink", ino.0);
         match self.tree.readlink(ino.0) {
             Ok(target) => reply.data(target.as_encoded_bytes()),
             Err(err) => reply.error(fail("readlink", err)),
@@ -223,7 +230,7 @@ impl Filesystem for PushFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        let _span = request_span(req, "mknod", parent.0);
+        let _span = request_span(&self.tree, req, "mknod", parent.0);
         let result = self.tree.mknod(parent.0, name, creator(req, mode, umask));
         reply_entry(reply, "mknod", result);
     }
@@ -237,18 +244,18 @@ impl Filesystem for PushFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let _span = request_span(req, "mkdir", parent.0);
+        let _span = request_span(&self.tree, req, "mkdir", parent.0);
         let result = self.tree.mkdir(parent.0, name, creator(req, mode, umask));
         reply_entry(reply, "mkdir", result);
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _span = request_span(req, "unlink", parent.0);
+        let _span = request_span(&self.tree, req, "unlink", parent.0);
         reply_empty(reply, "unlink", self.tree.unlink(parent.0, name));
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _span = request_span(req, "rmdir", parent.0);
+        let _span = request_span(&self.tree, req, "rmdir", parent.0);
         reply_empty(reply, "rmdir", self.tree.rmdir(parent.0, name));
     }
 
@@ -260,7 +267,7 @@ impl Filesystem for PushFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let _span = request_span(req, "symlink", parent.0);
+        let _span = request_span(&self.tree, req, "symlink", parent.0);
         let result = self
             .tree
             .symlink(parent.0, name, target.as_os_str(), req.uid(), req.gid());
@@ -277,7 +284,7 @@ impl Filesystem for PushFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(req, "rename", parent.0);
+        let _span = request_span(&self.tree, req, "rename", parent.0);
         let result = self
             .tree
             .rename(parent.0, name, newparent.0, newname, flags.bits());
@@ -292,12 +299,12 @@ impl Filesystem for PushFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let _span = request_span(req, "link", ino.0);
+        let _span = request_span(&self.tree, req, "link", ino.0);
         reply_entry(reply, "link", self.tree.link(ino.0, newparent.0, newname));
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let _span = request_span(req, "open", ino.0);
+        let _span = request_span(&self.tree, req, "open", ino.0);
         match self.tree.open(ino.0, flags.0) {
             Ok(opened) => {
                 let fh = FileHandle(opened.fh);
@@ -332,7 +339,7 @@ impl Filesystem for PushFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let _span = request_span(req, "read", ino.0);
+        let _span = request_span(&self.tree, req, "read", ino.0);
         self.tree.read(
             fh.0,
             offset,
@@ -356,7 +363,7 @@ impl Filesystem for PushFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let _span = request_span(req, "write", ino.0);
+        let _span = request_span(&self.tree, req, "write", ino.0);
         match self.tree.write(ino.0, fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(err) => reply.error(fail("write", err)),
@@ -371,7 +378,7 @@ impl Filesystem for PushFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(req, "flush", ino.0);
+        let _span = request_span(&self.tree, req, "flush", ino.0);
         // Nothing to do at close: files are recorded at create and sealed
         // after release. ENOSYS tells the kernel never to ask again, which
         // saves a round trip on every close.
@@ -388,7 +395,7 @@ impl Filesystem for PushFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(req, "release", ino.0);
+        let _span = request_span(&self.tree, req, "release", ino.0);
         self.passthrough.released(fh.0);
         reply_empty(reply, "release", self.tree.release(ino.0, fh.0));
     }
@@ -401,12 +408,12 @@ impl Filesystem for PushFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(req, "fsync", ino.0);
+        let _span = request_span(&self.tree, req, "fsync", ino.0);
         reply_empty(reply, "fsync", self.tree.fsync(fh.0));
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let _span = request_span(req, "opendir", ino.0);
+        let _span = request_span(&self.tree, req, "opendir", ino.0);
         match self.tree.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(err) => reply.error(fail("opendir", err)),
@@ -421,7 +428,7 @@ impl Filesystem for PushFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let _span = request_span(req, "readdir", ino.0);
+        let _span = request_span(&self.tree, req, "readdir", ino.0);
         match self.tree.readdir(fh.0, offset) {
             Ok(entries) => {
                 for (i, entry) in entries.iter().enumerate() {
@@ -448,7 +455,7 @@ impl Filesystem for PushFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(req, "releasedir", ino.0);
+        let _span = request_span(&self.tree, req, "releasedir", ino.0);
         self.tree.releasedir(fh.0);
         reply.ok();
     }
@@ -461,12 +468,12 @@ impl Filesystem for PushFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(req, "fsyncdir", ino.0);
+        let _span = request_span(&self.tree, req, "fsyncdir", ino.0);
         reply_empty(reply, "fsyncdir", self.tree.sync());
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        let _span = request_span(req, "statfs", ino.0);
+        let _span = request_span(&self.tree, req, "statfs", ino.0);
         match self.tree.statfs() {
             Ok(s) => reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
@@ -485,7 +492,7 @@ impl Filesystem for PushFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let _span = request_span(req, "create", parent.0);
+        let _span = request_span(&self.tree, req, "create", parent.0);
         match self.tree.create(parent.0, name, creator(req, mode, umask)) {
             Ok((attr, opened)) => {
                 let (ttl, file_attr) = (ttl(&attr), file_attr(&attr));

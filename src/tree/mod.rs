@@ -26,6 +26,7 @@ mod status_inodes;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -106,6 +107,10 @@ pub struct Tree {
     sealer: Sealer,
     /// Set once mounted: drops the kernel's cached names after a rollback.
     kernel: OnceLock<Box<dyn KernelCache>>,
+    /// When the kernel last asked anything, in milliseconds since `born`:
+    /// a stop waits until the mount has been quiet for a while.
+    last_request_ms: AtomicU64,
+    born: std::time::Instant,
 }
 
 impl Tree {
@@ -133,6 +138,8 @@ impl Tree {
             hooks,
             sealer: Sealer::start(weak.clone()),
             kernel: OnceLock::new(),
+            last_request_ms: AtomicU64::new(0),
+            born: std::time::Instant::now(),
         });
         recovery::announce_apps(&tree, &start)?;
         Ok(tree)
@@ -173,6 +180,19 @@ impl Tree {
     }
 
     /// How many handles are open (a clean stop waits for none).
+    /// A kernel request arrived (the FUSE adapter calls this for each).
+    pub fn note_request(&self) {
+        let now = self.born.elapsed().as_millis() as u64;
+        self.last_request_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// How long since the kernel last asked anything.
+    pub fn quiet_for(&self) -> std::time::Duration {
+        let last = self.last_request_ms.load(Ordering::Relaxed);
+        let now = self.born.elapsed().as_millis() as u64;
+        std::time::Duration::from_millis(now.saturating_sub(last))
+    }
+
     pub fn open_handles(&self) -> usize {
         self.open.lock().values().map(|o| o.handles as usize).sum()
     }
