@@ -420,7 +420,7 @@ impl Tree {
             Some(file) => (
                 FileKind::File,
                 file.perm(),
-                self.status_bytes(&app, file)?.len() as u64,
+                (self.status_bytes(&app, file)?.len() as u64).max(file.size_floor()),
                 1,
             ),
         };

@@ -62,6 +62,18 @@ impl StatusFile {
         Self::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// The least size `stat` reports. `wait` says the current state until
+    /// it is read, then the final one, which may be longer: a reader that
+    /// trusts the size it stat'ed (Samba, NFS) must still get the whole
+    /// word. Reads return the real bytes and end at their end.
+    pub fn size_floor(self) -> u64 {
+        match self {
+            // "awaiting_payment\n", the longest state, with room to spare.
+            StatusFile::Wait => 32,
+            _ => 0,
+        }
+    }
+
     pub fn perm(self) -> u16 {
         match self {
             StatusFile::Ctl => 0o644,
