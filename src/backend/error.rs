@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::http::HttpError;
 use crate::snapshot::SpecReadError;
 
 #[derive(Debug, Error)]
@@ -45,6 +46,10 @@ pub enum DeployError {
     ExpiredUnpaid(String),
     #[error("deploy cancelled (written to .pushfs/ctl)")]
     Cancelled,
+    /// An answer pushfs will not act on: a redirect that would carry a
+    /// credential elsewhere. Final: asking again gets the same answer.
+    #[error("{0}")]
+    Untrusted(HttpError),
 }
 
 /// " (HTTP 422)"; nothing for a 2xx, as when FluxOS refuses inside a 200 envelope.
@@ -121,8 +126,20 @@ impl From<SpecReadError> for DeployError {
     }
 }
 
+impl From<HttpError> for DeployError {
+    fn from(err: HttpError) -> Self {
+        match err {
+            HttpError::Transport(err) => err.into(),
+            untrusted => DeployError::Untrusted(untrusted),
+        }
+    }
+}
+
 impl From<reqwest::Error> for DeployError {
     fn from(err: reqwest::Error) -> Self {
+        if let Some(location) = super::http::cross_origin_location(&err) {
+            return DeployError::Untrusted(HttpError::CrossOrigin { location });
+        }
         // reqwest's Display can include the URL but never headers, so no token leaks.
         DeployError::Network(err.without_url().to_string())
     }

@@ -44,6 +44,7 @@ use self::signer::FluxSigner;
 use self::spec::AppSpec;
 use self::update::{check_compatible, Proposed, Registered};
 use self::watch::WatchPolicy;
+use super::http::send;
 use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PaymentDue,
     PreviousDeploy, Report,
@@ -135,7 +136,7 @@ impl FluxClient {
             .timeout_secs
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let http = reqwest::Client::builder()
+        let http = super::http::client_builder()
             .timeout(timeout)
             .build()
             .expect("a client with only a timeout set builds");
@@ -229,7 +230,7 @@ impl FluxClient {
     /// Asks the node for the app's registered spec; `None` if it has none.
     async fn lookup(&self, base: &str, name: &str) -> Result<Option<Value>, DeployError> {
         let url = format!("{base}/apps/appspecifications/{name}");
-        let resp = self.http.get(&url).send().await?;
+        let resp = send(self.http.get(&url)).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
         let text = resp.text().await?;
@@ -387,15 +388,14 @@ impl Backend for FluxClient {
             spec.owner,
             signer.address()
         ));
-        let resp = self
+        let request = self
             .http
             .post(format!("{base}{}", kind.path()))
             // Not application/json: FluxOS's json middleware would eat the body.
             .header(reqwest::header::CONTENT_TYPE, "text/plain")
             .header("zelidauth", zelidauth(&signer, now))
-            .body(message.body.clone())
-            .send()
-            .await?;
+            .body(message.body.clone());
+        let resp = send(request).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
         let text = resp.text().await?;

@@ -9,6 +9,7 @@ pub mod bytenite;
 pub mod cf;
 mod error;
 pub mod flux;
+pub mod http;
 pub mod metered;
 pub mod retry_after;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use serde_json::Value;
 
+use crate::backend::http::HttpError;
 use crate::backend::DeployError;
 
 const REDACTED: &str = "<redacted>";
@@ -128,6 +129,15 @@ pub fn network_error(err: reqwest::Error) -> DeployError {
         source = cause.source();
     }
     DeployError::Network(message)
+}
+
+/// A request that failed or was refused ([`HttpError`]): transport
+/// failures keep their causes, a refused redirect stays final.
+pub fn http_error(err: HttpError) -> DeployError {
+    match err {
+        HttpError::Transport(err) => network_error(err),
+        refused => refused.into(),
+    }
 }
 
 /// The body of a failed request as JSON if it is JSON, else as a string.

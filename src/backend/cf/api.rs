@@ -10,6 +10,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 
 use super::auth::{expires_soon, Refresher};
+use crate::backend::http::send;
 use crate::backend::{DeployError, Report};
 
 /// Tokens refreshed in memory, kept across deploys so a cf CLI login is
@@ -135,10 +136,7 @@ impl<'a> CcSession<'a> {
         let mut refreshed = false;
         loop {
             let authorization = self.authorization.lock().clone();
-            let response = build(&self.http)?
-                .header(AUTHORIZATION, authorization)
-                .send()
-                .await?;
+            let response = send(build(&self.http)?.header(AUTHORIZATION, authorization)).await?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed && self.refresher.is_some() {
                 self.report

@@ -159,7 +159,7 @@ impl Refresher {
                     ("refresh_token", self.refresh_token.as_str()),
                 ])
         };
-        let response = request.timeout(Duration::from_secs(60)).send().await?;
+        let response = crate::backend::http::send(request.timeout(Duration::from_secs(60))).await?;
         let status = response.status();
         let retry_after = crate::backend::retry_after::from_headers(response.headers());
         let body = response.bytes().await?;

@@ -50,12 +50,11 @@ struct Root {
 /// server's error.
 pub async fn detect(http: &reqwest::Client, base: &str) -> Result<Option<ApiVersion>, DeployError> {
     let url = format!("{}/", base.trim().trim_end_matches('/'));
-    let response = http
+    let request = http
         .get(&url)
         .header(reqwest::header::ACCEPT, "application/json")
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await?;
+        .timeout(Duration::from_secs(30));
+    let response = crate::backend::http::send(request).await?;
     let status = response.status();
     if status == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);

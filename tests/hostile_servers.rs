@@ -1,0 +1,337 @@
+//! The real clients against hostile servers on loopback: no credential
+//! follows a redirect to another origin, and a same-origin one is followed
+//! only for a GET.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::hostile::{Hostile, Reply, Seen, Witness};
+use common::report::Recorder;
+use pushfs::backend::bytenite::{ByteniteClient, ByteniteConfig};
+use pushfs::backend::cf::{CfClient, CfConfig};
+use pushfs::backend::flux::key::WifSecret;
+use pushfs::backend::flux::{FluxClient, FluxConfig};
+use pushfs::backend::{Backend, BackendKind, DeployError, DeployOutcome, PreviousDeploy};
+use pushfs::deploy::snapshot::Snapshot;
+use pushfs::emulator::flux::{DEMO_ONLY_WIF, DEMO_ONLY_ZELID};
+use pushfs::store::ContentStore;
+use serde_json::{json, Value};
+
+const API_KEY: &str = "bytenite-api-key-secret";
+const TOKEN: &str = "bytenite-access-token-secret";
+const CF_TOKEN: &str = "cf-bearer-token-secret";
+const CF_REFRESH: &str = "cf-refresh-token-secret";
+
+const BYTENITE_MANIFEST: &str = r#"{
+  "name": "hello-world",
+  "version": "0.1",
+  "description": "prints hello",
+  "platform": "docker",
+  "entrypoint": "main.py",
+  "platform_config": {"container": "python:latest"},
+  "device_requirements": {"min_cpu": 2, "min_memory": 2}
+}"#;
+
+struct Folder {
+    tmp: tempfile::TempDir,
+    store: ContentStore,
+}
+
+impl Folder {
+    fn new() -> Folder {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(&tmp.path().join("store")).unwrap();
+        Folder { tmp, store }
+    }
+
+    fn snapshot(&self, kind: BackendKind, files: &[(&str, &str)]) -> Snapshot {
+        let dir = self.tmp.path().join("app");
+        for (path, content) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, content).unwrap();
+        }
+        Snapshot::from_dir(&dir, kind, &Default::default(), &self.store).unwrap()
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+}
+
+async fn deploy(
+    client: &dyn Backend,
+    snapshot: &Snapshot,
+) -> (Result<DeployOutcome, DeployError>, Recorder) {
+    let report = Recorder::default();
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.deploy(snapshot, &PreviousDeploy::default(), &report),
+    )
+    .await
+    .expect("the deploy ends in time");
+    (result, report)
+}
+
+/// The deploy failed for good with an error naming `location`.
+fn assert_refused_redirect(result: Result<DeployOutcome, DeployError>, location: &str) {
+    let err = result.expect_err("a redirect must not succeed");
+    assert!(
+        matches!(err, DeployError::Untrusted(_)),
+        "{err:?} should be a refused redirect"
+    );
+    assert!(!err.is_retryable(), "{err:?} must be final");
+    let message = err.to_string();
+    assert!(message.contains(location), "{message} names {location}");
+}
+
+fn bytenite_config(url: &str) -> ByteniteConfig {
+    ByteniteConfig {
+        url: Some(url.to_string()),
+        api_key: Some(API_KEY.to_string()),
+        ..ByteniteConfig::default()
+    }
+}
+
+fn bytenite_app(folder: &Folder) -> Snapshot {
+    folder.snapshot(
+        BackendKind::Bytenite,
+        &[
+            ("manifest.json", BYTENITE_MANIFEST),
+            ("app/main.py", "print('hello')\n"),
+        ],
+    )
+}
+
+fn token_answer() -> Reply {
+    Reply::json(
+        200,
+        &json!({"token": TOKEN, "expiresIn": "3600"}).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn bytenite_api_key_exchange_is_never_redirected() {
+    for status in [301, 302, 303, 307, 308] {
+        let witness = Witness::start().await;
+        let target = format!("{}/v1/auth/access_token", witness.url);
+        let redirect_to = target.clone();
+        let hostile = Hostile::start(move |_| Reply::redirect(status, &redirect_to)).await;
+        let folder = Folder::new();
+        let client = ByteniteClient::new(&bytenite_config(&hostile.url));
+        let (result, report) = deploy(&client, &bytenite_app(&folder)).await;
+        assert_refused_redirect(result, &target);
+        witness.assert_untouched();
+        assert!(!report.all_text().contains(API_KEY));
+        let seen = hostile.seen();
+        assert_eq!(seen.len(), 1, "HTTP {status}: one request, not retried");
+        assert!(String::from_utf8_lossy(&seen[0].body).contains(API_KEY));
+    }
+}
+
+#[tokio::test]
+async fn bytenite_upload_is_never_redirected() {
+    for status in [302, 307, 308] {
+        let witness = Witness::start().await;
+        let target = format!("{}/v1/dev/apps", witness.url);
+        let redirect_to = target.clone();
+        let hostile = Hostile::start(move |seen: &Seen| {
+            if seen.path == "/v1/auth/access_token" {
+                token_answer()
+            } else {
+                Reply::redirect(status, &redirect_to)
+            }
+        })
+        .await;
+        let folder = Folder::new();
+        let client = ByteniteClient::new(&bytenite_config(&hostile.url));
+        let (result, _) = deploy(&client, &bytenite_app(&folder)).await;
+        assert_refused_redirect(result, &target);
+        witness.assert_untouched();
+        let upload = hostile.seen().pop().unwrap();
+        assert_eq!(upload.path, "/v1/dev/apps");
+        assert_eq!(upload.header("authorization"), Some(TOKEN));
+    }
+}
+
+#[tokio::test]
+async fn a_same_origin_redirect_of_a_post_is_refused_too() {
+    let hostile = Hostile::start(|seen: &Seen| match seen.path.as_str() {
+        "/v1/auth/access_token" => Reply::redirect(307, "/v1/auth/elsewhere"),
+        _ => token_answer(),
+    })
+    .await;
+    let folder = Folder::new();
+    let client = ByteniteClient::new(&bytenite_config(&hostile.url));
+    let (result, _) = deploy(&client, &bytenite_app(&folder)).await;
+    assert_refused_redirect(result, "/v1/auth/elsewhere");
+    let paths: Vec<String> = hostile.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(paths, ["/v1/auth/access_token"]);
+}
+
+fn flux_config(url: &str) -> FluxConfig {
+    FluxConfig {
+        url: Some(url.to_string()),
+        private_key: Some(WifSecret::new(DEMO_ONLY_WIF)),
+        timeout_secs: Some(10),
+        ..FluxConfig::default()
+    }
+}
+
+fn flux_spec() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/flux-hello/spec.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn flux_app(folder: &Folder) -> Snapshot {
+    folder.snapshot(
+        BackendKind::Flux,
+        &[("spec.json", &flux_spec().to_string())],
+    )
+}
+
+fn flux_data(data: Value) -> Reply {
+    Reply::json(200, &json!({"status": "success", "data": data}).to_string())
+}
+
+#[tokio::test]
+async fn flux_register_and_update_are_never_redirected() {
+    let mut registered = flux_spec();
+    registered["owner"] = json!(DEMO_ONLY_ZELID);
+    for (path, lookup) in [
+        ("/apps/appregister", Value::Null),
+        ("/apps/appupdate", registered),
+    ] {
+        let witness = Witness::start().await;
+        let target = format!("{}{path}", witness.url);
+        let redirect_to = target.clone();
+        let hostile = Hostile::start(move |seen: &Seen| {
+            if seen.method == "GET" {
+                flux_data(lookup.clone())
+            } else {
+                Reply::redirect(307, &redirect_to)
+            }
+        })
+        .await;
+        let folder = Folder::new();
+        let client = FluxClient::new(&flux_config(&hostile.url));
+        let (result, _) = deploy(&client, &flux_app(&folder)).await;
+        assert_refused_redirect(result, &target);
+        witness.assert_untouched();
+        let post = hostile.seen().pop().unwrap();
+        assert_eq!(post.path, path);
+        assert!(post.header("zelidauth").is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_same_origin_redirect_of_a_get_is_followed() {
+    let hostile = Hostile::start(|seen: &Seen| match seen.path.as_str() {
+        "/apps/appspecifications/pushfshello" => {
+            Reply::redirect(302, "/moved/appspecifications/pushfshello")
+        }
+        "/moved/appspecifications/pushfshello" => flux_data(Value::Null),
+        _ => Reply::redirect(308, "/apps/elsewhere"),
+    })
+    .await;
+    let folder = Folder::new();
+    let client = FluxClient::new(&flux_config(&hostile.url));
+    let (result, _) = deploy(&client, &flux_app(&folder)).await;
+    assert_refused_redirect(result, "/apps/elsewhere");
+    let paths: Vec<String> = hostile.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/apps/appspecifications/pushfshello",
+            "/moved/appspecifications/pushfshello",
+            "/apps/appregister"
+        ]
+    );
+}
+
+fn cf_root() -> Reply {
+    Reply::json(
+        200,
+        &json!({"links": {"cloud_controller_v3": {"href": "x"}}}).to_string(),
+    )
+}
+
+fn cf_app(folder: &Folder) -> Snapshot {
+    folder.snapshot(
+        BackendKind::Cf,
+        &[
+            (
+                "spec.json",
+                &json!({"name": "hello", "space_guid": "space-1"}).to_string(),
+            ),
+            ("index.html", "hello\n"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn the_cf_bearer_token_is_never_redirected() {
+    let witness = Witness::start().await;
+    let target = format!("{}/v3/apps", witness.url);
+    let redirect_to = target.clone();
+    let hostile = Hostile::start(move |seen: &Seen| match seen.path.as_str() {
+        "/" => cf_root(),
+        _ => Reply::redirect(307, &redirect_to),
+    })
+    .await;
+    let folder = Folder::new();
+    let client = CfClient::new(&CfConfig {
+        url: Some(hostile.url.clone()),
+        token: Some(format!("bearer {CF_TOKEN}")),
+        space_guid: Some("space-1".into()),
+        ..CfConfig::default()
+    });
+    let (result, _) = deploy(&client, &cf_app(&folder)).await;
+    assert_refused_redirect(result, &target);
+    witness.assert_untouched();
+    let last = hostile.seen().pop().unwrap();
+    assert_eq!(
+        last.header("authorization"),
+        Some(format!("bearer {CF_TOKEN}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn the_uaa_refresh_is_never_redirected() {
+    let witness = Witness::start().await;
+    let target = format!("{}/oauth/token", witness.url);
+    let redirect_to = target.clone();
+    let hostile = Hostile::start(move |seen: &Seen| match seen.path.as_str() {
+        "/" => cf_root(),
+        "/oauth/token" => Reply::redirect(307, &redirect_to),
+        _ => Reply::json(401, r#"{"errors":[{"code":1000,"title":"CF-InvalidAuthToken","detail":"Invalid Auth Token"}]}"#),
+    })
+    .await;
+    let folder = Folder::new();
+    let home = folder.path().join("cf-home");
+    std::fs::create_dir_all(home.join(".cf")).unwrap();
+    let login = json!({
+        "ConfigVersion": 3,
+        "Target": hostile.url,
+        "AuthorizationEndpoint": hostile.url,
+        "UaaEndpoint": hostile.url,
+        "AccessToken": format!("bearer {CF_TOKEN}"),
+        "RefreshToken": CF_REFRESH,
+        "UAAOAuthClient": "cf",
+        "UAAOAuthClientSecret": "",
+        "SpaceFields": {"GUID": "space-1", "Name": "demo"},
+    });
+    std::fs::write(home.join(".cf/config.json"), login.to_string()).unwrap();
+    let client = CfClient::new(&CfConfig {
+        cf_home: Some(home),
+        ..CfConfig::default()
+    });
+    let (result, _) = deploy(&client, &cf_app(&folder)).await;
+    assert_refused_redirect(result, &target);
+    witness.assert_untouched();
+    let refresh = hostile.seen().pop().unwrap();
+    assert_eq!(refresh.path, "/oauth/token");
+    assert!(String::from_utf8_lossy(&refresh.body).contains(CF_REFRESH));
+}
