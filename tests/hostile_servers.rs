@@ -1,13 +1,13 @@
 //! The real clients against hostile servers on loopback: no credential
 //! follows a redirect to another origin, and a same-origin one is followed
-//! only for a GET.
+//! only for a GET; no answer is read past 16 MiB.
 
 mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::hostile::{Hostile, Reply, Seen, Witness};
+use common::hostile::{Endless, Hostile, Reply, Seen, Witness};
 use common::report::Recorder;
 use pushfs::backend::bytenite::{ByteniteClient, ByteniteConfig};
 use pushfs::backend::cf::{CfClient, CfConfig};
@@ -334,4 +334,70 @@ async fn the_uaa_refresh_is_never_redirected() {
     let refresh = hostile.seen().pop().unwrap();
     assert_eq!(refresh.path, "/oauth/token");
     assert!(String::from_utf8_lossy(&refresh.body).contains(CF_REFRESH));
+}
+
+/// The deploy failed for good because an answer passed the cap, and the
+/// client hung up: the server's endless body ended soon after 16 MiB.
+async fn assert_capped(result: Result<DeployOutcome, DeployError>, hostile: &Hostile) {
+    let err = result.expect_err("an endless answer must not succeed");
+    assert!(matches!(err, DeployError::Untrusted(_)), "{err:?}");
+    assert!(!err.is_retryable(), "{err:?} must be final");
+    assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut endless = hostile.endless();
+    while endless.ended == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        endless = hostile.endless();
+    }
+    let Endless { sent, ended } = endless;
+    assert_eq!(ended, 1, "the client hung up on the endless body");
+    // 16 MiB read, plus what the kernel's socket buffers held.
+    assert!(sent < 48 << 20, "the server wrote {sent} bytes");
+}
+
+#[tokio::test]
+async fn endless_answers_are_cut_at_16_mib_for_every_backend() {
+    let hostile = Hostile::start(|_| Reply::EndlessChunked).await;
+    let folder = Folder::new();
+    let client = ByteniteClient::new(&bytenite_config(&hostile.url));
+    let (result, _) = deploy(&client, &bytenite_app(&folder)).await;
+    assert_capped(result, &hostile).await;
+
+    let hostile = Hostile::start(|_| Reply::EndlessChunked).await;
+    let client = FluxClient::new(&flux_config(&hostile.url));
+    let (result, _) = deploy(&client, &flux_app(&folder)).await;
+    assert_capped(result, &hostile).await;
+
+    for endless_path in ["/", "/v3/apps"] {
+        let hostile = Hostile::start(move |seen: &Seen| {
+            if seen.path.split('?').next() == Some(endless_path) {
+                Reply::EndlessChunked
+            } else {
+                cf_root()
+            }
+        })
+        .await;
+        let client = CfClient::new(&CfConfig {
+            url: Some(hostile.url.clone()),
+            token: Some(format!("bearer {CF_TOKEN}")),
+            space_guid: Some("space-1".into()),
+            ..CfConfig::default()
+        });
+        let (result, _) = deploy(&client, &cf_app(&folder)).await;
+        assert_capped(result, &hostile).await;
+    }
+}
+
+#[tokio::test]
+async fn a_gigabyte_answer_is_refused_by_its_length() {
+    let hostile = Hostile::start(|seen: &Seen| match seen.path.as_str() {
+        "/v1/auth/access_token" => token_answer(),
+        _ => Reply::Huge(1 << 30),
+    })
+    .await;
+    let folder = Folder::new();
+    let client = ByteniteClient::new(&bytenite_config(&hostile.url));
+    let (result, _) = deploy(&client, &bytenite_app(&folder)).await;
+    assert_capped(result, &hostile).await;
+    assert!(hostile.endless().sent < 32 << 20);
 }

@@ -40,7 +40,7 @@ use auth::{bare_token, AccessToken, Credentials, TokenSource};
 use bundle::{BundleError, Layout};
 use endpoint::ApiRoot;
 use upload::{TarDigest, WriteFailure};
-use wire::{body_as_json, error_from_response, http_error, network_error, PushedApp, Redactor};
+use wire::{body_as_json, error_from_response, http_error, PushedApp, Redactor};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the server may take to answer once the whole body is sent, and
@@ -240,7 +240,7 @@ impl ByteniteClient {
             let response = send(request).await.map_err(http_error)?;
             let status = response.status().as_u16();
             let retry_after = crate::backend::retry_after::from_headers(response.headers());
-            let body = response.bytes().await.map_err(network_error)?;
+            let body = super::http::body(response).await.map_err(http_error)?;
             Ok::<_, DeployError>((status, body, retry_after))
         };
         let answered = metered(

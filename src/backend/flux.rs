@@ -233,7 +233,7 @@ impl FluxClient {
         let resp = send(self.http.get(&url)).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
-        let text = resp.text().await?;
+        let text = super::http::text(resp).await?;
         match response::parse(status, &text)
             .map_err(|err| err.with_retry_after(retry_after))?
             .0
@@ -398,7 +398,7 @@ impl Backend for FluxClient {
         let resp = send(request).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
-        let text = resp.text().await?;
+        let text = super::http::text(resp).await?;
         let (answer, body) =
             response::parse(status, &text).map_err(|err| err.with_retry_after(retry_after))?;
         report.response(&body);

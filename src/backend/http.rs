@@ -1,6 +1,10 @@
 //! The one HTTP client every backend builds, and the rules its requests keep:
 //! a credential never follows a redirect to another origin.
 //!
+//! Every answer is read through [`body`] or [`text`], which stop at
+//! [`BODY_LIMIT`] while the bytes arrive: a server that sends a gigabyte,
+//! or never stops, costs the mount 16 MiB at most.
+//!
 //! API requests carry secrets in headers (a ByteNite token, Flux's
 //! `zelidauth`, a CF bearer token) or in the body (an API key, a UAA refresh
 //! token). reqwest would re-send them wherever a `Location` points, so the
@@ -10,9 +14,14 @@
 
 use std::fmt;
 
+use bytes::{Bytes, BytesMut};
 use reqwest::header::LOCATION;
 use reqwest::{redirect, Method, RequestBuilder, Response, Url};
 use thiserror::Error;
+
+/// The most of one answer pushfs reads. Real answers are a few KiB (a CF
+/// page of 5,000 resource matches is about 1 MiB).
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// More hops than any real API needs; a loop ends here.
 const MAX_REDIRECTS: usize = 5;
@@ -38,6 +47,11 @@ pub enum HttpError {
     CrossOrigin { location: String },
     #[error("more than {MAX_REDIRECTS} redirects from {from}; the last one pointed to {location}")]
     TooManyRedirects { from: String, location: String },
+    #[error(
+        "the server's answer to {url} is larger than {} MiB, the most pushfs reads of one answer; it stopped reading there",
+        BODY_LIMIT / (1024 * 1024)
+    )]
+    BodyTooLarge { url: String },
     #[error(transparent)]
     Transport(#[from] reqwest::Error),
 }
@@ -98,6 +112,34 @@ pub async fn send(request: RequestBuilder) -> Result<Response, HttpError> {
         from: first,
         location: shown_url(request.url()),
     })
+}
+
+/// The whole body of `response`, refused once it passes [`BODY_LIMIT`]:
+/// checked against `content-length` first, then chunk by chunk.
+pub async fn body(mut response: Response) -> Result<Bytes, HttpError> {
+    let too_large = |response: &Response| HttpError::BodyTooLarge {
+        url: shown_url(response.url()),
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > BODY_LIMIT as u64)
+    {
+        return Err(too_large(&response));
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(too_large(&response));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// [`body`] as text; invalid UTF-8 becomes U+FFFD.
+pub async fn text(response: Response) -> Result<String, HttpError> {
+    let body = body(response).await?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The `Location` of a redirect, as the server wrote it; `None` for any

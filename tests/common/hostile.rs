@@ -35,6 +35,9 @@ pub enum Reply {
     /// A 200 with a chunked body that never ends; the bytes written so far
     /// are counted in [`Hostile::endless_sent`].
     EndlessChunked,
+    /// A 200 whose head promises `content-length` bytes, then sends them
+    /// slowly, 64 KiB at a time.
+    Huge(u64),
 }
 
 impl Reply {
@@ -64,8 +67,16 @@ type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
 pub struct Hostile {
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
-    endless: Arc<Mutex<u64>>,
+    endless: Arc<Mutex<Endless>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What the endless bodies cost the server so far.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Endless {
+    pub sent: u64,
+    /// Bodies whose client hung up.
+    pub ended: usize,
 }
 
 impl Hostile {
@@ -73,7 +84,7 @@ impl Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let endless = Arc::new(Mutex::new(0));
+        let endless = Arc::new(Mutex::new(Endless::default()));
         let handler: Arc<Handler> = Arc::new(handler);
         let (s, e) = (seen.clone(), endless.clone());
         let task = tokio::spawn(async move {
@@ -94,8 +105,7 @@ impl Hostile {
         self.seen.lock().clone()
     }
 
-    /// Bytes of endless body written so far.
-    pub fn endless_sent(&self) -> u64 {
+    pub fn endless(&self) -> Endless {
         *self.endless.lock()
     }
 }
@@ -109,7 +119,7 @@ impl Drop for Hostile {
 async fn serve_one(
     mut stream: TcpStream,
     seen: Arc<Mutex<Vec<Seen>>>,
-    endless: Arc<Mutex<u64>>,
+    endless: Arc<Mutex<Endless>>,
     handler: Arc<Handler>,
 ) {
     let Some(request) = read_request(&mut stream).await else {
@@ -134,8 +144,20 @@ async fn serve_one(
             ]
             .concat();
             while stream.write_all(&framed).await.is_ok() {
-                *endless.lock() += framed.len() as u64;
+                endless.lock().sent += framed.len() as u64;
             }
+            endless.lock().ended += 1;
+        }
+        Reply::Huge(length) => {
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n");
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b' '; 64 * 1024];
+            while stream.write_all(&chunk).await.is_ok() {
+                endless.lock().sent += chunk.len() as u64;
+            }
+            endless.lock().ended += 1;
         }
     }
 }

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::auth::AccessToken;
-use super::wire::{body_as_json, error_from_response, http_error, network_error};
+use super::wire::{body_as_json, error_from_response, http_error};
 use super::ByteniteClient;
 use crate::backend::http::send;
 use crate::backend::DeployError;
@@ -156,7 +156,9 @@ impl ByteniteClient {
         }
         let response = send(request).await.map_err(http_error)?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(network_error)?;
+        let body = crate::backend::http::body(response)
+            .await
+            .map_err(http_error)?;
         Ok((status, body))
     }
 

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 
 use super::endpoint::ApiRoot;
-use super::wire::{error_from_response, http_error, network_error, Redactor};
+use super::wire::{error_from_response, http_error, Redactor};
 use crate::backend::http::send;
 use crate::backend::DeployError;
 
@@ -181,7 +181,9 @@ async fn exchange(
     let response = send(request).await.map_err(http_error)?;
     let status = response.status();
     let retry_after = crate::backend::retry_after::from_headers(response.headers());
-    let body = response.bytes().await.map_err(network_error)?;
+    let body = crate::backend::http::body(response)
+        .await
+        .map_err(http_error)?;
     if !status.is_success() {
         let err =
             error_from_response(status.as_u16(), &body, redactor).with_retry_after(retry_after);

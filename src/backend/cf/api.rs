@@ -146,7 +146,7 @@ impl<'a> CcSession<'a> {
                 continue;
             }
             let retry_after = crate::backend::retry_after::from_headers(response.headers());
-            let body = response.bytes().await?;
+            let body = crate::backend::http::body(response).await?;
             return self
                 .read(status, &body)
                 .map_err(|err| err.with_retry_after(retry_after));

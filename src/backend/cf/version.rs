@@ -63,10 +63,11 @@ pub async fn detect(http: &reqwest::Client, base: &str) -> Result<Option<ApiVers
         // A root that fails (5xx, 429: retried) or refuses is the
         // server's problem; trying v2 behind it would only hide it.
         let retry_after = crate::backend::retry_after::from_headers(response.headers());
-        let body = response.bytes().await?;
+        let body = crate::backend::http::body(response).await?;
         return Err(super::api::error_for(status, &body).with_retry_after(retry_after));
     }
-    let Ok(root) = response.json::<Root>().await else {
+    let body = crate::backend::http::body(response).await?;
+    let Ok(root) = serde_json::from_slice::<Root>(&body) else {
         return Ok(None);
     };
     Ok(version_of(&root.links))

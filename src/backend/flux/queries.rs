@@ -37,7 +37,7 @@ impl NodeQueries<'_> {
         let resp = crate::backend::http::send(request).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
-        let text = resp.text().await?;
+        let text = crate::backend::http::text(resp).await?;
         match response::parse(status, &text)
             .map_err(|err| err.with_retry_after(retry_after))?
             .0
