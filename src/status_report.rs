@@ -8,6 +8,7 @@ use indicatif::BinaryBytes;
 use serde::Serialize;
 
 use crate::kind::BackendKind;
+use crate::printable::printable;
 use crate::progress::Progress;
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,7 +28,7 @@ pub struct AppReport {
 impl AppReport {
     /// `backend/name`: the app's place in its mount.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.backend, self.name)
+        format!("{}/{}", self.backend, printable(&self.name))
     }
 
     /// What its deploy has packaged or sent, while it does.
@@ -39,14 +40,15 @@ impl AppReport {
         self.status[key].as_str().unwrap_or("")
     }
 
-    /// The words after the label: state, hash, error; no progress.
+    /// The words after the label: state, hash, error; no progress. Shown
+    /// [`printable`]: `status.json` carries what a server said.
     pub fn summary(&self) -> String {
-        let mut line = self.field("state").to_string();
+        let mut line = printable(self.field("state")).into_owned();
         if !self.field("hash").is_empty() {
-            line.push_str(&format!("  hash {}", self.field("hash")));
+            line.push_str(&format!("  hash {}", printable(self.field("hash"))));
         }
         if !self.field("error").is_empty() {
-            line.push_str(&format!("  error: {}", self.field("error")));
+            line.push_str(&format!("  error: {}", printable(self.field("error"))));
         }
         line
     }

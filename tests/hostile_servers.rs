@@ -1,14 +1,17 @@
 //! The real clients against hostile servers on loopback: no credential
 //! follows a redirect to another origin, and a same-origin one is followed
-//! only for a GET; no answer is read past 16 MiB.
+//! only for a GET; no answer is read past 16 MiB; a server's words reach
+//! no terminal with their control characters.
 
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::hostile::{Endless, Hostile, Reply, Seen, Witness};
 use common::report::Recorder;
+use common::{status, wait, TestMount};
 use pushfs::backend::bytenite::{ByteniteClient, ByteniteConfig};
 use pushfs::backend::cf::{CfClient, CfConfig};
 use pushfs::backend::flux::key::WifSecret;
@@ -400,4 +403,62 @@ async fn a_gigabyte_answer_is_refused_by_its_length() {
     let (result, _) = deploy(&client, &bytenite_app(&folder)).await;
     assert_capped(result, &hostile).await;
     assert!(hostile.endless().sent < 32 << 20);
+}
+
+/// Bytes a terminal would act on: C0 controls but LF, DEL, C1 (as UTF-8).
+fn terminal_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| c != '\n' && c.is_control())
+        .collect()
+}
+
+#[test]
+fn a_servers_control_characters_are_shown_escaped() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let message = "quota exceeded\x1b]0;pwned\x07\x1b[2J\rall good\0\u{9b}31m";
+    let body = json!({"code": 8, "message": message}).to_string();
+    let hostile = runtime.block_on(Hostile::start(move |seen: &Seen| {
+        if seen.path == "/v1/auth/access_token" {
+            token_answer()
+        } else {
+            Reply::json(400, &body)
+        }
+    }));
+    let client = ByteniteClient::new(&bytenite_config(&hostile.url));
+    let t = TestMount::with_backends(vec![Arc::new(client)]);
+    let app = t.copy_example("bytenite");
+    assert_eq!(wait(&app), "failed");
+
+    let escaped = "quota exceeded\\x1b]0;pwned\\x07\\x1b[2J\\rall good\\x00\\x9b31m";
+    let error = status(&app, "error");
+    assert!(error.contains(escaped), "{error:?}");
+    let mut shown = vec![
+        ("error", error),
+        (
+            "log",
+            std::fs::read_to_string(app.join(".pushfs/log")).unwrap(),
+        ),
+        (
+            "status.json",
+            std::fs::read_to_string(app.join(".pushfs/status.json")).unwrap(),
+        ),
+    ];
+    let report = pushfs::status_report::read_mount(&t.mnt()).unwrap();
+    let table = pushfs::status_report::table(&[report]);
+    assert!(table.contains(escaped), "{table:?}");
+    shown.push(("pushfs status", table));
+    for entry in std::fs::read_dir(t.config.state_dir.join("apps")).unwrap() {
+        let log = entry.unwrap().path().join("log");
+        if let Ok(text) = std::fs::read_to_string(&log) {
+            assert!(text.contains(escaped), "{text:?}");
+            shown.push(("the state directory's log", text));
+        }
+    }
+    for (place, text) in shown {
+        assert_eq!(
+            terminal_controls(&text),
+            Vec::<char>::new(),
+            "{place}: {text:?}"
+        );
+    }
 }

@@ -13,6 +13,7 @@ use super::log::AppLog;
 use super::records::{app_dir, write_atomically};
 use super::status::{now_rfc3339, short_digest, AppStatus};
 use crate::backend::{BackendKind, DeployState, JobInfo, PaymentDue, ProgressPhase, Report};
+use crate::printable::printable;
 use crate::progress::Progress;
 use crate::tree::status_files::StatusFile;
 use crate::tree::{AppId, RolledBack};
@@ -329,6 +330,7 @@ impl AppDeploy {
     }
 
     pub fn log(&self, event: &str, message: &str) {
+        let message = &*printable(message);
         let name = self.status.lock().app.clone();
         tracing::info!(app = %name, backend = %self.backend, event, "{message}");
         self.log.lock().push(event, message);
