@@ -140,7 +140,6 @@ fn the_state_directory_and_all_it_holds_are_the_owners_alone() {
         eventually(what, || walk(state).1.iter().any(|p| pred(p)));
     };
     let named = |name: &'static str| move |p: &Path| p.file_name().unwrap() == name;
-    has("the lock", &named("lock"));
     has("the metadata database", &named("meta.db"));
     has("its write-ahead log", &named("meta.db-wal"));
     has("a status record", &named("status.json"));
