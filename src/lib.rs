@@ -19,6 +19,7 @@ pub mod printable;
 pub mod private_files;
 pub mod progress;
 pub mod snapshot;
+pub mod spec_json;
 pub mod status_report;
 pub mod status_watch;
 pub mod store;

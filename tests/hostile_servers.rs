@@ -462,3 +462,79 @@ fn a_servers_control_characters_are_shown_escaped() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_bytenite_answer_of_the_wrong_types_is_not_a_deploy() {
+    for (answer, named) in [
+        (json!({"id": "app-1", "revision": {"n": 2}}), "\"revision\""),
+        (
+            json!({"id": "app-1", "revision": "3", "hash": 42}),
+            "\"hash\"",
+        ),
+        (json!({"id": true}), "\"id\""),
+    ] {
+        let body = answer.to_string();
+        let hostile = Hostile::start(move |seen: &Seen| match seen.path.as_str() {
+            "/v1/auth/access_token" => token_answer(),
+            _ => Reply::json(200, &body),
+        })
+        .await;
+        let folder = Folder::new();
+        let client = ByteniteClient::new(&bytenite_config(&hostile.url));
+        let (result, _) = deploy(&client, &bytenite_app(&folder)).await;
+        let err = result.expect_err("a malformed answer is no deploy");
+        assert!(matches!(err, DeployError::Protocol(_)), "{err:?}");
+        assert!(err.to_string().contains(named), "{err} names {named}");
+    }
+}
+
+#[tokio::test]
+async fn a_flux_success_without_data_is_not_an_answer() {
+    let hostile = Hostile::start(|_| Reply::json(200, r#"{"status": "success"}"#)).await;
+    let folder = Folder::new();
+    let client = FluxClient::new(&flux_config(&hostile.url));
+    let (result, _) = deploy(&client, &flux_app(&folder)).await;
+    let err = result.expect_err("no data is no answer");
+    assert!(matches!(err, DeployError::Protocol(_)), "{err:?}");
+    assert_eq!(hostile.seen().len(), 1, "nothing is registered after it");
+}
+
+#[tokio::test]
+async fn a_spec_that_names_a_key_twice_is_refused_before_any_request() {
+    let hostile = Hostile::start(|_| Reply::json(500, "{}")).await;
+    let folder = Folder::new();
+    let manifest = BYTENITE_MANIFEST.replace(
+        "\"version\": \"0.1\",",
+        "\"version\": \"0.1\",\n  \"name\": \"other-app\",",
+    );
+    let snapshot = folder.snapshot(
+        BackendKind::Bytenite,
+        &[("manifest.json", &manifest), ("app/main.py", "print()\n")],
+    );
+    let client = ByteniteClient::new(&bytenite_config(&hostile.url));
+    let (result, _) = deploy(&client, &snapshot).await;
+    let err = result.expect_err("a repeated key is refused");
+    assert!(matches!(err, DeployError::InvalidSpec(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("the key \"name\" appears twice"),
+        "{err}"
+    );
+
+    let folder = Folder::new();
+    let spec =
+        flux_spec()
+            .to_string()
+            .replacen("\"instances\":3", "\"instances\":3,\"instances\":100", 1);
+    assert!(spec.contains("\"instances\":100"), "{spec}");
+    let snapshot = folder.snapshot(BackendKind::Flux, &[("spec.json", &spec)]);
+    let client = FluxClient::new(&flux_config(&hostile.url));
+    let (result, _) = deploy(&client, &snapshot).await;
+    let err = result.expect_err("a repeated key is refused");
+    assert!(matches!(err, DeployError::InvalidSpec(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the key \"instances\" appears twice"),
+        "{err}"
+    );
+    assert!(hostile.seen().is_empty(), "nothing was sent");
+}

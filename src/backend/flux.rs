@@ -185,7 +185,7 @@ impl FluxClient {
         let bytes = snapshot
             .read(SPEC_FILE)?
             .ok_or_else(|| DeployError::InvalidSpec(format!("{SPEC_FILE} is missing")))?;
-        let mut raw: Value = serde_json::from_slice(&bytes)
+        let mut raw: Value = crate::spec_json::parse(&bytes)
             .map_err(|e| DeployError::InvalidSpec(format!("{SPEC_FILE} is not valid JSON: {e}")))?;
         let Value::Object(fields) = &mut raw else {
             return Err(DeployError::InvalidSpec(format!(
@@ -327,7 +327,7 @@ impl Backend for FluxClient {
 
     fn remote_name(&self, snapshot: &Snapshot) -> Option<String> {
         let bytes = snapshot.read(SPEC_FILE).ok()??;
-        let spec: Value = serde_json::from_slice(&bytes).ok()?;
+        let spec: Value = crate::spec_json::parse(&bytes).ok()?;
         let name = spec.get("name")?.as_str()?;
         // FluxOS compares app names without regard to case.
         Some(format!("app {}", name.to_lowercase()))
