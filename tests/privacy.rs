@@ -320,3 +320,39 @@ fn tightening_an_open_state_directory_is_logged_once() {
     let stderr = mount_and_stop(dir.path(), &[]);
     assert!(!stderr.contains("open to other users"), "{stderr}");
 }
+
+#[test]
+fn pushfs_status_skips_a_mount_the_caller_cannot_read() {
+    open_umask();
+    let private = TestMount::with_emulators();
+    open_parents(&private);
+    let shared = TestMount::with_emulators_and(|config, _| config.allow_other = true);
+    open_parents(&shared);
+    fs::create_dir(shared.app("cf", "site")).unwrap();
+
+    let out = as_other(BIN, &[Path::new("status")]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("{}\n  cf/site: ", shared.mnt().display())),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&private.mnt().display().to_string()));
+    let note = format!(
+        "pushfs status: skipped {}: permission denied",
+        private.mnt().display()
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with(&note)).count(),
+        1,
+        "{stderr}"
+    );
+
+    // Named, an unreadable mount is still the error it was.
+    let out = as_other(BIN, &[Path::new("status"), &private.mnt()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
