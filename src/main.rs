@@ -431,16 +431,17 @@ fn run_emulate(ports: [u16; 3]) -> Result<ExitCode, String> {
 }
 
 fn run_status(mountpoint: Option<PathBuf>, json: bool, watch: bool) -> Result<ExitCode, String> {
-    use pushfs::status_report::{mounts, read_mount, table};
+    use pushfs::status_report::{gather, table};
+    // A skipped mount is noted once, not at every redraw of --watch.
+    let noted = std::cell::Cell::new(false);
     let read_all = || -> Result<Vec<_>, String> {
-        let found = mounts(mountpoint.as_deref());
-        if found.is_empty() {
-            return Err("no pushfs mount found; pass the mount point".into());
+        let gathered = gather(mountpoint.as_deref()).map_err(|e| e.to_string())?;
+        if !noted.replace(true) {
+            for note in &gathered.skipped {
+                eprintln!("pushfs status: {note}");
+            }
         }
-        found
-            .iter()
-            .map(|m| read_mount(m).map_err(|e| format!("cannot read {}: {e}", m.display())))
-            .collect()
+        Ok(gathered.reports)
     };
     if json {
         let reports = read_all()?;

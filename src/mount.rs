@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -204,13 +205,15 @@ fn clients(config: &Config) -> Vec<Arc<dyn backend::Backend>> {
 }
 
 /// Takes an exclusive lock on the state directory: `Ok(None)` if another
-/// process holds it. The lock dies with the process, so a crash never leaves it stuck.
+/// process holds it. The lock is on the directory's own descriptor, not on
+/// a file in it: a lock file can be deleted and created again, and the
+/// next mount would lock the new one while the first still runs. The lock
+/// dies with the process, so a crash never leaves it stuck.
 fn lock_state_dir(dir: &Path) -> std::io::Result<Option<File>> {
-    let file = private_files::private_file_options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)?;
     // SAFETY: flock on a file descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc == 0 {

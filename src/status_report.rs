@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use indicatif::BinaryBytes;
 use serde::Serialize;
+use thiserror::Error;
 
 use crate::kind::BackendKind;
+use crate::printable::printable;
 use crate::progress::Progress;
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,7 +29,7 @@ pub struct AppReport {
 impl AppReport {
     /// `backend/name`: the app's place in its mount.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.backend, self.name)
+        format!("{}/{}", self.backend, printable(&self.name))
     }
 
     /// What its deploy has packaged or sent, while it does.
@@ -39,17 +41,18 @@ impl AppReport {
         self.status[key].as_str().unwrap_or("")
     }
 
-    /// The words after the label: state, hash, error; no progress.
+    /// The words after the label: state, hash, error; no progress. Shown
+    /// [`printable`]: `status.json` carries what a server said.
     pub fn summary(&self) -> String {
-        let mut line = self.field("state").to_string();
+        let mut line = printable(self.field("state")).into_owned();
         if !self.field("hash").is_empty() {
-            line.push_str(&format!("  hash {}", self.field("hash")));
+            line.push_str(&format!("  hash {}", printable(self.field("hash"))));
         }
         if !self.field("url").is_empty() {
             line.push_str(&format!("  {}", self.field("url")));
         }
         if !self.field("error").is_empty() {
-            line.push_str(&format!("  error: {}", self.field("error")));
+            line.push_str(&format!("  error: {}", printable(self.field("error"))));
         }
         let waiting: Vec<&str> = self.status["waiting_for"]
             .as_array()
@@ -111,6 +114,67 @@ pub fn mounts(named: Option<&Path>) -> Vec<PathBuf> {
             .into_iter()
             .map(PathBuf::from)
             .collect(),
+    }
+}
+
+/// What `pushfs status` could read, and the mounts it could not.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    pub reports: Vec<MountReport>,
+    /// One line per mount left out, e.g. another user's mount (FUSE keeps
+    /// it from everyone else, root included, unless mounted allow_other).
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum StatusError {
+    #[error("no pushfs mount found; pass the mount point")]
+    NoMount,
+    #[error("cannot read {}: {source}", mountpoint.display())]
+    Unreadable {
+        mountpoint: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no pushfs mount could be read:\n{}", skipped.join("\n"))]
+    NoneReadable { skipped: Vec<String> },
+}
+
+/// Reads the mount named, which must be readable, or every pushfs mount
+/// on the machine, leaving out (with a note) those the caller cannot read:
+/// one user's mount must not fail another user's `pushfs status`.
+pub fn gather(named: Option<&Path>) -> Result<Gathered, StatusError> {
+    let found = mounts(named);
+    if found.is_empty() {
+        return Err(StatusError::NoMount);
+    }
+    let mut gathered = Gathered::default();
+    for mountpoint in found {
+        match read_mount(&mountpoint) {
+            Ok(report) => gathered.reports.push(report),
+            Err(source) if named.is_some() => {
+                return Err(StatusError::Unreadable { mountpoint, source })
+            }
+            Err(err) => gathered.skipped.push(format!(
+                "skipped {}: {}",
+                printable(&mountpoint.display().to_string()),
+                skip_reason(&err)
+            )),
+        }
+    }
+    if gathered.reports.is_empty() {
+        return Err(StatusError::NoneReadable {
+            skipped: gathered.skipped,
+        });
+    }
+    Ok(gathered)
+}
+
+fn skip_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (another user's mount, not mounted with allow_other)".into()
+        }
+        _ => err.to_string(),
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::child::in_mount_table;
 use common::MountGuard;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pushfs");
@@ -93,6 +94,53 @@ fn a_second_mount_of_the_same_state_directory_is_refused() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("used by another running pushfs"));
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    first.wait().unwrap();
+}
+
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_mount_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let state = dir.path().join("state");
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let _guards = (MountGuard::new(&a), MountGuard::new(&b));
+    let mut first = start_mount(&a, &state);
+    until("the first mount", || a.join("cf").is_dir());
+    // The file an earlier pushfs locked: deleting it let a second mount in.
+    let _ = std::fs::remove_file(state.join("lock"));
+    let mut second = Command::new(BIN)
+        .arg("mount")
+        .arg(&b)
+        .arg("--state-dir")
+        .arg(&state)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A second mount that got in would run until stopped.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while second.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if second.try_wait().unwrap().is_none() {
+        unsafe { libc::kill(second.id() as i32, libc::SIGTERM) };
+        second.wait().unwrap();
+        unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+        first.wait().unwrap();
+        panic!("a second mount of the same state directory ran");
+    }
+    let out = second.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "state directory {} is used by another running pushfs",
+            state.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!in_mount_table(&b), "the second mount must not happen");
     unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
     first.wait().unwrap();
 }

@@ -140,7 +140,6 @@ fn the_state_directory_and_all_it_holds_are_the_owners_alone() {
         eventually(what, || walk(state).1.iter().any(|p| pred(p)));
     };
     let named = |name: &'static str| move |p: &Path| p.file_name().unwrap() == name;
-    has("the lock", &named("lock"));
     has("the metadata database", &named("meta.db"));
     has("its write-ahead log", &named("meta.db-wal"));
     has("a status record", &named("status.json"));
@@ -320,4 +319,40 @@ fn tightening_an_open_state_directory_is_logged_once() {
 
     let stderr = mount_and_stop(dir.path(), &[]);
     assert!(!stderr.contains("open to other users"), "{stderr}");
+}
+
+#[test]
+fn pushfs_status_skips_a_mount_the_caller_cannot_read() {
+    open_umask();
+    let private = TestMount::with_emulators();
+    open_parents(&private);
+    let shared = TestMount::with_emulators_and(|config, _| config.allow_other = true);
+    open_parents(&shared);
+    fs::create_dir(shared.app("cf", "site")).unwrap();
+
+    let out = as_other(BIN, &[Path::new("status")]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("{}\n  cf/site: ", shared.mnt().display())),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&private.mnt().display().to_string()));
+    let note = format!(
+        "pushfs status: skipped {}: permission denied",
+        private.mnt().display()
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with(&note)).count(),
+        1,
+        "{stderr}"
+    );
+
+    // Named, an unreadable mount is still the error it was.
+    let out = as_other(BIN, &[Path::new("status"), &private.mnt()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }

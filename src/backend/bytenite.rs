@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use serde::Deserialize;
 
+use super::http::send;
 use super::metered::metered;
 use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
@@ -39,7 +40,7 @@ use auth::{bare_token, AccessToken, Credentials, TokenSource};
 use bundle::{BundleError, Layout};
 use endpoint::ApiRoot;
 use upload::{TarDigest, WriteFailure};
-use wire::{body_as_json, error_from_response, network_error, PushedApp, Redactor};
+use wire::{body_as_json, error_from_response, http_error, PushedApp, Redactor};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the server may take to answer once the whole body is sent, and
@@ -138,7 +139,7 @@ struct Answer {
 impl ByteniteClient {
     pub fn new(config: &ByteniteConfig) -> Self {
         let secrets = [config.api_key.clone(), config.token.clone()];
-        let http = reqwest::Client::builder()
+        let http = super::http::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_keepalive(TCP_KEEPALIVE)
             .build()
@@ -236,10 +237,10 @@ impl ByteniteClient {
         let mut writer = streamed.writer;
         let mut written = None;
         let answered = async {
-            let response = request.send().await.map_err(network_error)?;
+            let response = send(request).await.map_err(http_error)?;
             let status = response.status().as_u16();
             let retry_after = crate::backend::retry_after::from_headers(response.headers());
-            let body = response.bytes().await.map_err(network_error)?;
+            let body = super::http::body(response).await.map_err(http_error)?;
             Ok::<_, DeployError>((status, body, retry_after))
         };
         let answered = metered(

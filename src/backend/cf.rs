@@ -273,7 +273,7 @@ impl CfClient {
     fn http(&self, skip_tls_verification: bool) -> Result<reqwest::Client, DeployError> {
         // Each request carries its own total timeout; a client-wide read
         // timeout could fire while a large upload is still being written.
-        reqwest::Client::builder()
+        super::http::client_builder()
             .connect_timeout(Duration::from_secs(10))
             .danger_accept_invalid_certs(skip_tls_verification)
             .build()

@@ -4,47 +4,55 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::http::HttpError;
+use crate::printable::printable;
 use crate::snapshot::SpecReadError;
 
+/// Every message may quote a server (a spec check can name a server's
+/// owner, a network error its TLS alert), so each is shown [`printable`].
 #[derive(Debug, Error)]
 pub enum DeployError {
     /// The app's spec is wrong; caught locally before anything is sent.
-    #[error("{0}")]
+    #[error("{}", printable(.0))]
     InvalidSpec(String),
     /// A configuration key is missing, e.g. `[bytenite] api_key`.
-    #[error("{backend} is not configured: {missing}")]
+    #[error("{backend} is not configured: {}", printable(missing))]
     NotConfigured {
         backend: &'static str,
         missing: String,
     },
     /// The server refused the request (4xx other than 429); final.
-    #[error("the server rejected the deploy{}: {message}", http_status(*status))]
+    #[error("the server rejected the deploy{}: {}", http_status(*status), printable(message))]
     Rejected { status: u16, message: String },
     /// 5xx or 429; retried with backoff, or after `retry_after` when the
     /// server sent a `Retry-After` header.
-    #[error("the server failed (HTTP {status}): {message}")]
+    #[error("the server failed (HTTP {status}): {}", printable(message))]
     ServerFailed {
         status: u16,
         message: String,
         retry_after: Option<Duration>,
     },
     /// Connection refused, reset, timed out; retried with backoff.
-    #[error("network error: {0}")]
+    #[error("network error: {}", printable(.0))]
     Network(String),
     /// A server-side job ended in failure (Cloud Foundry); final.
-    #[error("the server's job failed: {0}")]
+    #[error("the server's job failed: {}", printable(.0))]
     JobFailed(String),
     /// The server answered something we cannot understand; final.
-    #[error("unexpected response from the server: {0}")]
+    #[error("unexpected response from the server: {}", printable(.0))]
     Protocol(String),
     /// Reading the snapshot's blobs or a key file failed.
-    #[error("local I/O error: {0}")]
+    #[error("local I/O error: {}", printable(&.0.to_string()))]
     Io(#[from] std::io::Error),
     /// The server accepted the deploy, but its fee was not paid in time (Flux); final.
-    #[error("registration expired unpaid: {0}")]
+    #[error("registration expired unpaid: {}", printable(.0))]
     ExpiredUnpaid(String),
     #[error("deploy cancelled (written to .pushfs/ctl)")]
     Cancelled,
+    /// An answer pushfs will not act on: a redirect that would carry a
+    /// credential elsewhere. Final: asking again gets the same answer.
+    #[error("{}", printable(&.0.to_string()))]
+    Untrusted(HttpError),
 }
 
 /// " (HTTP 422)"; nothing for a 2xx, as when FluxOS refuses inside a 200 envelope.
@@ -147,8 +155,20 @@ impl From<SpecReadError> for DeployError {
     }
 }
 
+impl From<HttpError> for DeployError {
+    fn from(err: HttpError) -> Self {
+        match err {
+            HttpError::Transport(err) => err.into(),
+            untrusted => DeployError::Untrusted(untrusted),
+        }
+    }
+}
+
 impl From<reqwest::Error> for DeployError {
     fn from(err: reqwest::Error) -> Self {
+        if let Some(location) = super::http::cross_origin_location(&err) {
+            return DeployError::Untrusted(HttpError::CrossOrigin { location });
+        }
         // reqwest's Display can include the URL but never headers, so no token leaks.
         DeployError::Network(err.without_url().to_string())
     }

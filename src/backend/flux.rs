@@ -44,6 +44,7 @@ use self::signer::FluxSigner;
 use self::spec::AppSpec;
 use self::update::{check_compatible, Proposed, Registered};
 use self::watch::WatchPolicy;
+use super::http::send;
 use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PaymentDue,
     PreviousDeploy, Report,
@@ -135,7 +136,7 @@ impl FluxClient {
             .timeout_secs
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let http = reqwest::Client::builder()
+        let http = super::http::client_builder()
             .timeout(timeout)
             .build()
             .expect("a client with only a timeout set builds");
@@ -184,7 +185,7 @@ impl FluxClient {
         let bytes = snapshot
             .read(SPEC_FILE)?
             .ok_or_else(|| DeployError::InvalidSpec(format!("{SPEC_FILE} is missing")))?;
-        let mut raw: Value = serde_json::from_slice(&bytes)
+        let mut raw: Value = crate::spec_json::parse(&bytes)
             .map_err(|e| DeployError::InvalidSpec(format!("{SPEC_FILE} is not valid JSON: {e}")))?;
         let Value::Object(fields) = &mut raw else {
             return Err(DeployError::InvalidSpec(format!(
@@ -229,10 +230,10 @@ impl FluxClient {
     /// Asks the node for the app's registered spec; `None` if it has none.
     async fn lookup(&self, base: &str, name: &str) -> Result<Option<Value>, DeployError> {
         let url = format!("{base}/apps/appspecifications/{name}");
-        let resp = self.http.get(&url).send().await?;
+        let resp = send(self.http.get(&url)).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
-        let text = resp.text().await?;
+        let text = super::http::text(resp).await?;
         match response::parse(status, &text)
             .map_err(|err| err.with_retry_after(retry_after))?
             .0
@@ -326,7 +327,7 @@ impl Backend for FluxClient {
 
     fn remote_name(&self, snapshot: &Snapshot) -> Option<String> {
         let bytes = snapshot.read(SPEC_FILE).ok()??;
-        let spec: Value = serde_json::from_slice(&bytes).ok()?;
+        let spec: Value = crate::spec_json::parse(&bytes).ok()?;
         let name = spec.get("name")?.as_str()?;
         // FluxOS compares app names without regard to case.
         Some(format!("app {}", name.to_lowercase()))
@@ -387,18 +388,17 @@ impl Backend for FluxClient {
             spec.owner,
             signer.address()
         ));
-        let resp = self
+        let request = self
             .http
             .post(format!("{base}{}", kind.path()))
             // Not application/json: FluxOS's json middleware would eat the body.
             .header(reqwest::header::CONTENT_TYPE, "text/plain")
             .header("zelidauth", zelidauth(&signer, now))
-            .body(message.body.clone())
-            .send()
-            .await?;
+            .body(message.body.clone());
+        let resp = send(request).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
-        let text = resp.text().await?;
+        let text = super::http::text(resp).await?;
         let (answer, body) =
             response::parse(status, &text).map_err(|err| err.with_retry_after(retry_after))?;
         report.response(&body);

@@ -9,6 +9,7 @@ pub mod bytenite;
 pub mod cf;
 mod error;
 pub mod flux;
+pub mod http;
 pub mod metered;
 pub mod retry_after;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use error::DeployError;
 
 pub use crate::kind::{BackendKind, IgnoreProfile};
+use crate::printable::printable;
 pub use crate::progress::ProgressPhase;
 use crate::snapshot::Snapshot;
 
@@ -124,14 +126,21 @@ impl JobInfo {
     }
 
     /// The text of `.pushfs/job`: `<guid> <state>`, or one line per step
-    /// (`<kind> <guid> <state>`).
+    /// (`<kind> <guid> <state>`); the server's words shown [`printable`].
     pub fn render(&self) -> String {
         if self.steps.is_empty() {
-            return format!("{} {}\n", self.guid, self.state);
+            return format!("{} {}\n", printable(&self.guid), printable(&self.state));
         }
         self.steps
             .iter()
-            .map(|s| format!("{} {} {}\n", s.kind, s.guid, s.state))
+            .map(|s| {
+                format!(
+                    "{} {} {}\n",
+                    printable(&s.kind),
+                    printable(&s.guid),
+                    printable(&s.state)
+                )
+            })
             .collect()
     }
 }

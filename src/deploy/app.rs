@@ -15,6 +15,7 @@ use super::status::{now_rfc3339, short_digest, AppStatus};
 use crate::backend::{
     BackendKind, DeployState, JobInfo, PaymentDue, ProgressPhase, RemoteApp, Report,
 };
+use crate::printable::printable;
 use crate::progress::Progress;
 use crate::tree::status_files::StatusFile;
 use crate::tree::{AppId, RolledBack};
@@ -331,6 +332,7 @@ impl AppDeploy {
     }
 
     pub fn log(&self, event: &str, message: &str) {
+        let message = &*printable(message);
         let name = self.status.lock().app.clone();
         tracing::info!(app = %name, backend = %self.backend, event, "{message}");
         self.log.lock().push(event, message);
@@ -401,8 +403,18 @@ impl Report for StatusReport<'_> {
         self.app.update(false, |s| s.response = Some(kept));
     }
 
+    /// Names and routes come from the manifest and the server: shown
+    /// printable, like every other server text.
     fn apps(&self, apps: &[RemoteApp]) {
-        self.app.update(false, |s| s.set_apps(apps));
+        let shown: Vec<RemoteApp> = apps
+            .iter()
+            .map(|a| RemoteApp {
+                name: printable(&a.name).into_owned(),
+                routes: a.routes.iter().map(|r| printable(r).into_owned()).collect(),
+                ..a.clone()
+            })
+            .collect();
+        self.app.update(false, |s| s.set_apps(&shown));
     }
 
     /// Saved at once, with the state its stage shows once the deploy is

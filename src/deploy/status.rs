@@ -193,8 +193,10 @@ pub fn clock(at: SystemTime) -> String {
 pub const RESPONSE_LIMIT: usize = 256 << 10;
 
 /// A server's answer as kept in the status: whole if small, else its first
-/// [`RESPONSE_LIMIT`] bytes of JSON text, marked as cut.
+/// [`RESPONSE_LIMIT`] bytes of JSON text, marked as cut; its strings
+/// [`printable_json`], as everything a server says.
 pub fn capped_response(body: serde_json::Value) -> serde_json::Value {
+    let body = crate::printable::printable_json(body);
     let text = body.to_string();
     if text.len() <= RESPONSE_LIMIT {
         return body;

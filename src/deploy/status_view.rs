@@ -2,12 +2,14 @@
 
 use super::status::AppStatus;
 use crate::backend::{PaymentDue, PaymentStage};
+use crate::printable::printable;
 use crate::tree::status_files::StatusFile;
 
 /// The file's bytes now. `wait` reads like `state` until it is read for real.
+/// Values a server named (id, hash, errors) are shown [`printable`].
 pub fn render(file: StatusFile, status: &AppStatus, log: &[String]) -> Vec<u8> {
     let line = |value: Option<&str>| match value {
-        Some(v) if !v.is_empty() => format!("{v}\n").into_bytes(),
+        Some(v) if !v.is_empty() => format!("{}\n", printable(v)).into_bytes(),
         _ => Vec::new(),
     };
     match file {
@@ -29,7 +31,7 @@ pub fn render(file: StatusFile, status: &AppStatus, log: &[String]) -> Vec<u8> {
         StatusFile::Log => {
             let mut out = String::new();
             for entry in log {
-                out.push_str(entry);
+                out.push_str(&printable(entry));
                 out.push('\n');
             }
             out.into_bytes()
@@ -50,7 +52,7 @@ fn payment_text(due: &PaymentDue) -> String {
         .price
         .map(|p| format!("{p} {}", due.currency))
         .unwrap_or_else(|| unknown.to_string());
-    let address = due.address.as_deref().unwrap_or(unknown);
+    let address = printable(due.address.as_deref().unwrap_or(unknown));
     let what = match due.stage {
         PaymentStage::Unpaid => format!(
             "Not paid yet. To deploy, send {price} to {address} in one transaction whose message \
@@ -69,7 +71,8 @@ fn payment_text(due: &PaymentDue) -> String {
         .unwrap_or_default();
     format!(
         "{what}\naddress: {address}\nprice: {price}\nmemo: {}\ndeadline: {}\nstage: {stage}\n",
-        due.memo, due.deadline
+        printable(&due.memo),
+        printable(&due.deadline)
     )
 }
 

@@ -35,6 +35,7 @@ use rusqlite::Connection;
 use crate::private_files::private_file_options;
 use crate::store::ContentStore;
 
+pub use checkpoint::WAL_BOUND;
 pub use error::{MetaError, MetaResult};
 pub use history::{HistoryLine, KeptEntry};
 pub use legacy::import_legacy;
@@ -49,10 +50,12 @@ pub type Ino = u64;
 pub const DB_FILE: &str = "meta.db";
 
 pub struct MetaStore {
-    conn: Mutex<Connection>,
+    /// Shared with the checkpointer, which borrows it between transactions.
+    conn: Arc<Mutex<Connection>>,
     parts: EngineParts,
     path: PathBuf,
-    _checkpointer: checkpoint::Checkpointer,
+    wal: PathBuf,
+    checkpointer: checkpoint::Checkpointer,
 }
 
 /// What every transaction works with besides the connection.
@@ -91,11 +94,14 @@ impl MetaStore {
         }
         // The checkpointer thread folds the log in; commits never wait for it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = checkpoint::Checkpointer::start(&path)?;
+        checkpoint::limit_journal(&conn)?;
         let max_ino: i64 =
             conn.query_row("SELECT coalesce(max(ino), 0) FROM inode", [], |r| r.get(0))?;
+        let conn = Arc::new(Mutex::new(conn));
+        let checkpointer = checkpoint::Checkpointer::start(&path, Arc::downgrade(&conn))?;
         Ok(MetaStore {
-            conn: Mutex::new(conn),
+            conn,
+            wal: checkpoint::wal_path(&path),
             parts: EngineParts {
                 store,
                 pins: Mutex::new(HashMap::new()),
@@ -103,13 +109,23 @@ impl MetaStore {
                 next_ino: AtomicU64::new(max_ino as u64 + 1),
             },
             path,
-            _checkpointer: checkpointer,
+            checkpointer,
         })
     }
 
-    /// Starts a write transaction; it rolls back unless committed.
+    /// Starts a write transaction; it rolls back unless committed. A log
+    /// past its bound is emptied first (the checkpointer usually has).
     pub fn begin(&self) -> MetaResult<Txn<'_>> {
-        Txn::begin(self.conn.lock(), &self.parts)
+        let conn = self.conn.lock();
+        if checkpoint::wal_len(&self.wal) > checkpoint::WAL_BOUND {
+            self.checkpointer.truncate_log(&conn);
+        }
+        Txn::begin(conn, &self.parts)
+    }
+
+    /// The log's size now, for tests and diagnostics.
+    pub fn wal_len(&self) -> u64 {
+        checkpoint::wal_len(&self.wal)
     }
 
     /// A read-only view; cheaper than [`MetaStore::begin`] for lookups.
@@ -168,7 +184,7 @@ impl MetaStore {
 /// of the process loses nothing) but the disk only at checkpoints. Syncing
 /// the WAL file makes every commit so far durable.
 fn sync_wal(conn: &Connection, db: &Path) -> MetaResult<()> {
-    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    let wal = checkpoint::wal_path(db);
     match std::fs::File::open(&wal) {
         Ok(file) => file.sync_all()?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -886,3 +886,31 @@ fn a_truncate_racing_the_seal_never_leaves_a_blob_that_disagrees_with_its_size()
         );
     }
 }
+
+/// 200,000 creates in a row, with no pause for SQLite to start its log
+/// over: the log stays within its bound plus one transaction.
+#[test]
+fn the_metadata_log_stays_bounded_under_a_stream_of_creates() {
+    let f = fixture();
+    let wal = f.dir.path().join("meta.db-wal");
+    let bound = crate::meta::WAL_BOUND + (1 << 20);
+    let mut largest = 0;
+    let mut dir = f.app;
+    for i in 0..200_000u32 {
+        if i % 1000 == 0 {
+            let name = format!("d{i}");
+            dir = f
+                .tree()
+                .mkdir(f.app, OsStr::new(&name), creator(0o755))
+                .unwrap()
+                .ino;
+        }
+        let name = format!("f{i}");
+        f.tree()
+            .mknod(dir, OsStr::new(&name), creator(0o644))
+            .unwrap();
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    assert!(largest <= bound, "the log reached {largest} bytes");
+    eprintln!("largest log: {largest} bytes");
+}

@@ -5,6 +5,7 @@
 
 pub mod cf_harness;
 pub mod child;
+pub mod hostile;
 pub mod report;
 pub mod scripted;
 

@@ -13,8 +13,9 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::auth::AccessToken;
-use super::wire::{body_as_json, error_from_response, network_error};
+use super::wire::{body_as_json, error_from_response, http_error};
 use super::ByteniteClient;
+use crate::backend::http::send;
 use crate::backend::DeployError;
 
 /// One small JSON request and its answer: a server silent this long is down.
@@ -153,9 +154,11 @@ impl ByteniteClient {
         if call.method() == Method::POST {
             request = request.header(CONTENT_TYPE, "application/json").body("{}");
         }
-        let response = request.send().await.map_err(network_error)?;
+        let response = send(request).await.map_err(http_error)?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(network_error)?;
+        let body = crate::backend::http::body(response)
+            .await
+            .map_err(http_error)?;
         Ok((status, body))
     }
 

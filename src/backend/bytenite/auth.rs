@@ -8,7 +8,8 @@ use parking_lot::Mutex;
 use serde::Deserialize;
 
 use super::endpoint::ApiRoot;
-use super::wire::{error_from_response, network_error, Redactor};
+use super::wire::{error_from_response, http_error, Redactor};
+use crate::backend::http::send;
 use crate::backend::DeployError;
 
 /// Renew this long before expiry, so a token does not lapse mid-upload.
@@ -173,16 +174,16 @@ async fn exchange(
     redactor: &Redactor,
 ) -> Result<CachedToken, DeployError> {
     let fetched = Instant::now();
-    let response = http
+    let request = http
         .post(api.auth("/access_token"))
         .json(&serde_json::json!({ "apiKey": api_key }))
-        .timeout(EXCHANGE_TIMEOUT)
-        .send()
-        .await
-        .map_err(network_error)?;
+        .timeout(EXCHANGE_TIMEOUT);
+    let response = send(request).await.map_err(http_error)?;
     let status = response.status();
     let retry_after = crate::backend::retry_after::from_headers(response.headers());
-    let body = response.bytes().await.map_err(network_error)?;
+    let body = crate::backend::http::body(response)
+        .await
+        .map_err(http_error)?;
     if !status.is_success() {
         let err =
             error_from_response(status.as_u16(), &body, redactor).with_retry_after(retry_after);

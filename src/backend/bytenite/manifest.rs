@@ -98,7 +98,7 @@ impl Manifest {
     /// Parses `bytes` (the file called `file`, for messages) and
     /// normalises its keys.
     pub fn parse(bytes: &[u8], file: &str) -> Result<Manifest, ManifestError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson {
+        let value: Value = crate::spec_json::parse(bytes).map_err(|e| ManifestError::NotJson {
             file: file.to_string(),
             detail: e.to_string(),
         })?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use serde_json::Value;
 
+use crate::backend::http::HttpError;
 use crate::backend::DeployError;
 
 const REDACTED: &str = "<redacted>";
@@ -91,25 +92,61 @@ pub struct PushedApp {
 
 impl PushedApp {
     /// Reads a bare `appApp` (ByteNite's push answer); tolerates a wrapped
-    /// `{"app": {...}}` too. int64 fields may be strings or numbers.
+    /// `{"app": {...}}` too. int64 fields may be strings or integers. A
+    /// field of another type is refused, not skipped: skipped, the status
+    /// would keep the previous revision beside a new deploy.
     pub fn from_json(value: &Value) -> Result<PushedApp, DeployError> {
         let app = value.get("app").filter(|a| a.is_object()).unwrap_or(value);
-        let text = |key: &str| match app.get(key) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let id = text("id").ok_or_else(|| {
+        if !app.is_object() {
+            return Err(DeployError::Protocol(format!(
+                "the push answer is {}, not a JSON object (appApp)",
+                json_kind(app)
+            )));
+        }
+        let text = |key: &str| field(app, key, false);
+        let int64 = |key: &str| field(app, key, true);
+        let id = int64("id")?.ok_or_else(|| {
             DeployError::Protocol("the push was accepted but the answer has no app id".into())
         })?;
         Ok(PushedApp {
             id,
-            hash: text("hash"),
-            revision: text("revision"),
-            name: text("name"),
-            version: text("version"),
-            status: text("status"),
+            hash: text("hash")?,
+            revision: int64("revision")?,
+            name: text("name")?,
+            version: text("version")?,
+            status: text("status")?,
         })
+    }
+}
+
+/// `key` of the `appApp`: absent, null and "" are `None`; an integer is
+/// taken where `int64` allows one (ByteNite's int64 travel as strings).
+fn field(app: &Value, key: &str, int64: bool) -> Result<Option<String>, DeployError> {
+    match app.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) if int64 && (n.is_i64() || n.is_u64()) => Ok(Some(n.to_string())),
+        Some(other) => Err(DeployError::Protocol(format!(
+            "the push answer's \"{key}\" is {}, not {}; the deploy is not recorded",
+            json_kind(other),
+            if int64 {
+                "a string or an integer"
+            } else {
+                "a string"
+            }
+        ))),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -128,6 +165,15 @@ pub fn network_error(err: reqwest::Error) -> DeployError {
         source = cause.source();
     }
     DeployError::Network(message)
+}
+
+/// A request that failed or was refused ([`HttpError`]): transport
+/// failures keep their causes, a refused redirect stays final.
+pub fn http_error(err: HttpError) -> DeployError {
+    match err {
+        HttpError::Transport(err) => network_error(err),
+        refused => refused.into(),
+    }
 }
 
 /// The body of a failed request as JSON if it is JSON, else as a string.
@@ -245,5 +291,35 @@ mod tests {
         let app = PushedApp::from_json(&json!({"app": {"id": "y", "revision": 3}})).unwrap();
         assert_eq!((app.id.as_str(), app.revision.as_deref()), ("y", Some("3")));
         assert!(PushedApp::from_json(&json!({"name": "n"})).is_err());
+        let app = PushedApp::from_json(&json!({"id": 7, "hash": null, "revision": ""})).unwrap();
+        assert_eq!((app.id.as_str(), app.revision), ("7", None));
+    }
+
+    #[test]
+    fn app_answers_of_the_wrong_types_are_refused() {
+        for (answer, named) in [
+            (
+                json!({"id": "x", "revision": true}),
+                "\"revision\" is a boolean",
+            ),
+            (
+                json!({"id": "x", "revision": 2.5}),
+                "\"revision\" is a number",
+            ),
+            (
+                json!({"id": "x", "hash": 12}),
+                "\"hash\" is a number, not a string",
+            ),
+            (json!({"id": {"v": 1}}), "\"id\" is an object"),
+            (
+                json!({"app": {"id": "x", "status": ["live"]}}),
+                "\"status\" is an array",
+            ),
+            (json!(["x"]), "the push answer is an array"),
+        ] {
+            let err = PushedApp::from_json(&answer).unwrap_err();
+            assert!(matches!(err, DeployError::Protocol(_)), "{err:?}");
+            assert!(err.to_string().contains(named), "{err} names {named}");
+        }
     }
 }

@@ -10,6 +10,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 
 use super::auth::{expires_soon, Refresher};
+use crate::backend::http::send;
 use crate::backend::{DeployError, Report};
 
 /// Tokens refreshed in memory, kept across deploys so a cf CLI login is
@@ -150,10 +151,7 @@ impl<'a> CcSession<'a> {
         let mut refreshed = false;
         loop {
             let authorization = self.authorization.lock().clone();
-            let response = build(&self.http)?
-                .header(AUTHORIZATION, authorization)
-                .send()
-                .await?;
+            let response = send(build(&self.http)?.header(AUTHORIZATION, authorization)).await?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed && self.refresher.is_some() {
                 self.report
@@ -168,7 +166,7 @@ impl<'a> CcSession<'a> {
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .and_then(location_path);
-            let body = response.bytes().await?;
+            let body = crate::backend::http::body(response).await?;
             return self
                 .read(status, &body)
                 .map(|(status, body)| (status, body, location))

@@ -159,10 +159,10 @@ impl Refresher {
                     ("refresh_token", self.refresh_token.as_str()),
                 ])
         };
-        let response = request.timeout(Duration::from_secs(60)).send().await?;
+        let response = crate::backend::http::send(request.timeout(Duration::from_secs(60))).await?;
         let status = response.status();
         let retry_after = crate::backend::retry_after::from_headers(response.headers());
-        let body = response.bytes().await?;
+        let body = crate::backend::http::body(response).await?;
         if !status.is_success() {
             let detail = serde_json::from_slice::<UaaError>(&body)
                 .map(|e| match e.error_description {

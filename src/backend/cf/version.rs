@@ -41,13 +41,6 @@ struct Root {
     links: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Reads `GET /` (anonymous). `Some(V3)` when it has `cloud_controller_v3`
-/// but no `cloud_controller_v2` (the key is absent when
-/// `cc.temporary_enable_v2` is off), `Some(V2)` when it has
-/// `cloud_controller_v2`, `None` when there is no root document (404) or
-/// it says neither (an old or unusual server: the caller tries v2 and
-/// falls back on `V2 endpoints disabled`). Any other failure is the
-/// server's error.
 /// What the root document (`GET /`) says about the foundation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RootDocument {
@@ -57,25 +50,28 @@ pub struct RootDocument {
     pub log_cache: Option<String>,
 }
 
-/// Reads the root document; a 404 or a body that is not one says nothing.
+/// Reads `GET /` (anonymous). A 404, or a body that is not a root
+/// document, says nothing: the caller tries v2 and falls back on
+/// `V2 endpoints disabled`. A root that fails (5xx, 429: retried) or
+/// refuses is the server's error; trying v2 behind it would hide it.
 pub async fn detect(http: &reqwest::Client, base: &str) -> Result<RootDocument, DeployError> {
     let url = format!("{}/", base.trim().trim_end_matches('/'));
-    let response = http
+    let request = http
         .get(&url)
         .header(reqwest::header::ACCEPT, "application/json")
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await?;
+        .timeout(Duration::from_secs(30));
+    let response = crate::backend::http::send(request).await?;
     let status = response.status();
     if status == reqwest::StatusCode::NOT_FOUND {
         return Ok(RootDocument::default());
     }
     if !status.is_success() {
         let retry_after = crate::backend::retry_after::from_headers(response.headers());
-        let body = response.bytes().await?;
+        let body = crate::backend::http::body(response).await?;
         return Err(super::api::error_for(status, &body).with_retry_after(retry_after));
     }
-    let Ok(root) = response.json::<Root>().await else {
+    let body = crate::backend::http::body(response).await?;
+    let Ok(root) = serde_json::from_slice::<Root>(&body) else {
         return Ok(RootDocument::default());
     };
     Ok(RootDocument {

@@ -34,10 +34,10 @@ pub struct NodeQueries<'a> {
 
 impl NodeQueries<'_> {
     async fn data(&self, request: reqwest::RequestBuilder) -> Result<Value, DeployError> {
-        let resp = request.send().await?;
+        let resp = crate::backend::http::send(request).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
-        let text = resp.text().await?;
+        let text = crate::backend::http::text(resp).await?;
         match response::parse(status, &text)
             .map_err(|err| err.with_retry_after(retry_after))?
             .0

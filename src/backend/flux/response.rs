@@ -52,7 +52,17 @@ pub fn parse(status: u16, body: &str) -> Result<(Answer, Value), DeployError> {
         )));
     };
     let answer = match json.get("status").and_then(Value::as_str) {
-        Some("success") => Answer::Success(json.get("data").cloned().unwrap_or(Value::Null)),
+        // A success without `data` is no answer: read as null, a lookup
+        // would take a registered app for an unregistered one.
+        Some("success") => match json.get("data") {
+            Some(data) => Answer::Success(data.clone()),
+            None => {
+                return Err(DeployError::Protocol(format!(
+                    "a success answer without \"data\": {}",
+                    snippet(body)
+                )))
+            }
+        },
         Some("error") => {
             let data = json.get("data");
             let message = data
