@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::content::OpenFile;
-use super::io::DirEntry;
+use super::node::DirEntry;
 use super::{AppId, TreeError, TreeResult};
 
 /// What `open` and `create` hand back to the adapter.

@@ -3,7 +3,6 @@
 //! Bytes move between the kernel and temp files or blobs without any lock;
 //! the engine is asked only to find a file's content or record a new one.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -12,15 +11,8 @@ use super::handles::{Handle, Opened};
 use super::sealer::{Hashed, Job};
 use super::status_files::StatusFile;
 use super::status_inodes::StatusInode;
-use super::{CtlCommand, FileKind, Ino, Tree, TreeError, TreeResult};
+use super::{CtlCommand, DirEntry, FileKind, Ino, Tree, TreeError, TreeResult};
 use crate::meta::InodeKind;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    pub ino: Ino,
-    pub kind: FileKind,
-    pub name: OsString,
-}
 
 /// File system usage, from the disk that holds the state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

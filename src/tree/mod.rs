@@ -43,8 +43,9 @@ pub use error::{TreeError, TreeResult};
 pub use handles::Opened;
 pub use history::{DeployRecord, RolledBack};
 pub use hooks::{AppReadiness, CtlCommand, DeployHooks};
-pub use io::{DirEntry, StatFs};
+pub use io::StatFs;
 pub use kernel::KernelCache;
+pub use node::DirEntry;
 pub use node::{Attr, FileKind, Ino, ROOT_INO};
 pub use ops::{Creator, SetAttr};
 

@@ -42,3 +42,11 @@ pub enum DirRole {
     /// An app root or any directory inside an app.
     App,
 }
+
+/// One name of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: Ino,
+    pub kind: FileKind,
+    pub name: std::ffi::OsString,
+}
