@@ -15,6 +15,7 @@ pub mod kind;
 pub mod meta;
 pub mod mount;
 pub mod package;
+pub mod pay_code;
 pub mod printable;
 pub mod private_files;
 pub mod progress;

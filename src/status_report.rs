@@ -51,6 +51,9 @@ impl AppReport {
         if !self.field("url").is_empty() {
             line.push_str(&format!("  {}", self.field("url")));
         }
+        if let Some(left) = self.time_left(std::time::SystemTime::now()) {
+            line.push_str(&format!("  {left}"));
+        }
         if !self.field("error").is_empty() {
             line.push_str(&format!("  error: {}", printable(self.field("error"))));
         }
@@ -62,6 +65,45 @@ impl AppReport {
             line.push_str(&format!("  waiting for {} to close", waiting.join(", ")));
         }
         line
+    }
+
+    /// `expires in 6days 23h 59m (height 2288000)`: the paid time left of
+    /// an app rented by the block (Flux), from `expires_at` and `now`.
+    pub fn time_left(&self, now: std::time::SystemTime) -> Option<String> {
+        let height = self.status["expire_height"].as_u64()?;
+        let at = humantime::parse_rfc3339_weak(self.status["expires_at"].as_str()?).ok()?;
+        if !matches!(
+            self.field("state"),
+            "deployed" | "awaiting_payment" | "paid"
+        ) {
+            return None;
+        }
+        Some(match at.duration_since(now) {
+            Ok(left) => {
+                // Minutes are enough for a lease of weeks.
+                let shown = match left.as_secs() {
+                    s if s >= 3600 => std::time::Duration::from_secs(s / 60 * 60),
+                    s => std::time::Duration::from_secs(s),
+                };
+                format!(
+                    "expires in {} (height {height})",
+                    humantime::format_duration(shown)
+                )
+            }
+            Err(_) => format!("expiry due now (height {height})"),
+        })
+    }
+
+    /// The wallet link and its QR code in half blocks, for an app whose
+    /// payment is due (Flux): a phone camera reads it off the terminal.
+    pub fn payment_qr(&self) -> Option<(String, String)> {
+        let payment = &self.status["payment"];
+        if self.field("state") != "awaiting_payment" || payment["stage"] != "unpaid" {
+            return None;
+        }
+        let link = payment["link"].as_str()?;
+        let code = crate::pay_code::terminal(link).ok()?;
+        Some((link.to_string(), code))
     }
 
     /// One line per server-side app when the folder deploys several (a
@@ -230,6 +272,12 @@ pub fn table_with_rates(
             for line in app.remote_apps() {
                 out.push_str(&format!("    {line}\n"));
             }
+            if let Some((link, code)) = app.payment_qr() {
+                out.push_str(&format!("    pay from a phone: scan, or open {link}\n"));
+                for line in code.lines() {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
         }
     }
     out
@@ -301,5 +349,46 @@ mod tests {
         let with_rate = table_with_rates(std::slice::from_ref(&report), |_, _| Some(1048576.0));
         assert!(with_rate.ends_with("(25%), 1.00 MiB/s\n"), "{with_rate}");
         assert!(!with_rate.contains('\x1b'));
+    }
+
+    #[test]
+    fn a_flux_app_shows_its_time_left_and_a_qr_code_while_unpaid() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let deployed = AppReport {
+            backend: BackendKind::Flux,
+            name: "hello".into(),
+            status: serde_json::json!({
+                "state": "deployed",
+                "expire_height": 2_288_000,
+                "blocks_left": 20160,
+                "expires_at": humantime::format_rfc3339_millis(at + std::time::Duration::from_secs(7 * 86_400 + 90)).to_string(),
+            }),
+        };
+        assert_eq!(
+            deployed.time_left(at).as_deref(),
+            Some("expires in 7days 1m (height 2288000)")
+        );
+        assert!(deployed.payment_qr().is_none());
+
+        let link = "zel:?action=pay&coin=zelcash&address=t3NryfAQLGeFs9jEoeqsxmBN2QLRaRKFLUX&amount=0.63&message=ab";
+        let mut unpaid = deployed.clone();
+        unpaid.status = serde_json::json!({
+            "state": "awaiting_payment",
+            "payment": {"stage": "unpaid", "link": link},
+        });
+        let report = MountReport {
+            mountpoint: "/mnt/deploy".into(),
+            apps: vec![unpaid.clone()],
+        };
+        let text = table(&[report]);
+        assert!(
+            text.contains(&format!("pay from a phone: scan, or open {link}")),
+            "{text}"
+        );
+        assert!(text.contains('▀') || text.contains('▄'), "{text}");
+        assert!(text.lines().count() > 20, "{text}");
+        // Paid: no code to scan.
+        unpaid.status["payment"]["stage"] = "paid".into();
+        assert!(unpaid.payment_qr().is_none());
     }
 }

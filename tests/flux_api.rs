@@ -912,3 +912,84 @@ async fn payment_queries_match_the_emulated_node() {
         .unwrap();
     assert_eq!(no_name["data"]["message"], "No Flux App name specified");
 }
+
+#[tokio::test]
+async fn the_chain_advances_apps_expire_and_renewals_are_priced_as_fluxos_does() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    let node = NodeQueries {
+        http: &http,
+        base: &s.emu.url,
+    };
+    // GET /daemon/getblockcount: a height that moves at the set speed.
+    s.emu.api.set_block_time_ms(10);
+    let before = node.block_count().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = node.block_count().await.unwrap();
+    assert!(after > before, "{before} → {after}");
+    // Slow again, so the heights below hold still.
+    s.emu.api.set_block_time_ms(3_600_000);
+
+    let client = s.client();
+    let (result, _) = s
+        .deploy(&client, &example_spec(), &PreviousDeploy::default())
+        .await;
+    let first = result.unwrap().hash.unwrap();
+    s.emu.api.pay(&first).unwrap();
+    let registered_at = s.emu.api.apps()[0].height;
+
+    // The same spec again changes no expiry: a free update (checkFreeAppUpdate).
+    let spec = formatted(&example_spec(), DEMO_ONLY_ZELID);
+    assert_eq!(node.price(&spec.canonical_json()).await.unwrap(), 0.0);
+    // A longer expire costs its price less the unused share of the last one.
+    let mut longer = example_spec();
+    longer["expire"] = json!(100_000);
+    let longer = formatted(&longer, DEMO_ONLY_ZELID);
+    let canonical: Value = serde_json::from_str(&longer.canonical_json()).unwrap();
+    let quoted = node.price(&longer.canonical_json()).await.unwrap();
+    let full = emulator_price(&canonical);
+    assert!(quoted > 0.0 && quoted < full, "{quoted} of {full}");
+
+    // renew: a signed fluxappupdate of the registered spec, expire replaced.
+    let report = Recorder::default();
+    let outcome = client
+        .renew(&s.app(&example_spec()), Some(100_000), &report)
+        .await
+        .unwrap();
+    let renewal = outcome.hash.unwrap();
+    let due = report.payments().pop().unwrap();
+    assert!(due.renewal);
+    assert_eq!(due.memo, renewal);
+    assert_eq!(due.price, Some(quoted));
+    let messages = s.emu.api.accepted_messages();
+    let sent = messages.iter().find(|m| m.hash == renewal).unwrap();
+    assert_eq!(sent.kind, MessageKind::Update);
+    assert_eq!(sent.spec["expire"], 100_000);
+    assert!(sent.spec.get("hash").is_none() && sent.spec.get("height").is_none());
+
+    // Paid below the update's price: permanent, not applied.
+    let underpaid = s.emu.api.pay_amount(&renewal, Some(0.01)).unwrap();
+    assert!(!underpaid.registered);
+    assert!(node.is_permanent(&renewal).await.unwrap());
+    assert_eq!(s.emu.api.apps()[0].hash, first);
+
+    // Past its expiry height the app drops out of the node's lists.
+    s.emu.api.set_height(registered_at + 88_000);
+    assert_eq!(
+        s.emu.api.apps().len(),
+        1,
+        "still there at its expiry height"
+    );
+    s.emu.api.set_height(registered_at + 88_001);
+    assert!(s.emu.api.apps().is_empty());
+    assert!(node
+        .app_specification("pushfshello")
+        .await
+        .unwrap()
+        .is_none());
+    let err = client
+        .renew(&s.app(&example_spec()), None, &Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing to renew"), "{err}");
+}

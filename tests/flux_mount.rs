@@ -351,3 +351,254 @@ fn a_stalled_node_shows_as_uploading_not_packaging() {
     assert_eq!(status(&app, "state"), "uploading");
     assert_eq!(wait(&app), "awaiting_payment");
 }
+
+/// Pays message `hash` with `amount` FLUX through the emulator's test hook.
+fn pay_amount(t: &TestMount, hash: &str, amount: f64) {
+    let url = format!(
+        "{}/_emulator/flux/pay/{hash}?amount={amount}",
+        t.emulators().flux.url
+    );
+    let status = t.runtime.block_on(async {
+        reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200, "paying {hash}");
+}
+
+/// Registers the example, pays it, and waits until it runs.
+fn deployed_example(t: &TestMount) -> std::path::PathBuf {
+    let app = t.copy_example("flux");
+    assert_eq!(wait(&app), "awaiting_payment");
+    pay(t, &status(&app, "hash"));
+    eventually_state(&app, "deployed");
+    app
+}
+
+fn lease_shown(app: &Path) -> serde_json::Value {
+    let mut json = status_json(app);
+    eventually("status.json to show the expiry", || {
+        json = status_json(app);
+        json["expire_height"].is_u64()
+    });
+    json
+}
+
+/// The QR code in a PNG, read back as a phone would.
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
+        .read_info()
+        .expect("payment.png is a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in payment.png");
+    grids[0].decode().expect("the QR code decodes").1
+}
+
+#[test]
+fn the_pay_link_names_address_amount_and_memo_and_its_qr_code_reads_back() {
+    let t = mount_and(|_| {});
+    let app = t.copy_example("flux");
+    assert_eq!(wait(&app), "awaiting_payment");
+    let accepted = t.emulators().flux.api.accepted_messages();
+    let hash = accepted[0].hash.clone();
+    let price = emulator_price(&accepted[0].spec);
+    let link = payment_field(&app, "link");
+    assert_eq!(
+        link,
+        format!("zel:?action=pay&coin=zelcash&address={DEPLOYMENT_ADDRESS}&amount={price}&message={hash}")
+    );
+    assert_eq!(status_json(&app)["payment"]["link"], link.as_str());
+    let png = fs::read(app.join(".pushfs/payment.png")).unwrap();
+    assert_eq!(decode_qr(&png), link);
+
+    // Paid: nothing left to scan.
+    pay(&t, &hash);
+    eventually_state(&app, "deployed");
+    assert!(fs::read(app.join(".pushfs/payment.png"))
+        .unwrap()
+        .is_empty());
+    assert!(!status(&app, "payment").contains("link:"));
+}
+
+#[test]
+fn a_deployed_app_shows_its_expiry_height_and_time() {
+    let t = mount_and(|_| {});
+    let app = deployed_example(&t);
+    let json = lease_shown(&app);
+    let flux = &t.emulators().flux.api;
+    let paid_at = flux.apps()[0].height;
+    let expire_height = json["expire_height"].as_u64().unwrap();
+    assert_eq!(expire_height, paid_at + 88_000);
+    let blocks_left = json["blocks_left"].as_i64().unwrap();
+    let behind = expire_height as i64 - flux.height() as i64;
+    assert!(
+        (behind - blocks_left).abs() <= 1,
+        "{blocks_left} vs {behind}"
+    );
+    // 30 s a block since the PON fork: about a month from now.
+    let at = humantime::parse_rfc3339(json["expires_at"].as_str().unwrap()).unwrap();
+    let ahead = at.duration_since(std::time::SystemTime::now()).unwrap();
+    let expected = Duration::from_secs(blocks_left as u64 * 30);
+    assert!(
+        ahead.abs_diff(expected) < Duration::from_secs(120),
+        "{ahead:?} vs {expected:?}"
+    );
+    // A month away is outside the default 7-day window: no warning.
+    let warnings = json["warnings"].to_string();
+    assert!(!warnings.contains("renew"), "{warnings}");
+    let paths: Vec<String> = flux.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().any(|p| p == "/daemon/getblockcount"),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn inside_the_renew_window_status_and_log_say_when_and_how() {
+    let t = TestMount::with_emulators_and(|config, _| {
+        config.flux.watch_interval_secs = Some(0.05);
+        config.flux.watch_max_interval_secs = Some(0.2);
+        // The example's month is inside a 40-day window.
+        config.flux.renew_warning = Some("40days".into());
+    });
+    let app = deployed_example(&t);
+    let expire_height = lease_shown(&app)["expire_height"].as_u64().unwrap();
+    eventually("the renew warning", || {
+        status_json(&app)["warnings"]
+            .to_string()
+            .contains("write `renew` to .pushfs/ctl")
+    });
+    let warnings = status_json(&app)["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("height {expire_height}"))
+            && warnings.contains("expires in about"),
+        "{warnings}"
+    );
+    let log = status(&app, "log");
+    assert!(log.contains("write `renew` to .pushfs/ctl"), "{log}");
+}
+
+#[test]
+fn an_app_past_its_expiry_height_is_expired() {
+    let t = mount_and(|emulators| emulators.flux.api.set_block_time_ms(100));
+    let app = t.copy_example("flux");
+    edit_spec(&app, |s| {
+        s.insert("expire".into(), 20.into());
+    });
+    eventually("the short-lived message", || {
+        t.emulators()
+            .flux
+            .api
+            .accepted_messages()
+            .iter()
+            .any(|m| m.spec["expire"] == 20)
+    });
+    assert_eq!(wait(&app), "awaiting_payment");
+    let hash = status(&app, "hash");
+    pay(&t, &hash);
+    eventually_state(&app, "deployed");
+    let expire_height = lease_shown(&app)["expire_height"].as_u64().unwrap();
+    eventually_state(&app, "expired");
+    assert_eq!(wait(&app), "expired");
+    assert!(t.emulators().flux.api.height() > expire_height);
+    assert!(t.emulators().flux.api.apps().is_empty());
+    let error = status(&app, "error");
+    assert!(
+        error.contains(&format!("expired at height {expire_height}")) && error.contains("about"),
+        "{error}"
+    );
+    assert!(error.contains("register it again"), "{error}");
+}
+
+#[test]
+fn renew_sends_an_update_that_once_paid_extends_the_expiry() {
+    let t = mount_and(|_| {});
+    let app = deployed_example(&t);
+    let old = lease_shown(&app)["expire_height"].as_u64().unwrap();
+    let spec_before = fs::read(app.join("spec.json")).unwrap();
+
+    fs::write(app.join(".pushfs/ctl"), "renew 100000\n").unwrap();
+    assert_eq!(wait(&app), "awaiting_payment");
+    let flux = &t.emulators().flux.api;
+    let accepted = flux.accepted_messages();
+    assert_eq!(accepted.len(), 2);
+    let renewal = &accepted[1];
+    assert_eq!(
+        renewal.kind,
+        pushfs::backend::flux::message::MessageKind::Update
+    );
+    assert_eq!(renewal.spec["expire"], 100_000);
+    assert_eq!(status(&app, "hash"), renewal.hash);
+    assert_eq!(payment_field(&app, "memo"), renewal.hash);
+    assert!(status(&app, "payment").starts_with("Not paid yet. To renew"));
+    assert!(payment_field(&app, "link").contains(&renewal.hash));
+    assert_eq!(
+        fs::read(app.join("spec.json")).unwrap(),
+        spec_before,
+        "the spec file keeps the user's expire"
+    );
+    let posts: Vec<String> = flux
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(posts.iter().filter(|p| *p == "/apps/appupdate").count(), 1);
+    // Unpaid, the app runs on under its old registration.
+    assert_eq!(flux.apps()[0].hash, accepted[0].hash);
+
+    pay(&t, &renewal.hash);
+    eventually_state(&app, "deployed");
+    let new_height = flux.apps()[0].height;
+    assert_eq!(flux.apps()[0].hash, renewal.hash);
+    eventually("the new expiry", || {
+        status_json(&app)["expire_height"].as_u64() == Some(new_height + 100_000)
+    });
+    assert!(new_height + 100_000 > old);
+    let history = status(&app, "history");
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains(" renewed ") && l.contains(&renewal.hash)),
+        "{history}"
+    );
+
+    // Plain `renew`: the spec file's own expire, counted from now.
+    fs::write(app.join(".pushfs/ctl"), "renew\n").unwrap();
+    assert_eq!(wait(&app), "awaiting_payment");
+    let accepted = flux.accepted_messages();
+    assert_eq!(accepted.len(), 3);
+    assert_eq!(accepted[2].spec["expire"], 88_000);
+}
+
+#[test]
+fn a_payment_below_the_price_is_underpaid_and_says_what_is_missing() {
+    let t = mount_and(|_| {});
+    let app = t.copy_example("flux");
+    assert_eq!(wait(&app), "awaiting_payment");
+    let accepted = t.emulators().flux.api.accepted_messages();
+    let hash = accepted[0].hash.clone();
+    assert_eq!(emulator_price(&accepted[0].spec), 0.63);
+    pay_amount(&t, &hash, 0.5);
+    eventually_state(&app, "underpaid");
+    assert_eq!(wait(&app), "underpaid");
+    let error = status(&app, "error");
+    assert!(
+        error.contains("paid 0.5 FLUX, 0.13 FLUX short of its price 0.63 FLUX"),
+        "{error}"
+    );
+    assert!(
+        error.contains("cannot be topped up") && error.contains("register again"),
+        "{error}"
+    );
+    assert_eq!(payment_field(&app, "stage"), "underpaid");
+    assert!(t.emulators().flux.api.apps().is_empty());
+}

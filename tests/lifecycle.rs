@@ -230,11 +230,12 @@ fn status_files_are_read_only_but_ctl() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(listed.len(), 14);
+    assert_eq!(listed.len(), 15);
     assert!(listed.contains(&"url".to_string()));
     assert!(listed.contains(&"wait".to_string()));
     assert!(listed.contains(&"history".to_string()));
     assert!(listed.contains(&"payment".to_string()));
+    assert!(listed.contains(&"payment.png".to_string()));
 }
 
 #[test]

@@ -47,6 +47,13 @@ pub enum DeployError {
     /// The server accepted the deploy, but its fee was not paid in time (Flux); final.
     #[error("registration expired unpaid: {}", printable(.0))]
     ExpiredUnpaid(String),
+    /// The app's paid time ran out, or it left the network: it no longer runs (Flux); final.
+    #[error("the app expired: {0}")]
+    AppExpired(String),
+    /// The fee was paid below the price: the server keeps the message and
+    /// does not run it (Flux); final.
+    #[error("underpaid: {0}")]
+    Underpaid(String),
     #[error("deploy cancelled (written to .pushfs/ctl)")]
     Cancelled,
     /// An answer pushfs will not act on: a redirect that would carry a

@@ -15,6 +15,7 @@
 pub mod clock;
 pub mod js;
 pub mod key;
+pub mod lease;
 pub mod message;
 pub mod owner;
 pub mod payment;
@@ -37,6 +38,7 @@ use serde_json::Value;
 
 use self::clock::{Clock, SystemClock};
 use self::key::WifSecret;
+use self::lease::LivePolicy;
 use self::message::{signing_payload, zelidauth, MessageKind, SignedMessage};
 use self::queries::NodeQueries;
 use self::response::{error_for, Answer};
@@ -76,6 +78,9 @@ pub struct FluxConfig {
     pub watch_interval_secs: Option<f64>,
     /// The longest pause between looks (default 300).
     pub watch_max_interval_secs: Option<f64>,
+    /// How long before its expiry a deployed app is flagged for renewal
+    /// (humantime, default `"7days"`).
+    pub renew_warning: Option<String>,
     /// A key given in memory (`PUSHFS_FLUX_KEY`, the demo); never from the file.
     #[serde(skip)]
     pub private_key: Option<WifSecret>,
@@ -90,6 +95,7 @@ impl fmt::Debug for FluxConfig {
             .field("timeout_secs", &self.timeout_secs)
             .field("watch_interval_secs", &self.watch_interval_secs)
             .field("watch_max_interval_secs", &self.watch_max_interval_secs)
+            .field("renew_warning", &self.renew_warning)
             .field(
                 "private_key",
                 &self.private_key.as_ref().map(|_| "<redacted>"),
@@ -174,6 +180,26 @@ impl FluxClient {
         }
     }
 
+    /// The watch of a deployed app: `watch_interval_secs` if set (else a
+    /// few minutes: an expiry is weeks away) and `renew_warning`.
+    fn live_policy(&self) -> LivePolicy {
+        let default = LivePolicy::default();
+        let interval = self
+            .config
+            .watch_interval_secs
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(default.interval);
+        let warning = match self.config.renew_warning.as_deref() {
+            None => default.warning,
+            Some(text) => humantime::parse_duration(text.trim()).unwrap_or_else(|err| {
+                tracing::warn!(%err, "[flux] renew_warning {text:?} is no duration (e.g. \"7days\"); using 7 days");
+                default.warning
+            }),
+        };
+        LivePolicy { interval, warning }
+    }
+
     /// Reads, completes, formats and checks the spec; no network. Also
     /// returns whether the spec allows an owner transfer.
     fn prepare(
@@ -229,23 +255,80 @@ impl FluxClient {
 
     /// Asks the node for the app's registered spec; `None` if it has none.
     async fn lookup(&self, base: &str, name: &str) -> Result<Option<Value>, DeployError> {
-        let url = format!("{base}/apps/appspecifications/{name}");
-        let resp = send(self.http.get(&url)).await?;
+        self.node(base).app_specification(name).await
+    }
+
+    fn node<'a>(&'a self, base: &'a str) -> NodeQueries<'a> {
+        NodeQueries {
+            http: &self.http,
+            base,
+        }
+    }
+
+    /// Signs `spec` as a `kind` message, posts it, and checks the hash the
+    /// node answers against ours. Returns the message, its hash, the node's
+    /// answer and the signing time.
+    async fn send(
+        &self,
+        base: &str,
+        kind: MessageKind,
+        spec: &AppSpec,
+        signer: &FluxSigner,
+        report: &dyn Report,
+    ) -> Result<(SignedMessage, String, Value, u64), DeployError> {
+        let now = self.clock.now_ms();
+        let message = SignedMessage::new(kind, spec, now, signer);
+        if kind == MessageKind::Register {
+            let payload = signing_payload(kind.type_name(), &message.spec_json, now);
+            if !signer::verify(&payload, &spec.owner, &message.signature) {
+                return Err(DeployError::InvalidSpec(format!(
+                    "owner {} in {SPEC_FILE} is not the configured key's ZelID {}; FluxOS checks the signature against owner",
+                    spec.owner,
+                    signer.address()
+                )));
+            }
+        }
+
+        report.log(&format!(
+            "flux: POST {} for {} (owner {}, ZelID {})",
+            kind.path(),
+            spec.name,
+            spec.owner,
+            signer.address()
+        ));
+        let resp = self
+            .http
+            .post(format!("{base}{}", kind.path()))
+            // Not application/json: FluxOS's json middleware would eat the body.
+            .header(reqwest::header::CONTENT_TYPE, "text/plain")
+            .header("zelidauth", zelidauth(signer, now))
+            .body(message.body.clone());
+        let resp = send(resp).await?;
         let status = resp.status().as_u16();
         let retry_after = crate::backend::retry_after::from_headers(resp.headers());
         let text = super::http::text(resp).await?;
-        match response::parse(status, &text)
-            .map_err(|err| err.with_retry_after(retry_after))?
-            .0
-        {
-            Answer::Success(Value::Null) => Ok(None),
-            Answer::Success(spec @ Value::Object(_)) => Ok(Some(spec)),
-            Answer::Success(other) => Err(DeployError::Protocol(format!(
-                "GET /apps/appspecifications/{name} returned {other} instead of a spec"
-            ))),
-            Answer::Error { message, .. } if message.contains("not found") => Ok(None),
-            Answer::Error { message, code } => Err(error_for(status, message, code)),
+        let (answer, body) =
+            response::parse(status, &text).map_err(|err| err.with_retry_after(retry_after))?;
+        report.response(&body);
+        let data = match answer {
+            Answer::Success(data) => data,
+            Answer::Error { message, code } => return Err(error_for(status, message, code)),
+        };
+        let hash = match data.as_str() {
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => h.to_string(),
+            _ => {
+                return Err(DeployError::Protocol(format!(
+                    "expected a 64-hex message hash, got {data}"
+                )))
+            }
+        };
+        let expected = message.expected_hash();
+        if hash != expected {
+            return Err(DeployError::Protocol(format!(
+                "the node returned message hash {hash}, but SHA-256 of the message we signed is {expected}"
+            )));
         }
+        Ok((message, hash, body, now))
     }
 
     /// Register or update, and the checks an update needs before it is signed.
@@ -368,58 +451,7 @@ impl Backend for FluxClient {
             transfer,
             report,
         )?;
-        let now = self.clock.now_ms();
-        let message = SignedMessage::new(kind, &spec, now, &signer);
-        if kind == MessageKind::Register {
-            let payload = signing_payload(kind.type_name(), &message.spec_json, now);
-            if !signer::verify(&payload, &spec.owner, &message.signature) {
-                return Err(DeployError::InvalidSpec(format!(
-                    "owner {} in {SPEC_FILE} is not the configured key's ZelID {}; FluxOS checks the signature against owner",
-                    spec.owner,
-                    signer.address()
-                )));
-            }
-        }
-
-        report.log(&format!(
-            "flux: POST {} for {} (owner {}, ZelID {})",
-            kind.path(),
-            spec.name,
-            spec.owner,
-            signer.address()
-        ));
-        let request = self
-            .http
-            .post(format!("{base}{}", kind.path()))
-            // Not application/json: FluxOS's json middleware would eat the body.
-            .header(reqwest::header::CONTENT_TYPE, "text/plain")
-            .header("zelidauth", zelidauth(&signer, now))
-            .body(message.body.clone());
-        let resp = send(request).await?;
-        let status = resp.status().as_u16();
-        let retry_after = crate::backend::retry_after::from_headers(resp.headers());
-        let text = super::http::text(resp).await?;
-        let (answer, body) =
-            response::parse(status, &text).map_err(|err| err.with_retry_after(retry_after))?;
-        report.response(&body);
-        let data = match answer {
-            Answer::Success(data) => data,
-            Answer::Error { message, code } => return Err(error_for(status, message, code)),
-        };
-        let hash = match data.as_str() {
-            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => h.to_string(),
-            _ => {
-                return Err(DeployError::Protocol(format!(
-                    "expected a 64-hex message hash, got {data}"
-                )))
-            }
-        };
-        let expected = message.expected_hash();
-        if hash != expected {
-            return Err(DeployError::Protocol(format!(
-                "the node returned message hash {hash}, but SHA-256 of the message we signed is {expected}"
-            )));
-        }
+        let (message, hash, body, now) = self.send(&base, kind, &spec, &signer, report).await?;
         report.id(&hash);
         let node = NodeQueries {
             http: &self.http,
@@ -454,6 +486,95 @@ impl Backend for FluxClient {
             base: &base,
         };
         watch::watch(&node, &*self.clock, due, self.watch_policy(), report).await
+    }
+
+    async fn watch_live(&self, app_name: &str, report: &dyn Report) -> Result<(), DeployError> {
+        let base = self.base_url()?;
+        let node = self.node(&base);
+        lease::watch_live(&node, &*self.clock, app_name, self.live_policy(), report).await
+    }
+
+    /// A `fluxappupdate` of the spec the network holds, with `expire` set
+    /// to `blocks` (default: the spec file's own `expire`), counted by
+    /// FluxOS from the block that pays the update. The spec file is left
+    /// as the user wrote it.
+    async fn renew(
+        &self,
+        snapshot: &Snapshot,
+        blocks: Option<u64>,
+        report: &dyn Report,
+    ) -> Result<DeployOutcome, DeployError> {
+        let base = self.base_url()?;
+        let signer = key::load_signer(&self.config)?;
+        let (file_spec, _) = self.prepare(snapshot, &signer, report)?;
+        let name = file_spec.name.clone();
+        let expire = blocks.unwrap_or(file_spec.expire.value() as u64);
+        let node = self.node(&base);
+        let Some(registered) = node.app_specification(&name).await? else {
+            return Err(DeployError::InvalidSpec(format!(
+                "renew: {name} is not on the network, so there is nothing to renew; write `deploy` to .pushfs/ctl to register it again"
+            )));
+        };
+        let owner = registered
+            .get("owner")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if owner != signer.address() {
+            return Err(DeployError::InvalidSpec(format!(
+                "renew: {name} is registered by {owner}, not by the configured ZelID {}: only its owner can renew it",
+                signer.address()
+            )));
+        }
+        let mut raw = registered.clone();
+        if let Value::Object(fields) = &mut raw {
+            // The node adds where the spec was paid; they are no spec keys.
+            fields.remove("hash");
+            fields.remove("height");
+            fields.insert("expire".to_string(), Value::from(expire));
+        }
+        let spec = AppSpec::format(&raw)
+            .map_err(|e| DeployError::InvalidSpec(format!("renew: {}", e.0)))?;
+        validate::verify(&spec, validate::ASSUMED_CHAIN_HEIGHT)
+            .map_err(|e| DeployError::InvalidSpec(format!("renew: {}", e.0)))?;
+        let chain = node.block_count().await.ok();
+        let now_lease = chain.and_then(|c| lease::lease_of(&registered, c, self.clock.now_ms()));
+        report.log(&format!(
+            "flux: renewing {name}: an update with expire {expire} blocks, counted from the block that pays it{}; {SPEC_FILE} keeps expire {}",
+            match (&now_lease, chain) {
+                (Some(l), Some(c)) => format!(
+                    " (about height {}; now paid until height {}, the chain is at {c})",
+                    c + expire,
+                    l.expire_height
+                ),
+                _ => String::new(),
+            },
+            file_spec.expire
+        ));
+        let (message, hash, body, now) = self
+            .send(&base, MessageKind::Update, &spec, &signer, report)
+            .await?;
+        report.id(&hash);
+        let mut due = payment::quote(&node, &name, &message.spec_json, &hash, now, report).await;
+        due.renewal = true;
+        report.log(&format!(
+            "flux: node accepted renewal {hash}; until it is paid (by {}) {name} runs on to its old expiry: send {} {} to {} with the message hash as the transaction's message; see .pushfs/payment",
+            due.deadline,
+            due.price.map(|p| p.to_string()).unwrap_or_else(|| "the price".into()),
+            due.currency,
+            due.address.as_deref().unwrap_or("the deployment address"),
+        ));
+        report.payment(&due);
+        Ok(DeployOutcome {
+            id: Some(hash.clone()),
+            hash: Some(hash),
+            response: Some(body),
+            warnings: vec![format!(
+                "the network keeps this renewal for 1 hour, until {}, unless its fee is paid (see .pushfs/payment)",
+                due.deadline
+            )],
+            ..DeployOutcome::default()
+        })
     }
 }
 

@@ -52,6 +52,11 @@ pub enum DeployState {
     AwaitingPayment,
     /// The fee is paid; waiting for the network to run the app (Flux).
     Paid,
+    /// The app's paid time ran out and the network dropped it (Flux).
+    Expired,
+    /// The fee was paid, but below the price: the network keeps the message
+    /// and does not run it (Flux). A payment cannot be topped up.
+    Underpaid,
 }
 
 impl DeployState {
@@ -72,6 +77,8 @@ impl DeployState {
             DeployState::Retrying => "retrying",
             DeployState::AwaitingPayment => "awaiting_payment",
             DeployState::Paid => "paid",
+            DeployState::Expired => "expired",
+            DeployState::Underpaid => "underpaid",
         }
     }
 
@@ -86,6 +93,8 @@ impl DeployState {
                 | DeployState::Failed
                 | DeployState::AwaitingPayment
                 | DeployState::Paid
+                | DeployState::Expired
+                | DeployState::Underpaid
         )
     }
 }
@@ -175,6 +184,8 @@ pub enum PaymentStage {
     Running,
     /// Not paid before the deadline: the server dropped it.
     Expired,
+    /// Paid below the price: kept by the server, never run.
+    Underpaid,
 }
 
 impl PaymentStage {
@@ -183,7 +194,7 @@ impl PaymentStage {
         match self {
             PaymentStage::Unpaid => Some(DeployState::AwaitingPayment),
             PaymentStage::Paid => Some(DeployState::Paid),
-            PaymentStage::Running | PaymentStage::Expired => None,
+            PaymentStage::Running | PaymentStage::Expired | PaymentStage::Underpaid => None,
         }
     }
 }
@@ -207,6 +218,28 @@ pub struct PaymentDue {
     /// The app's name on the server, to follow it once paid.
     pub app_name: String,
     pub stage: PaymentStage,
+    /// A link a wallet opens to pay (Flux: Zelcore's `zel:?action=pay...`),
+    /// once the address and price are known; `.pushfs/payment.png` is its QR code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The payment extends an app that runs (a renewal): unpaid, the app
+    /// runs on until its old expiry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renewal: bool,
+}
+
+/// How long a deployed app stays on a network that rents by the block
+/// (Flux): shown in `status.json` while the app runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The chain height after which the network drops the app.
+    pub expire_height: u64,
+    /// `expire_height` less the chain's height now (negative once past).
+    pub blocks_left: i64,
+    /// RFC 3339: an estimate of when the chain reaches `expire_height`.
+    pub expires_at: String,
+    /// Set once the expiry is near: when, and how to renew.
+    pub warning: Option<String>,
 }
 
 /// One server-side app of a folder that deploys several (a Cloud Foundry
@@ -281,6 +314,9 @@ pub trait Report: Send + Sync {
     /// Sets `status.json`'s `apps` (and `.pushfs/url`, the first route of
     /// the first app): every server-side app the folder deploys.
     fn apps(&self, _apps: &[RemoteApp]) {}
+    /// Sets `status.json`'s `expire_height`, `blocks_left`, `expires_at`,
+    /// and the renew warning among its `warnings`.
+    fn lease(&self, _lease: &Lease) {}
 }
 
 #[async_trait]
@@ -316,5 +352,29 @@ pub trait Backend: Send + Sync {
     /// report a [`PaymentDue`], so the default is never called.
     async fn watch(&self, _due: &PaymentDue, _report: &dyn Report) -> Result<(), DeployError> {
         Ok(())
+    }
+
+    /// Follows a deployed app that the network keeps only while it is paid
+    /// for (`app_name`, as [`PaymentDue::app_name`]), reporting its
+    /// [`Lease`], until the network drops it ([`DeployError::AppExpired`]).
+    /// Network trouble is waited out. Only called for apps that were paid
+    /// for; other backends never are.
+    async fn watch_live(&self, _app_name: &str, _report: &dyn Report) -> Result<(), DeployError> {
+        std::future::pending().await
+    }
+
+    /// Extends a deployed app's paid time: `blocks` from now, or the spec's
+    /// own length. Like [`Backend::deploy`] it reports a [`PaymentDue`]
+    /// (marked `renewal`) and returns once the server accepted it.
+    async fn renew(
+        &self,
+        _snapshot: &Snapshot,
+        _blocks: Option<u64>,
+        _report: &dyn Report,
+    ) -> Result<DeployOutcome, DeployError> {
+        Err(DeployError::InvalidSpec(format!(
+            "renew: {} apps are not rented by time; nothing to renew",
+            self.kind()
+        )))
     }
 }

@@ -13,7 +13,7 @@ use super::log::AppLog;
 use super::records::{app_dir, write_atomically};
 use super::status::{now_rfc3339, short_digest, AppStatus};
 use crate::backend::{
-    BackendKind, DeployState, JobInfo, PaymentDue, ProgressPhase, RemoteApp, Report,
+    BackendKind, DeployState, JobInfo, Lease, PaymentDue, ProgressPhase, RemoteApp, Report,
 };
 use crate::printable::printable;
 use crate::progress::Progress;
@@ -47,6 +47,9 @@ pub struct AppDeploy {
     quiet: AtomicBool,
     /// Automatic deploys are stopped, for this reason, until the user asks.
     held: Mutex<Option<String>>,
+    /// `renew` was written to ctl: extend the app's paid time (by these
+    /// blocks, or the spec's own length).
+    renew: Mutex<Option<Option<u64>>>,
 }
 
 impl AppDeploy {
@@ -96,6 +99,7 @@ impl AppDeploy {
             recheck: AtomicBool::new(!resume),
             quiet: AtomicBool::new(false),
             held: Mutex::new(held),
+            renew: Mutex::new(None),
         };
         if resume {
             app.log(
@@ -203,6 +207,27 @@ impl AppDeploy {
         });
         self.recheck.store(true, Ordering::SeqCst);
         self.mark_changed();
+    }
+
+    /// `renew` through ctl: the worker sends the renewal once nothing else
+    /// is pending.
+    pub fn renew(&self, blocks: Option<u64>) {
+        let by = match blocks {
+            Some(b) => format!("{b} blocks from now"),
+            None => "the spec's expire, from now".to_string(),
+        };
+        self.log(
+            "trigger",
+            &format!("renew requested through .pushfs/ctl ({by})"),
+        );
+        *self.renew.lock() = Some(blocks);
+        self.busy.send_replace(true);
+        self.wake.notify_one();
+    }
+
+    /// Takes the pending `renew` request, if any.
+    pub fn take_renew(&self) -> Option<Option<u64>> {
+        self.renew.lock().take()
     }
 
     /// Why automatic deploys are stopped, if they are.
@@ -415,6 +440,17 @@ impl Report for StatusReport<'_> {
             })
             .collect();
         self.app.update(false, |s| s.set_apps(&shown));
+    }
+
+    /// Saved when the expiry or the warning changes; the count of blocks
+    /// left moves every block and is shown from memory.
+    fn lease(&self, lease: &Lease) {
+        let status = self.app.status();
+        let warned = |w: &Option<String>| w.is_some();
+        let changed = status.expire_height != Some(lease.expire_height)
+            || warned(&lease.warning)
+                != status.warnings.iter().any(|w| w.contains("write `renew`"));
+        self.app.update(changed, |s| s.set_lease(lease));
     }
 
     /// Saved at once, with the state its stage shows once the deploy is

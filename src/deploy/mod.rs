@@ -158,6 +158,7 @@ impl DeployHooks for Deployer {
                     deploy.hold("held through .pushfs/ctl; write `release` to resume")
                 }
                 CtlCommand::Release => deploy.release(),
+                CtlCommand::Renew(blocks) => deploy.renew(blocks),
                 // The tree carries out a rollback, then calls `app_rolled_back`.
                 CtlCommand::Rollback(_) => {}
             }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{
-    BackendKind, DeployOutcome, DeployState, JobInfo, PaymentDue, PreviousDeploy, RemoteApp,
+    BackendKind, DeployOutcome, DeployState, JobInfo, Lease, PaymentDue, PreviousDeploy, RemoteApp,
 };
 use crate::progress::{Progress, ProgressPhase};
 
@@ -77,6 +77,15 @@ pub struct AppStatus {
     /// Where the app is reached: the first route of the first app.
     #[serde(default)]
     pub url: Option<String>,
+    /// A deployed app rented by the block (Flux): the chain height after
+    /// which the network drops it, the blocks left until then, and an
+    /// estimate of when that is (RFC 3339).
+    #[serde(default)]
+    pub expire_height: Option<u64>,
+    #[serde(default)]
+    pub blocks_left: Option<i64>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 impl AppStatus {
@@ -109,6 +118,9 @@ impl AppStatus {
             waiting_for: Vec::new(),
             apps: Vec::new(),
             url: None,
+            expire_height: None,
+            blocks_left: None,
+            expires_at: None,
         }
     }
 
@@ -129,6 +141,30 @@ impl AppStatus {
         if !counting {
             self.progress = None;
         }
+    }
+
+    /// The app's lease as the backend last reported it; its renew warning
+    /// replaces the last one among `warnings`.
+    pub fn set_lease(&mut self, lease: &Lease) {
+        self.expire_height = Some(lease.expire_height);
+        self.blocks_left = Some(lease.blocks_left);
+        self.expires_at = Some(lease.expires_at.clone());
+        self.warnings.retain(|w| !w.contains(RENEW_HINT));
+        if let Some(warning) = &lease.warning {
+            self.warnings.push(warning.clone());
+        }
+    }
+
+    /// The name of a deployed app whose paid time the backend watches: it
+    /// was paid for, runs, or runs on while a renewal was underpaid.
+    pub fn live_app(&self) -> Option<&str> {
+        let due = self.payment.as_ref()?;
+        let live = match self.state {
+            DeployState::Deployed => true,
+            DeployState::Underpaid => due.renewal,
+            _ => false,
+        };
+        (live && self.deployed_digest.is_some()).then_some(due.app_name.as_str())
     }
 
     /// The payment being watched, if the last deploy waits on one.
@@ -164,6 +200,9 @@ impl AppStatus {
         }
     }
 }
+
+/// What every renew warning says, so a newer one replaces it.
+const RENEW_HINT: &str = "write `renew` to .pushfs/ctl";
 
 /// The first 12 digits of a content digest, as logs show it.
 pub fn short_digest(digest: &str) -> &str {

@@ -38,10 +38,21 @@ pub async fn run(
         }
         let (changed_at, forced) = app.pending_change();
         if changed_at.is_none() && !forced {
+            if let Some(blocks) = app.take_renew() {
+                renew(&app, &*backend, &tree, blocks).await;
+                continue;
+            }
             app.settle_idle();
             let watched = app.status().watched_payment().cloned();
             if let Some(due) = watched.filter(|_| app.held().is_none()) {
                 if !watch_payment(&app, &*backend, &due, &tree, settings.history_keep).await {
+                    return;
+                }
+                continue;
+            }
+            let live = app.status().live_app().map(str::to_string);
+            if let Some(name) = live {
+                if !watch_live(&app, &*backend, &name).await {
                     return;
                 }
                 continue;
@@ -312,11 +323,12 @@ async fn watch_payment(
             return true;
         }
     };
+    let outcome = if due.renewal { "renewed" } else { "deployed" };
     match result {
         Ok(()) => {
             app.log(
                 "result",
-                &format!("deployed; message {} is paid and runs", due.memo),
+                &format!("{outcome}; message {} is paid and runs", due.memo),
             );
             app.update(true, |s| {
                 s.state = DeployState::Deployed;
@@ -330,13 +342,29 @@ async fn watch_payment(
                 // Its tree was kept when the server accepted it.
                 let server = server_words(&status);
                 let record = DeployRecord {
-                    outcome: "deployed",
+                    outcome,
                     digest,
                     server: server.as_deref(),
                     folder: None,
                 };
                 record_history(app, tree, record, keep);
             }
+        }
+        Err(DeployError::ExpiredUnpaid(why)) if due.renewal => {
+            // The app itself is untouched: it runs to its old expiry.
+            app.log("result", &format!("renewal not paid: {why}"));
+            app.update(true, |s| {
+                s.state = DeployState::Deployed;
+                s.error = None;
+                s.warnings.clear();
+            });
+        }
+        Err(DeployError::Underpaid(why)) => {
+            app.log("result", &format!("underpaid: {why}"));
+            app.update(true, |s| {
+                s.state = DeployState::Underpaid;
+                s.error = Some(why);
+            });
         }
         Err(err) => {
             let message = err.to_string();
@@ -348,6 +376,100 @@ async fn watch_payment(
         }
     }
     true
+}
+
+/// Follows a deployed app's paid time until the network drops it (the
+/// state becomes `expired`). Returns early (true) when a change or command
+/// wakes the worker; false once stopped.
+async fn watch_live(app: &AppDeploy, backend: &dyn Backend, name: &str) -> bool {
+    let stopped = app.stopped().clone();
+    let report = StatusReport { app };
+    let result = tokio::select! {
+        r = backend.watch_live(name, &report) => r,
+        _ = stopped.cancelled() => return false,
+        _ = app.wake.notified() => return true,
+    };
+    match result {
+        Err(DeployError::AppExpired(why)) => {
+            app.log("result", &format!("expired: {why}"));
+            app.update(true, |s| {
+                s.state = DeployState::Expired;
+                s.error = Some(why);
+                s.warnings.clear();
+                // Gone from the network: the same content deploys again
+                // when asked, instead of reading as deployed.
+                s.deployed_digest = None;
+            });
+            true
+        }
+        other => {
+            // Only a local cause (configuration) ends the watch otherwise:
+            // looking again at once would only spin.
+            if let Err(err) = other {
+                app.log(
+                    "poll",
+                    &format!(
+                        "cannot watch {name}'s expiry: {err}; watching again on the next change"
+                    ),
+                );
+            }
+            wait_for_wake(app, None).await
+        }
+    }
+}
+
+/// `renew` from ctl: asks the backend to extend the deployed app's paid
+/// time. Accepted, the renewal awaits its payment like a deploy; the app
+/// runs on meanwhile. Refused, the app stays as it was and `error` says why.
+async fn renew(app: &AppDeploy, backend: &dyn Backend, tree: &Weak<Tree>, blocks: Option<u64>) {
+    let status = app.status();
+    if status.live_app().is_none() {
+        let message = format!(
+            "renew: nothing to renew, the app is {} (renew extends a deployed app; write `deploy` to register it)",
+            status.state
+        );
+        app.log("trigger", &message);
+        app.update(true, |s| s.error = Some(message));
+        return;
+    }
+    let Some(live) = tree.upgrade() else { return };
+    let Some((name, entries, _, _pins)) = live.snapshot_entries(&app.id) else {
+        return;
+    };
+    drop(live);
+    let snapshot = Snapshot::build(name, backend.kind(), &entries, &backend.ignore_profile());
+    let report = StatusReport { app };
+    let stopped = app.stopped().clone();
+    let result = tokio::select! {
+        r = backend.renew(&snapshot, blocks, &report) => r,
+        _ = stopped.cancelled() => return,
+    };
+    match result {
+        Ok(outcome) => {
+            let Some(due) = app.status().watched_payment().cloned() else {
+                // A backend that renews without a fee: done at once.
+                app.log("result", "renewed");
+                app.update(true, |s| s.record_accepted(outcome));
+                return;
+            };
+            app.log(
+                "result",
+                &format!(
+                    "renewal accepted; awaiting payment of message {} before {} (see .pushfs/payment); the app runs until its old expiry meanwhile",
+                    due.memo, due.deadline
+                ),
+            );
+            app.update(true, |s| {
+                s.record_accepted(outcome);
+                s.state = DeployState::AwaitingPayment;
+            });
+        }
+        Err(err) => {
+            let message = format!("renew failed: {err}");
+            app.log("result", &message);
+            app.update(true, |s| s.error = Some(message));
+        }
+    }
 }
 
 async fn deploy(

@@ -4,7 +4,10 @@
 //! `GET /apps/appspecifications/{name}`, `POST /apps/verifyappregistrationspecifications`,
 //! and after a message is accepted: `GET /apps/deploymentinformation`,
 //! `POST /apps/calculateprice`, `GET /apps/temporarymessages/{hash}`,
-//! `GET /apps/permanentmessages?hash=`, `GET /apps/location/{name}`.
+//! `GET /apps/permanentmessages?hash=`, `GET /apps/location/{name}`; and
+//! `GET /daemon/getblockcount`: the chain's height, which advances one
+//! block every 30 s as on the network, or as fast as a test sets
+//! ([`FluxEmulator::set_block_time_ms`]); apps drop out past their expiry.
 //! Every answer is HTTP 200 with FluxOS's `{status, data}` envelope. The
 //! node's judgement lives in [`node`]; this file is the HTTP side, the
 //! request log the tests assert on, and the knobs (clock skew, sync, peers,
@@ -12,7 +15,8 @@
 //!
 //! Test hook, emulator only: `POST /_emulator/flux/pay/{hash}` marks a
 //! message paid, as if its fee was mined (the emulator listens on loopback
-//! only, like `/_emulator/faults`). `curl -X POST URL/_emulator/flux/pay/<hash>`.
+//! only, like `/_emulator/faults`). `curl -X POST URL/_emulator/flux/pay/<hash>`;
+//! `?amount=<FLUX>` pays that much instead of the price (less: underpaid).
 
 mod node;
 mod session;
@@ -34,6 +38,7 @@ use super::EmulatedApi;
 use crate::backend::flux::clock::{Clock, SystemClock};
 use crate::backend::flux::key::WifSecret;
 use crate::backend::flux::message::MessageKind;
+use crate::backend::flux::validate;
 use crate::config::Config;
 
 pub use node::{
@@ -61,8 +66,21 @@ pub struct RecordedRequest {
     pub body: String,
 }
 
+/// Where the emulated chain stands: `base_height` at `base_ms`, one block
+/// every `block_ms` since.
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    base_height: u64,
+    base_ms: u64,
+    block_ms: u64,
+}
+
+/// FluxOS's block time since the PON fork.
+pub const BLOCK_TIME_MS: u64 = 30_000;
+
 pub struct FluxEmulator {
     state: Mutex<node::NodeState>,
+    chain: Mutex<Option<Chain>>,
     requests: Mutex<Vec<RecordedRequest>>,
     clock: Arc<dyn Clock>,
     offset_ms: AtomicI64,
@@ -78,6 +96,7 @@ impl FluxEmulator {
     pub fn new() -> Self {
         FluxEmulator {
             state: Mutex::new(node::NodeState::default()),
+            chain: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
             clock: Arc::new(SystemClock),
             offset_ms: AtomicI64::new(0),
@@ -125,12 +144,60 @@ impl FluxEmulator {
     /// Marks message `hash` paid, as if its fee was mined with the hash as
     /// OP_RETURN. Errors if unknown, already paid or expired.
     pub fn pay(&self, hash: &str) -> Result<EmulatedPayment, String> {
-        let now = self.now_ms();
-        self.state.lock().pay(hash, now)
+        self.pay_amount(hash, None)
     }
 
+    /// [`Self::pay`] with `amount` FLUX (default: the price); below the
+    /// price the message is permanent but underpaid.
+    pub fn pay_amount(&self, hash: &str, amount: Option<f64>) -> Result<EmulatedPayment, String> {
+        let now = self.now_ms();
+        self.node().pay(hash, now, amount)
+    }
+
+    /// Puts the chain at `height` now; it goes on advancing from there.
     pub fn set_height(&self, height: u64) {
-        self.state.lock().height = height;
+        let now = self.now_ms();
+        let mut chain = self.chain.lock();
+        let block_ms = chain.map_or(BLOCK_TIME_MS, |c| c.block_ms);
+        *chain = Some(Chain {
+            base_height: height,
+            base_ms: now,
+            block_ms,
+        });
+        drop(chain);
+        drop(self.node());
+    }
+
+    /// One block every `ms` from now on (default 30 s, as FluxOS since the
+    /// PON fork); short in tests, to reach an expiry in seconds.
+    pub fn set_block_time_ms(&self, ms: u64) {
+        let height = self.height();
+        let now = self.now_ms();
+        *self.chain.lock() = Some(Chain {
+            base_height: height,
+            base_ms: now,
+            block_ms: ms.max(1),
+        });
+    }
+
+    /// The chain's height now.
+    pub fn height(&self) -> u64 {
+        let now = self.now_ms();
+        let mut chain = self.chain.lock();
+        let c = chain.get_or_insert(Chain {
+            base_height: validate::ASSUMED_CHAIN_HEIGHT,
+            base_ms: now,
+            block_ms: BLOCK_TIME_MS,
+        });
+        c.base_height + now.saturating_sub(c.base_ms) / c.block_ms
+    }
+
+    /// The node's state, with the chain moved to now (expired apps dropped).
+    fn node(&self) -> parking_lot::MutexGuard<'_, node::NodeState> {
+        let height = self.height();
+        let mut state = self.state.lock();
+        state.advance(height);
+        state
     }
 
     /// Every request that reached the API (faulted ones never do).
@@ -143,7 +210,7 @@ impl FluxEmulator {
     }
 
     pub fn apps(&self) -> Vec<StoredApp> {
-        self.state.lock().apps.clone()
+        self.node().apps.clone()
     }
 
     fn record(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &str) {
@@ -169,8 +236,7 @@ impl FluxEmulator {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
         let now = self.now_ms();
-        self.state
-            .lock()
+        self.node()
             .app_message(kind, zelidauth, json_body, body, now)
     }
 }
@@ -205,7 +271,7 @@ async fn app_specification(
     headers: HeaderMap,
 ) -> Json<Value> {
     api.record(&method, &uri, &headers, "");
-    Json(api.state.lock().app_specification(&name))
+    Json(api.node().app_specification(&name))
 }
 
 async fn verify_registration(
@@ -216,7 +282,7 @@ async fn verify_registration(
     body: String,
 ) -> Json<Value> {
     api.record(&method, &uri, &headers, &body);
-    Json(api.state.lock().verify_registration(&body))
+    Json(api.node().verify_registration(&body))
 }
 
 async fn deployment_information(
@@ -226,7 +292,7 @@ async fn deployment_information(
     headers: HeaderMap,
 ) -> Json<Value> {
     api.record(&method, &uri, &headers, "");
-    Json(api.state.lock().deployment_information())
+    Json(api.node().deployment_information())
 }
 
 async fn calculate_price(
@@ -243,7 +309,7 @@ async fn calculate_price(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
     let body = if json_body { "" } else { body.as_str() };
-    Json(api.state.lock().calculate_price(body))
+    Json(api.node().calculate_price(body))
 }
 
 /// A route's `{param}`, or the same name in the query string (FluxOS takes both).
@@ -262,7 +328,7 @@ async fn temporary_messages(
     api.record(&method, &uri, &headers, "");
     let hash = param(path, &query, "hash");
     let now = api.now_ms();
-    Json(api.state.lock().temporary_messages(hash.as_deref(), now))
+    Json(api.node().temporary_messages(hash.as_deref(), now))
 }
 
 async fn permanent_messages(
@@ -275,7 +341,7 @@ async fn permanent_messages(
 ) -> Json<Value> {
     api.record(&method, &uri, &headers, "");
     let hash = param(path, &query, "hash");
-    Json(api.state.lock().permanent_messages(hash.as_deref()))
+    Json(api.node().permanent_messages(hash.as_deref()))
 }
 
 async fn location(
@@ -289,15 +355,41 @@ async fn location(
     api.record(&method, &uri, &headers, "");
     let name = param(path, &query, "appname");
     let now = api.now_ms();
-    Json(api.state.lock().location(name.as_deref(), now))
+    Json(api.node().location(name.as_deref(), now))
 }
 
-/// `POST /_emulator/flux/pay/{hash}`: the test hook; not a FluxOS route.
-async fn pay(State(api): State<Arc<FluxEmulator>>, Path(hash): Path<String>) -> Response {
-    match api.pay(&hash) {
+/// `GET /daemon/getblockcount`: the chain's height.
+async fn block_count(
+    State(api): State<Arc<FluxEmulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Json<Value> {
+    api.record(&method, &uri, &headers, "");
+    Json(node::success(serde_json::json!(api.height())))
+}
+
+/// `POST /_emulator/flux/pay/{hash}[?amount=<FLUX>]`: the test hook; not a FluxOS route.
+async fn pay(
+    State(api): State<Arc<FluxEmulator>>,
+    Path(hash): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let amount = match query.get("amount").map(|a| a.parse::<f64>()) {
+        None => None,
+        Some(Ok(a)) if a.is_finite() && a > 0.0 => Some(a),
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(node::error("amount must be a positive number of FLUX")),
+            )
+                .into_response()
+        }
+    };
+    match api.pay_amount(&hash, amount) {
         Ok(payment) => Json(serde_json::json!({
             "status": "success",
-            "data": {"hash": hash, "txid": payment.txid, "height": payment.height, "valueSat": payment.value_sat},
+            "data": {"hash": hash, "txid": payment.txid, "height": payment.height, "valueSat": payment.value_sat, "registered": payment.registered},
         }))
         .into_response(),
         Err(message) => (
@@ -326,6 +418,7 @@ impl EmulatedApi for FluxEmulator {
             .route("/apps/permanentmessages/{hash}", get(permanent_messages))
             .route("/apps/location", get(location))
             .route("/apps/location/{name}", get(location))
+            .route("/daemon/getblockcount", get(block_count))
             .route("/_emulator/flux/pay/{hash}", post(pay))
             .with_state(self)
     }

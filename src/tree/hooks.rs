@@ -20,6 +20,9 @@ pub enum CtlCommand {
     Release,
     /// Put the folder back to a kept tree (by digest prefix) and deploy it.
     Rollback(String),
+    /// Extend a deployed app's paid time (Flux): by the spec's own length,
+    /// or by this many blocks, counted from now.
+    Renew(Option<u64>),
 }
 
 impl CtlCommand {
@@ -29,9 +32,14 @@ impl CtlCommand {
             "cancel" => Some(CtlCommand::Cancel),
             "hold" => Some(CtlCommand::Hold),
             "release" => Some(CtlCommand::Release),
+            "renew" => Some(CtlCommand::Renew(None)),
             command => {
-                let (verb, digest) = command.split_once(char::is_whitespace)?;
-                (verb == "rollback").then(|| CtlCommand::Rollback(digest.trim().to_string()))
+                let (verb, arg) = command.split_once(char::is_whitespace)?;
+                match verb {
+                    "rollback" => Some(CtlCommand::Rollback(arg.trim().to_string())),
+                    "renew" => arg.trim().parse().ok().map(|b| CtlCommand::Renew(Some(b))),
+                    _ => None,
+                }
             }
         }
     }
@@ -93,6 +101,13 @@ mod tests {
             Some(CtlCommand::Rollback("3f2a9c".into()))
         );
         assert_eq!(CtlCommand::parse(b"rollback"), None);
+        assert_eq!(CtlCommand::parse(b"renew\n"), Some(CtlCommand::Renew(None)));
+        assert_eq!(
+            CtlCommand::parse(b"renew 100000\n"),
+            Some(CtlCommand::Renew(Some(100_000)))
+        );
+        assert_eq!(CtlCommand::parse(b"renew soon"), None);
+        assert_eq!(CtlCommand::parse(b"renew -5"), None);
         assert_eq!(CtlCommand::parse(b"rollbacks 3f2a"), None);
     }
 }

@@ -15,6 +15,8 @@ pub enum StatusFile {
     ResponseJson,
     Log,
     Payment,
+    /// The QR code of the payment's wallet link, while it is unpaid.
+    PaymentPng,
     Url,
     Wait,
     Ctl,
@@ -22,7 +24,7 @@ pub enum StatusFile {
 
 impl StatusFile {
     /// In the order `ls` shows them.
-    pub const ALL: [StatusFile; 14] = [
+    pub const ALL: [StatusFile; 15] = [
         StatusFile::Ctl,
         StatusFile::Error,
         StatusFile::Hash,
@@ -31,6 +33,7 @@ impl StatusFile {
         StatusFile::Job,
         StatusFile::Log,
         StatusFile::Payment,
+        StatusFile::PaymentPng,
         StatusFile::ResponseJson,
         StatusFile::Revision,
         StatusFile::State,
@@ -52,6 +55,7 @@ impl StatusFile {
             StatusFile::ResponseJson => "response.json",
             StatusFile::Log => "log",
             StatusFile::Payment => "payment",
+            StatusFile::PaymentPng => "payment.png",
             StatusFile::Url => "url",
             StatusFile::Wait => "wait",
             StatusFile::Ctl => "ctl",

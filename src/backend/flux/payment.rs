@@ -1,7 +1,8 @@
 //! What the user must pay for an accepted message, to whom and by when:
 //! the node's deployment address, the FLUX price of this exact spec, the
 //! message hash as the transaction's OP_RETURN memo, and the deadline one
-//! hour after the node received the message. pushfs never pays.
+//! hour after the node received the message; and the Zelcore pay link
+//! that carries all of it to a phone wallet. pushfs never pays.
 
 use super::queries::NodeQueries;
 use crate::backend::{PaymentDue, PaymentStage, Report};
@@ -45,6 +46,8 @@ pub async fn quote(
         deadline_ms,
         app_name: name.to_string(),
         stage: PaymentStage::Unpaid,
+        link: None,
+        renewal: false,
     };
     complete(node, spec_json, &mut due, report).await;
     due
@@ -90,8 +93,20 @@ pub async fn complete(
         }
         _ => price,
     });
+    due.link = Some(zelcore_link(
+        &info.address,
+        due.price.unwrap_or_default(),
+        &due.memo,
+    ));
     due.address = Some(info.address);
     true
+}
+
+/// The pay link every Flux front end offers (its "Pay with Zelcore"
+/// button): a wallet that opens it fills in the address, the amount and the
+/// message (the OP_RETURN memo).
+pub fn zelcore_link(address: &str, price: f64, memo: &str) -> String {
+    format!("zel:?action=pay&coin=zelcash&address={address}&amount={price}&message={memo}")
 }
 
 pub fn rfc3339(ms: u64) -> String {

@@ -26,6 +26,15 @@ pub struct TemporaryMessage {
     pub spec: Option<Value>,
 }
 
+/// The node's permanent copy of a paid message (`/apps/permanentmessages`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermanentMessage {
+    /// What the payment carried, in satoshis (1e-8 FLUX).
+    pub value_sat: Option<u64>,
+    /// The block that holds the payment.
+    pub height: Option<u64>,
+}
+
 pub struct NodeQueries<'a> {
     pub http: &'a reqwest::Client,
     /// The node's API base URL, without a trailing `/`.
@@ -112,12 +121,62 @@ impl NodeQueries<'_> {
         }))
     }
 
-    /// `GET /apps/permanentmessages?hash=<hash>`: whether the fee was paid.
-    pub async fn is_permanent(&self, hash: &str) -> Result<bool, DeployError> {
+    /// `GET /apps/permanentmessages?hash=<hash>`: the paid message, if the fee was paid.
+    pub async fn permanent_message(
+        &self,
+        hash: &str,
+    ) -> Result<Option<PermanentMessage>, DeployError> {
         let data = self
             .get(&format!("/apps/permanentmessages?hash={hash}"))
             .await?;
-        Ok(first_with_hash(&data, hash).is_some())
+        Ok(first_with_hash(&data, hash).map(|m| PermanentMessage {
+            value_sat: m.get("valueSat").and_then(Value::as_f64).map(|v| v as u64),
+            height: m.get("height").and_then(Value::as_u64),
+        }))
+    }
+
+    /// Whether the fee of message `hash` was paid (it is permanent).
+    pub async fn is_permanent(&self, hash: &str) -> Result<bool, DeployError> {
+        Ok(self.permanent_message(hash).await?.is_some())
+    }
+
+    /// `GET /daemon/getblockcount`: the chain's height as the node sees it.
+    pub async fn block_count(&self) -> Result<u64, DeployError> {
+        let data = self.get("/daemon/getblockcount").await?;
+        data.as_u64().ok_or_else(|| {
+            DeployError::Protocol(format!("GET /daemon/getblockcount gave no height: {data}"))
+        })
+    }
+
+    /// `GET /apps/appspecifications/<name>`: the registered spec, with the
+    /// `hash` and `height` of the message that holds it; `None` if the
+    /// network has no such app.
+    pub async fn app_specification(&self, name: &str) -> Result<Option<Value>, DeployError> {
+        let request = self
+            .http
+            .get(format!("{}/apps/appspecifications/{name}", self.base));
+        let resp = crate::backend::http::send(request).await?;
+        let status = resp.status().as_u16();
+        let retry_after = crate::backend::retry_after::from_headers(resp.headers());
+        let text = crate::backend::http::text(resp).await?;
+        match response::parse(status, &text)
+            .map_err(|err| err.with_retry_after(retry_after))?
+            .0
+        {
+            Answer::Success(Value::Null) => Ok(None),
+            Answer::Success(spec @ Value::Object(_)) => Ok(Some(spec)),
+            Answer::Success(other) => Err(DeployError::Protocol(format!(
+                "GET /apps/appspecifications/{name} returned {other} instead of a spec"
+            ))),
+            Answer::Error { message, .. } if message.contains("not found") => Ok(None),
+            Answer::Error { message, code } => Err(error_for(status, message, code)),
+        }
+    }
+
+    /// `GET /apps/location/<name>`: how many nodes run the app, any spec.
+    pub async fn nodes_running_any(&self, name: &str) -> Result<usize, DeployError> {
+        let data = self.get(&format!("/apps/location/{name}")).await?;
+        Ok(data.as_array().map(Vec::len).unwrap_or(0))
     }
 
     /// `GET /apps/location/<name>`: how many nodes run the app with this message's spec.

@@ -1,8 +1,10 @@
 //! Follows an accepted message until its app is live: temporary (unpaid)
 //! → permanent (paid) → running with our hash on at least one node
-//! (`/apps/location/<name>`); or until its deadline passes unpaid. Polls
-//! politely: the interval doubles while nothing changes, up to a maximum,
-//! and never sleeps past the deadline. Network trouble is waited out.
+//! (`/apps/location/<name>`); or until its deadline passes unpaid, or the
+//! payment turns out below the price (underpaid: FluxOS keeps the message
+//! but never registers the app). Polls politely: the interval doubles
+//! while nothing changes, up to a maximum, and never sleeps past the
+//! deadline. Network trouble is waited out.
 
 use std::time::Duration;
 
@@ -50,7 +52,9 @@ pub async fn watch(
             Ok(Step::Live) => return Ok(()),
             Ok(Step::Moved) => interval = policy.interval,
             Ok(Step::Unchanged) => interval = (interval * 2).min(policy.max_interval),
-            Err(DeployError::ExpiredUnpaid(why)) => return Err(DeployError::ExpiredUnpaid(why)),
+            Err(err @ (DeployError::ExpiredUnpaid(_) | DeployError::Underpaid(_))) => {
+                return Err(err)
+            }
             Err(err) => {
                 if !unreachable {
                     report.log(&format!(
@@ -88,7 +92,7 @@ async fn look(
     let hash = due.memo.clone();
     let mut step = Step::Unchanged;
     if due.stage == PaymentStage::Unpaid {
-        if !node.is_permanent(&hash).await? {
+        if node.permanent_message(&hash).await?.is_none() {
             let temporary = node.temporary_message(&hash).await?;
             if let Some(spec) = temporary.as_ref().and_then(|t| t.spec.as_ref()) {
                 if payment::complete(node, &spec.to_string(), due, report).await {
@@ -98,8 +102,13 @@ async fn look(
             if temporary.is_none() && clock.now_ms() >= due.deadline_ms {
                 due.stage = PaymentStage::Expired;
                 report.payment(due);
+                let again = if due.renewal {
+                    "The app runs until its old expiry; write `renew` to .pushfs/ctl to try again"
+                } else {
+                    "Change the app, or write `deploy` to .pushfs/ctl, to register again"
+                };
                 return Err(DeployError::ExpiredUnpaid(format!(
-                    "message {hash} was not paid by {}; the network dropped it. Change the app, or write `deploy` to .pushfs/ctl, to register again",
+                    "message {hash} was not paid by {}; the network dropped it. {again}",
                     due.deadline
                 )));
             }
@@ -116,6 +125,11 @@ async fn look(
     }
     let running = node.nodes_running(&due.app_name, &hash).await?;
     if running == 0 {
+        if let Some(why) = underpaid(node, due).await? {
+            due.stage = PaymentStage::Underpaid;
+            report.payment(due);
+            return Err(DeployError::Underpaid(why));
+        }
         return Ok(step);
     }
     due.stage = PaymentStage::Running;
@@ -125,4 +139,72 @@ async fn look(
         due.app_name
     ));
     Ok(Step::Live)
+}
+
+/// Whether the paid message fell short of its price: its payment
+/// (`valueSat`) is below the price asked, and the network did not register
+/// the app with it. FluxOS then keeps the message for good and never runs
+/// it; the check against the registration is what makes this safe, since
+/// nodes accept anything from their own on-chain price up, which may be
+/// below the price quoted. Says why, and what to do.
+async fn underpaid(
+    node: &NodeQueries<'_>,
+    due: &PaymentDue,
+) -> Result<Option<String>, DeployError> {
+    let Some(price) = due.price else {
+        return Ok(None);
+    };
+    let Some(paid) = node
+        .permanent_message(&due.memo)
+        .await?
+        .and_then(|m| m.value_sat)
+    else {
+        return Ok(None);
+    };
+    let price_sat = (price * 1e8).round() as u64;
+    if paid >= price_sat {
+        return Ok(None);
+    }
+    let registered = node.app_specification(&due.app_name).await?;
+    if registered
+        .as_ref()
+        .and_then(|spec| spec.get("hash"))
+        .and_then(serde_json::Value::as_str)
+        == Some(due.memo.as_str())
+    {
+        return Ok(None);
+    }
+    let fix = if due.renewal {
+        "the app runs until its old expiry; write `renew` to .pushfs/ctl and pay the full price of the new message"
+    } else {
+        "register again (change the app, or write `deploy` to .pushfs/ctl) and pay the full price of the new message"
+    };
+    Ok(Some(format!(
+        "message {} was paid {} {cur}, {} {cur} short of its price {} {cur}: the network keeps it but does not run {}. A payment cannot be topped up: {fix}",
+        due.memo,
+        flux_amount(paid),
+        flux_amount(price_sat - paid),
+        flux_amount(price_sat),
+        due.app_name,
+        cur = due.currency,
+    )))
+}
+
+/// Satoshis as FLUX, without trailing zeros: `63000000` → `0.63`.
+pub fn flux_amount(sat: u64) -> String {
+    let text = format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_like_prices() {
+        assert_eq!(flux_amount(63_000_000), "0.63");
+        assert_eq!(flux_amount(1_000_000), "0.01");
+        assert_eq!(flux_amount(200_000_000), "2");
+        assert_eq!(flux_amount(1), "0.00000001");
+    }
 }

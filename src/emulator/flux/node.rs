@@ -2,9 +2,13 @@
 //! the order of `registerAppGlobalyApi` / `updateAppGlobalyApi` (flux.md §1).
 //!
 //! An accepted message is temporary until it is paid, like on the real
-//! network; here a test pays it through [`NodeState::pay`] (no chain, no
-//! wallet), or `auto_confirm` pays every message at once. Paid, it becomes
-//! permanent, the app joins the global list and runs (after `start_delay_ms`).
+//! network; here a test pays it through [`NodeState::pay`] (no wallet), or
+//! `auto_confirm` pays every message at once. Paid at least its price (by
+//! FluxOS's rules for registrations and updates, `messageVerifier.js`), it
+//! becomes permanent, the app joins the global list and runs (after
+//! `start_delay_ms`); paid less, it is permanent and nothing else
+//! (underpaid). The chain's height is set by the emulator (it advances
+//! with time); an app drops out once the height passes its expiry.
 //!
 //! Other differences from a real node, on purpose: no peers to gossip to;
 //! Docker registry lookups and enterprise secrets are not checked; only
@@ -15,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::session::verify_user_session;
 use crate::backend::flux::js::{ensure_number, ensure_object, ensure_string, truthy, JsNumber};
+use crate::backend::flux::lease;
 use crate::backend::flux::message::MessageKind;
 use crate::backend::flux::signer;
 use crate::backend::flux::spec::AppSpec;
@@ -74,6 +79,9 @@ pub struct AcceptedMessage {
     pub expire_at_ms: u64,
     /// The emulated payment, once made.
     pub paid: Option<EmulatedPayment>,
+    /// What `/apps/calculateprice` asked for this spec when it was accepted;
+    /// what [`NodeState::pay`] pays unless told an amount.
+    pub price: f64,
 }
 
 /// A payment as the emulator records it (there is no chain).
@@ -83,6 +91,9 @@ pub struct EmulatedPayment {
     pub height: u64,
     pub value_sat: u64,
     pub paid_at_ms: u64,
+    /// Whether the payment reached the price: the app was registered or
+    /// updated. Below it, the message is permanent but underpaid.
+    pub registered: bool,
 }
 
 /// An app in the node's global list.
@@ -155,6 +166,70 @@ impl NodeState {
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.to_lowercase() == lower)
         })
+    }
+
+    /// The chain moved to `height`: apps whose paid time is over drop out,
+    /// as FluxOS's `expireGlobalApplications` does.
+    pub fn advance(&mut self, height: u64) {
+        self.height = height;
+        self.apps
+            .retain(|app| app_expire_height(app, height) >= height);
+    }
+
+    /// The price `/apps/calculateprice` gives: a registration's, or for an
+    /// update FluxOS's `getAppFluxOnChainPrice` (less the unused share of
+    /// the previous price) and `checkFreeAppUpdate` (free when nothing
+    /// grows and the expiry grows by at most 8 blocks).
+    fn quote(&self, spec: &Value) -> f64 {
+        let price = emulator_price(spec);
+        let name = spec.get("name").and_then(Value::as_str).unwrap_or_default();
+        let Some(app) = self
+            .apps
+            .iter()
+            .find(|a| a.spec.get("name").and_then(Value::as_str) == Some(name))
+        else {
+            return price;
+        };
+        if free_update(&app.spec, app.height, spec, self.height) {
+            return 0.0;
+        }
+        let previous = emulator_price(&app.spec);
+        let previous_expire = expire_of(&app.spec) as f64;
+        let used = self.height.saturating_sub(app.height) as f64;
+        let unused = (previous_expire - used) / previous_expire;
+        let mut due = price;
+        if unused > 0.0 {
+            due -= unused * previous;
+        }
+        ((due * 100.0 - 1e-9).ceil() / 100.0).max(MIN_PRICE)
+    }
+
+    /// The least a payment at the current height must carry for the message
+    /// to take effect (`messageVerifier.js`): a registration's price; for an
+    /// update, 90 % of its price less the unused share of the previous one.
+    fn required(&self, message: &AcceptedMessage) -> f64 {
+        let price = emulator_price(&message.spec);
+        if message.kind == MessageKind::Register {
+            return price;
+        }
+        let name = message.spec.get("name").and_then(Value::as_str);
+        let Some(app) = self
+            .apps
+            .iter()
+            .find(|a| a.spec.get("name").and_then(Value::as_str) == name)
+        else {
+            return price;
+        };
+        let previous = emulator_price(&app.spec);
+        let previous_expire = expire_of(&app.spec) as f64;
+        let used = self.height.saturating_sub(app.height) as f64;
+        let unused = (previous_expire - used) / previous_expire;
+        let due = if unused > 0.0 {
+            (price - unused * previous) * 0.9
+        } else {
+            price * 0.9
+        };
+        ((due * 100.0 - 1e-9).ceil() / 100.0).max(MIN_PRICE)
     }
 
     /// `GET /apps/appspecifications/<name>`.
@@ -331,6 +406,7 @@ impl NodeState {
 
         let hash = hex::encode(Sha256::digest(format!("{payload}{signature}")));
         let stored: Value = serde_json::from_str(&spec_json).unwrap_or(Value::Null);
+        let price = self.quote(&stored);
         self.messages.push(AcceptedMessage {
             kind,
             hash: hash.clone(),
@@ -341,48 +417,77 @@ impl NodeState {
             received_at_ms: now_ms,
             expire_at_ms: now_ms + self.temporary_ttl_ms,
             paid: None,
+            price,
         });
         if self.auto_confirm {
-            self.pay(&hash, now_ms)?;
+            self.pay(&hash, now_ms, None)?;
         }
         Ok(hash)
     }
 
-    /// As if a transaction paying the message's price, with its hash as
-    /// OP_RETURN, was mined: the message becomes permanent and the app
-    /// joins (or changes in) the global list, running after `start_delay_ms`.
-    pub fn pay(&mut self, hash: &str, now_ms: u64) -> Result<EmulatedPayment, String> {
+    /// As if a transaction paying `amount` FLUX (default: the price quoted
+    /// when the message was accepted, at least `minPrice`), with its hash
+    /// as OP_RETURN, was mined at the current height: the message becomes
+    /// permanent; paid at least the price, the app joins (or changes in)
+    /// the global list and runs after `start_delay_ms`.
+    pub fn pay(
+        &mut self,
+        hash: &str,
+        now_ms: u64,
+        amount: Option<f64>,
+    ) -> Result<EmulatedPayment, String> {
         let height = self.height;
         let running_from_ms = now_ms + self.start_delay_ms;
-        let message = self
+        let index = self
             .messages
-            .iter_mut()
-            .find(|m| m.hash == hash)
+            .iter()
+            .position(|m| m.hash == hash)
             .ok_or_else(|| format!("no message {hash}"))?;
+        let message = &self.messages[index];
         if message.paid.is_some() {
             return Err(format!("message {hash} is already paid"));
         }
         if now_ms >= message.expire_at_ms {
             return Err(format!("message {hash} expired unpaid"));
         }
-        let price = emulator_price(&message.spec);
+        let amount = amount.unwrap_or(message.price.max(MIN_PRICE));
+        let value_sat = (amount * 1e8).round() as u64;
+        let required = self.required(message);
+        let app_exists = |name: Option<&str>| {
+            self.apps
+                .iter()
+                .any(|a| a.spec.get("name").and_then(Value::as_str) == name)
+        };
+        let name = message.spec.get("name").and_then(Value::as_str);
+        // Below minPrice the explorer does not even record the payment.
+        if amount < MIN_PRICE {
+            return Err(format!(
+                "a payment of {amount} FLUX is below minPrice {MIN_PRICE}: nodes ignore it"
+            ));
+        }
+        let registered = value_sat >= (required * 1e8).round() as u64
+            && (message.kind == MessageKind::Register || app_exists(name));
         let payment = EmulatedPayment {
             txid: hex::encode(Sha256::digest(format!("emulated payment {hash}"))),
             height,
-            value_sat: (price * 1e8).round() as u64,
+            value_sat,
             paid_at_ms: now_ms,
+            registered,
         };
+        let message = &mut self.messages[index];
         message.paid = Some(payment.clone());
-        let spec = message.spec.clone();
-        let name = spec.get("name").and_then(Value::as_str).unwrap_or_default();
-        self.apps
-            .retain(|a| a.spec.get("name").and_then(Value::as_str) != Some(name));
-        self.apps.push(StoredApp {
-            spec,
-            hash: hash.to_string(),
-            height,
-            running_from_ms,
-        });
+        if registered {
+            let spec = message.spec.clone();
+            let name = spec.get("name").and_then(Value::as_str).unwrap_or_default();
+            self.apps
+                .retain(|a| a.spec.get("name").and_then(Value::as_str) != Some(name));
+            self.apps.push(StoredApp {
+                spec,
+                hash: hash.to_string(),
+                height,
+                running_from_ms,
+            });
+        }
         Ok(payment)
     }
 
@@ -498,9 +603,67 @@ impl NodeState {
             Err(e) => return error(e.0),
         };
         let formatted: Value = serde_json::from_str(&spec.canonical_json()).unwrap_or(Value::Null);
-        let flux = emulator_price(&formatted);
+        let flux = self.quote(&formatted);
         success(
             json!({"usd": (flux * 0.6 * 100.0).round() / 100.0, "flux": flux, "fluxDiscount": 0}),
         )
     }
+}
+
+/// A spec's `expire`, or FluxOS's default month after the PON fork.
+fn expire_of(spec: &Value) -> u64 {
+    spec.get("expire")
+        .and_then(Value::as_u64)
+        .filter(|e| *e > 0)
+        .unwrap_or(88_000)
+}
+
+/// The height after which the network drops `app`.
+pub fn app_expire_height(app: &StoredApp, chain_height: u64) -> u64 {
+    lease::expire_height(
+        app.height,
+        app.spec.get("expire").and_then(Value::as_u64),
+        chain_height,
+    )
+}
+
+/// FluxOS's `checkFreeAppUpdate`, but for its rate limit (at most a few
+/// free updates a day): same instances, nodes and static IP, no component
+/// grows, and the expiry moves by at most 8 blocks.
+fn free_update(old: &Value, old_height: u64, new: &Value, height: u64) -> bool {
+    let old_end = lease::expire_height(old_height, Some(expire_of(old)), height);
+    let new_end = height + expire_of(new);
+    let same = |key: &str| old.get(key) == new.get(key);
+    let nodes = |v: &Value| v.get("nodes").and_then(Value::as_array).map_or(0, Vec::len);
+    if new_end as i64 - old_end as i64 > 8
+        || !same("instances")
+        || nodes(old) != nodes(new)
+        || old
+            .get("staticip")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            != new
+                .get("staticip")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+    {
+        return false;
+    }
+    let components = |v: &Value| {
+        v.get("compose")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (old_c, new_c) = (components(old), components(new));
+    if old_c.len() != new_c.len() {
+        return false;
+    }
+    let num = |c: &Value, k: &str| c.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    new_c.iter().all(|c| {
+        old_c
+            .iter()
+            .find(|o| o.get("name") == c.get("name"))
+            .is_some_and(|o| ["cpu", "ram", "hdd"].iter().all(|k| num(c, k) <= num(o, k)))
+    })
 }
