@@ -371,7 +371,9 @@ async fn endless_answers_are_cut_at_16_mib_for_every_backend() {
     let (result, _) = deploy(&client, &flux_app(&folder)).await;
     assert_capped(result, &hostile).await;
 
-    for endless_path in ["/", "/v3/apps"] {
+    // The root document, and the first request with the token (the
+    // manifest, which a v3 push applies before anything else).
+    for endless_path in ["/", "/v3/spaces/space-1/actions/apply_manifest"] {
         let hostile = Hostile::start(move |seen: &Seen| {
             if seen.path.split('?').next() == Some(endless_path) {
                 Reply::EndlessChunked
