@@ -573,3 +573,89 @@ fn rename_exchange_swaps_two_names_atomically_within_an_app() {
     fs::write(app.join("spec.json"), r#"{"guid":"g-1"}"#).unwrap();
     assert_eq!(wait(&app), "deployed");
 }
+
+#[test]
+fn a_reader_sees_what_another_process_wrote_and_closed() {
+    let t = mount();
+    let app = app_dir(&t, "coherent");
+    let path = app.join("log.txt");
+    fs::write(&path, "one\n").unwrap();
+    let mut reader = fs::File::open(&path).unwrap();
+    let mut first = String::new();
+    reader.read_to_string(&mut first).unwrap();
+    assert_eq!(first, "one\n");
+
+    // Another process appends and closes; the open reader reads on.
+    let mut writer = OpenOptions::new().append(true).open(&path).unwrap();
+    writer.write_all(b"two\n").unwrap();
+    drop(writer);
+    let mut more = String::new();
+    reader.read_to_string(&mut more).unwrap();
+    assert_eq!(
+        more, "two\n",
+        "read at the old end finds the appended bytes"
+    );
+    assert_eq!(reader.metadata().unwrap().len(), 8, "fstat and read agree");
+
+    // A same-size rewrite in the middle, after the seal: no stale page.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let writer = OpenOptions::new().write(true).open(&path).unwrap();
+    writer.write_all_at(b"ONE", 0).unwrap();
+    drop(writer);
+    let mut again = vec![0u8; 8];
+    reader.read_exact_at(&mut again, 0).unwrap();
+    assert_eq!(again, b"ONE\ntwo\n");
+}
+
+fn tail_follows(t: &TestMount, name: &str, extra: &[&str]) {
+    let app = app_dir(t, name);
+    let path = app.join("server.log");
+    fs::write(&path, "started\n").unwrap();
+    let mut tail = Command::new("tail")
+        .args(extra)
+        .arg("-f")
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = tail.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut seen = String::new();
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            let _ = tx.send(seen.clone());
+        }
+    });
+    let until = |want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(seen) if seen.contains(want) => return,
+                Ok(_) => {}
+                Err(_) => panic!("tail {extra:?} never printed {want:?}"),
+            }
+        }
+    };
+    until("started");
+    for line in ["request 1\n", "request 2\n"] {
+        let mut writer = OpenOptions::new().append(true).open(&path).unwrap();
+        writer.write_all(line.as_bytes()).unwrap();
+        drop(writer);
+        until(line.trim());
+    }
+    let _ = tail.kill();
+    let _ = tail.wait();
+}
+
+#[test]
+fn tail_f_prints_appended_lines_with_inotify_and_by_polling() {
+    let t = mount();
+    tail_follows(&t, "tail-inotify", &[]);
+    tail_follows(&t, "tail-polling", &["---disable-inotify", "-s", "0.1"]);
+}

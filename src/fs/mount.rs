@@ -56,6 +56,11 @@ impl KernelCache for KernelNotifier {
                 .inval_entry(INodeNo(parent), std::ffi::OsStr::new(&name));
         }
     }
+
+    fn forget_content(&self, ino: u64) {
+        // ENOENT only means the kernel holds nothing of it.
+        let _ = self.0.inval_inode(INodeNo(ino), 0, 0);
+    }
 }
 
 /// Detaches the mount now (`umount -l`): it disappears from the namespace,

@@ -50,6 +50,9 @@ pub struct OpenInode {
     pub writing: Option<std::sync::Arc<OpenFile>>,
     /// Its last name went while it was open: freed at the last close.
     pub orphan: bool,
+    /// The blob of the last seal while the inode was open, so a reader
+    /// that opened an older one reads what was written and closed since.
+    pub sealed: Option<String>,
 }
 
 impl OpenFile {

@@ -29,8 +29,10 @@ pub(super) enum Handle {
         app: Option<super::Ino>,
         /// Set while the file is being written (by this handle or another).
         open: Option<Arc<OpenFile>>,
-        /// The immutable blob, for a handle opened on a sealed file.
-        blob: Option<File>,
+        /// The immutable blob, for a handle opened on a sealed file: its
+        /// SHA-256 and the open file. Reads prefer newer content.
+        blob: Option<(String, File)>,
+        ino: super::Ino,
         writable: bool,
     },
     /// A status file's bytes, frozen at open so reads agree with each other.

@@ -47,7 +47,10 @@ impl Tree {
             }
             // Under the engine's lock: the blob cannot be freed meanwhile.
             let blob = match (&row.blob, writing) {
-                (Some(blob), false) => Some(File::open(self.store.blob_path(&blob.sha256))?),
+                (Some(blob), false) => Some((
+                    blob.sha256.clone(),
+                    File::open(self.store.blob_path(&blob.sha256))?,
+                )),
                 _ => None,
             };
             self.open_entry(ino, row.app, |entry| match &entry.writing {
@@ -58,6 +61,7 @@ impl Tree {
                         app: row.app,
                         open: Some(open.clone()),
                         blob: None,
+                        ino,
                         writable: writing,
                     })
                 }
@@ -67,6 +71,7 @@ impl Tree {
                         app: row.app,
                         open: None,
                         blob,
+                        ino,
                         writable: false,
                     })
                 }
@@ -147,6 +152,7 @@ impl Tree {
             handles: 0,
             writing: None,
             orphan: false,
+            sealed: None,
         });
         let open = match &entry.writing {
             Some(existing) => {
@@ -183,6 +189,7 @@ impl Tree {
             app,
             open: Some(open),
             blob: None,
+            ino,
             writable: true,
         })
     }
@@ -202,8 +209,10 @@ impl Tree {
                 open: Some(open), ..
             } => done(open.read_at(offset, size).map_err(Into::into)),
             Handle::File {
-                blob: Some(blob), ..
-            } => done(read_exact_or_eof(blob, offset, size).map_err(Into::into)),
+                blob: Some((sha256, blob)),
+                ino,
+                ..
+            } => done(self.read_current(*ino, sha256, blob, offset, size)),
             Handle::File { .. } => done(Err(TreeError::BadHandle)),
             Handle::Status { bytes } => done(Ok(slice(bytes))),
             Handle::Ctl { .. } => done(Ok(Vec::new())),
@@ -223,6 +232,34 @@ impl Tree {
                 );
             }
         }
+    }
+
+    /// A read through a handle opened on sealed content returns what the
+    /// file holds now, as on a local disk: the bytes of a writer that came
+    /// since (written, or closed and sealed), else the handle's own blob.
+    fn read_current(
+        &self,
+        ino: Ino,
+        opened: &str,
+        blob: &File,
+        offset: u64,
+        size: u32,
+    ) -> TreeResult<Vec<u8>> {
+        let (writing, sealed) = match self.open.lock().get(&ino) {
+            Some(entry) if !entry.orphan => (entry.writing.clone(), entry.sealed.clone()),
+            _ => (None, None),
+        };
+        if let Some(writing) = writing {
+            return Ok(writing.read_at(offset, size)?);
+        }
+        if let Some(newer) = sealed.filter(|s| s != opened) {
+            // The newest seal is named by the inode, so it exists; a
+            // failure here only means the file went meanwhile.
+            if let Ok(file) = File::open(self.store.blob_path(&newer)) {
+                return Ok(read_exact_or_eof(&file, offset, size)?);
+            }
+        }
+        Ok(read_exact_or_eof(blob, offset, size)?)
     }
 
     pub fn write(&self, _ino: Ino, fh: u64, offset: u64, data: &[u8]) -> TreeResult<u32> {
@@ -280,6 +317,7 @@ impl Tree {
             return Ok(());
         };
         let mut free_orphan = false;
+        let mut stale_elsewhere = false;
         {
             let mut open_table = self.open.lock();
             let Some(entry) = open_table.get_mut(&ino) else {
@@ -290,6 +328,7 @@ impl Tree {
                 if open.detach() == 0 && !entry.orphan {
                     self.sealer.queue(ino, open.clone());
                 }
+                stale_elsewhere = entry.handles > 0;
             }
             if entry.handles == 0 && (entry.writing.is_none() || entry.orphan) {
                 free_orphan = entry.orphan;
@@ -297,6 +336,10 @@ impl Tree {
                     open.remove_temp();
                 }
             }
+        }
+        if stale_elsewhere {
+            // Written and closed: other handles must not read old pages.
+            self.forget_content(ino);
         }
         if free_orphan {
             self.free_orphan(ino)?;
@@ -390,16 +433,24 @@ impl Tree {
         }
         txn.commit()?;
         let mut apps = Vec::new();
+        let mut read_elsewhere = Vec::new();
         for h in &sealed {
             if let Some(entry) = open_table.get_mut(&h.ino) {
                 entry.writing = None;
+                entry.sealed = Some(h.info.sha256.clone());
                 apps.push(entry.app);
                 if entry.handles == 0 {
                     open_table.remove(&h.ino);
+                } else {
+                    read_elsewhere.push(h.ino);
                 }
             }
         }
         drop(open_table);
+        // Readers still open may hold pages of the old content.
+        for ino in read_elsewhere {
+            self.forget_content(ino);
+        }
         if durable {
             self.meta.sync()?;
         }

@@ -9,4 +9,8 @@ pub trait KernelCache: Send + Sync {
     /// Drops the kernel's cached lookups of `names` in the directory
     /// `parent`, and of everything below them.
     fn forget_entries(&self, parent: Ino, names: Vec<String>);
+
+    /// Drops the kernel's cached pages and attributes of `ino`: its
+    /// content changed behind handles that read through the page cache.
+    fn forget_content(&self, ino: Ino);
 }

@@ -181,6 +181,13 @@ impl Tree {
     }
 
     /// How many handles are open (a clean stop waits for none).
+    /// Tells the kernel that `ino`'s content changed (once mounted).
+    fn forget_content(&self, ino: Ino) {
+        if let Some(kernel) = self.kernel.get() {
+            kernel.forget_content(ino);
+        }
+    }
+
     /// A kernel request arrived (the FUSE adapter calls this for each).
     pub fn note_request(&self) {
         let now = self.born.elapsed().as_millis() as u64;

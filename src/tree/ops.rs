@@ -196,6 +196,7 @@ impl Tree {
             app,
             open: Some(open.clone()),
             blob: None,
+            ino: row.ino,
             writable: true,
         });
         self.notify(app);
@@ -235,6 +236,7 @@ impl Tree {
                 handles: 1,
                 writing: Some(open.clone()),
                 orphan: false,
+                sealed: None,
             },
         );
         if let Err(err) = txn.commit() {
@@ -841,6 +843,7 @@ impl Tree {
                 handles: 0,
                 writing: None,
                 orphan: false,
+                sealed: None,
             }),
         };
         with(entry)
