@@ -84,6 +84,11 @@ pub struct CfConfig {
     pub staging_timeout_secs: Option<u64>,
     /// v3: how long until an instance runs (default 300, `CF_STARTUP_TIMEOUT`).
     pub startup_timeout_secs: Option<u64>,
+    /// PEM certificates to trust besides the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (insecure; warned about at mount), as the
+    /// cf CLI's `--skip-ssl-validation` login does.
+    pub skip_ssl_validation: Option<bool>,
 }
 
 impl fmt::Debug for CfConfig {
@@ -98,6 +103,8 @@ impl fmt::Debug for CfConfig {
             .field("poll_interval_ms", &self.poll_interval_ms)
             .field("staging_timeout_secs", &self.staging_timeout_secs)
             .field("startup_timeout_secs", &self.startup_timeout_secs)
+            .field("ca_file", &self.ca_file)
+            .field("skip_ssl_validation", &self.skip_ssl_validation)
             .finish()
     }
 }
@@ -248,9 +255,13 @@ impl CfClient {
     fn http(&self, skip_tls_verification: bool) -> Result<reqwest::Client, DeployError> {
         // Each request carries its own total timeout; a client-wide read
         // timeout could fire while a large upload is still being written.
-        super::http::client_builder()
+        let tls = super::http::TlsSettings {
+            ca_file: self.config.ca_file.clone(),
+            skip_validation: skip_tls_verification
+                || self.config.skip_ssl_validation.unwrap_or(false),
+        };
+        super::http::client_builder_with(&tls)?
             .connect_timeout(Duration::from_secs(10))
-            .danger_accept_invalid_certs(skip_tls_verification)
             .build()
             .map_err(|err| DeployError::Network(format!("cannot build the HTTP client: {err}")))
     }
