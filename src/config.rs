@@ -16,6 +16,7 @@ use thiserror::Error;
 use crate::backend::bytenite::ByteniteConfig;
 use crate::backend::cf::CfConfig;
 use crate::backend::flux::FluxConfig;
+use crate::backend::http::{read_ca_file, TlsSettings};
 
 /// The process environment, captured once in `main` (tests pass their own).
 pub use crate::env::{parse_flag, Env, EnvError};
@@ -35,6 +36,11 @@ pub enum ConfigError {
     BadNumber { name: &'static str, value: String },
     #[error(transparent)]
     Env(#[from] EnvError),
+    #[error("[{section}] {source}")]
+    Tls {
+        section: &'static str,
+        source: crate::backend::http::HttpError,
+    },
 }
 
 /// How transient failures (5xx, 429, network) are retried: with
@@ -222,7 +228,67 @@ impl Config {
             config.retry.max_backoff = Duration::from_millis(ms);
         }
         config.apply_env(env)?;
+        config.check_tls()?;
+        let transport = config.transport_warnings();
+        config.warnings.extend(transport);
         Ok(config)
+    }
+
+    /// Each backend's URL and TLS settings, by section name.
+    fn endpoints(&self) -> [(&'static str, Option<&str>, TlsSettings); 3] {
+        let cf = TlsSettings {
+            ca_file: self.cf.ca_file.clone(),
+            skip_validation: self.cf.skip_ssl_validation.unwrap_or(false),
+        };
+        let flux = TlsSettings {
+            ca_file: self.flux.ca_file.clone(),
+            skip_validation: self.flux.skip_ssl_validation.unwrap_or(false),
+        };
+        [
+            (
+                "bytenite",
+                self.bytenite.url.as_deref(),
+                self.bytenite.tls(),
+            ),
+            ("flux", self.flux.url.as_deref(), flux),
+            ("cf", self.cf.url.as_deref(), cf),
+        ]
+    }
+
+    /// A `ca_file` that cannot be used stops the mount here, not each
+    /// deploy later.
+    fn check_tls(&self) -> Result<(), ConfigError> {
+        for (section, _, tls) in self.endpoints() {
+            if let Some(path) = &tls.ca_file {
+                read_ca_file(path).map_err(|source| ConfigError::Tls { section, source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What a mount should warn about: certificates not checked, and
+    /// credentials sent in clear to another machine.
+    pub fn transport_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (section, url, tls) in self.endpoints() {
+            if tls.skip_validation {
+                warnings.push(format!(
+                    "[{section}] skip_ssl_validation = true: any TLS certificate is accepted, so \
+                     anyone on the network path can read the credentials pushfs sends; prefer ca_file"
+                ));
+            }
+            let Some(url) = url.and_then(|u| reqwest::Url::parse(u.trim()).ok()) else {
+                continue;
+            };
+            if url.scheme() == "http" && !is_loopback(&url) {
+                warnings.push(format!(
+                    "[{section}] url {} is plain http:// to another machine: credentials and apps \
+                     cross the network unencrypted; use https://",
+                    crate::printable::printable(url.as_str())
+                ));
+            }
+        }
+        warnings
     }
 
     fn apply_env(&mut self, env: &Env) -> Result<(), ConfigError> {
@@ -277,6 +343,17 @@ impl ConfigFile {
         .filter_map(|(key, present)| present.then_some(key))
         .collect()
     }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The warning for a config file at `path` with permission bits `mode` that
@@ -348,6 +425,60 @@ mod tests {
         let c = Config::load(None, &env).unwrap();
         assert_eq!(c.state_dir, dir.path().join(".local/share/pushfs"));
         assert_eq!(c.settle, DEFAULT_SETTLE);
+    }
+
+    #[test]
+    fn unchecked_certificates_and_clear_text_to_another_machine_are_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(
+            &path,
+            "[bytenite]\nurl = \"http://api.example.com\"\n\
+             [flux]\nurl = \"http://127.0.0.1:16127\"\nskip_ssl_validation = true\n\
+             [cf]\nurl = \"https://api.example.com\"\n",
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let c = Config::load(Some(&path), &Env::new()).unwrap();
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].starts_with("[bytenite] url http://api.example.com/ is plain http://")
+        );
+        assert!(c.warnings[1].starts_with("[flux] skip_ssl_validation = true: any TLS certificate"));
+
+        let loopback = Config {
+            bytenite: ByteniteConfig {
+                url: Some("http://localhost:8080".into()),
+                ..ByteniteConfig::default()
+            },
+            cf: CfConfig {
+                url: Some("http://[::1]:9000".into()),
+                ..CfConfig::default()
+            },
+            ..Config::with_state_dir(dir.path())
+        };
+        assert!(loopback.transport_warnings().is_empty());
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_used_stops_the_mount() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let not_pem = dir.path().join("ca.pem");
+        fs::write(&not_pem, "not a certificate\n").unwrap();
+        for ca in [not_pem, dir.path().join("missing.pem")] {
+            fs::write(
+                &path,
+                format!("[cf]\nca_file = {:?}\n", ca.display().to_string()),
+            )
+            .unwrap();
+            let err = Config::load(Some(&path), &Env::new()).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&format!("[cf] cannot use ca_file {}: ", ca.display())),
+                "{message}"
+            );
+        }
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub enum MountError {
     NotADirectory(PathBuf),
     #[error("state directory {0} is used by another running pushfs; stop it or pass --state-dir")]
     StateDirBusy(PathBuf),
+    #[error("refusing state directory {path}: {source}")]
+    UnsafeStateDir {
+        path: PathBuf,
+        source: private_files::UnsafeEntry,
+    },
     #[error("cannot prepare state directory {path}: {source}")]
     StateDir {
         path: PathBuf,
@@ -92,6 +97,12 @@ impl Mounted {
         private_files::create_private_dir_all(&state_dir).map_err(io_err)?;
         let lock = lock_state_dir(&state_dir).map_err(io_err)?;
         let lock = lock.ok_or_else(|| MountError::StateDirBusy(state_dir.clone()))?;
+        private_files::refuse_unsafe_entries(&state_dir).map_err(|source| {
+            MountError::UnsafeStateDir {
+                path: state_dir.clone(),
+                source,
+            }
+        })?;
         private_files::make_state_dir_private(&state_dir).map_err(io_err)?;
         let store = Arc::new(ContentStore::open(&state_dir).map_err(io_err)?);
         let settings = DeploySettings {

@@ -6,11 +6,20 @@
 //! file is ever readable by others, even for a moment, whatever the umask.
 //! A rename keeps a file's mode, so a temp file made here is still 0600
 //! once it becomes a blob in `objects/`.
+//!
+//! pushfs runs as root, so a symlink planted in the state directory would
+//! make it write, grow or delete whatever the link names. It never makes
+//! one there: a mount refuses a state directory holding one where pushfs
+//! keeps its own files, or an entry another user owns, and files are
+//! opened with `O_NOFOLLOW`.
 
 use std::fs::{self, DirBuilder, OpenOptions, Permissions};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
 
 /// The mode of every directory in the state directory, itself included.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
@@ -30,8 +39,74 @@ pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
 /// `create`... as usual. An existing file keeps its mode.
 pub fn private_file_options() -> OpenOptions {
     let mut options = OpenOptions::new();
-    options.mode(PRIVATE_FILE_MODE);
     options
+        .mode(PRIVATE_FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW);
+    options
+}
+
+/// Opens a file of the state directory for reading, refusing a symlink.
+pub fn open_nofollow(path: &Path) -> io::Result<fs::File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+#[derive(Debug, Error)]
+pub enum UnsafeEntry {
+    #[error(
+        "{} is a symlink; pushfs (often root) would follow it out of the state directory: \
+         remove it, or pass another --state-dir", .0.display()
+    )]
+    Symlink(PathBuf),
+    #[error(
+        "{} belongs to uid {owner}, not to the mounting user (uid {me}): \
+         another user could swap it for a symlink; remove it or chown it", path.display()
+    )]
+    Foreign { path: PathBuf, owner: u32, me: u32 },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Refuses, at mount, a state directory whose own entries (the directory,
+/// what it holds, and one level below `objects/`, `tmp/` and `apps/`) are
+/// symlinks or belong to another user. `root` itself may be a symlink.
+pub fn refuse_unsafe_entries(root: &Path) -> Result<(), UnsafeEntry> {
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let check = |path: &Path, meta: &fs::Metadata| {
+        if meta.file_type().is_symlink() {
+            return Err(UnsafeEntry::Symlink(path.to_path_buf()));
+        }
+        if meta.uid() != me {
+            return Err(UnsafeEntry::Foreign {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+                me,
+            });
+        }
+        Ok(())
+    };
+    check(root, &fs::metadata(root).map_err(|e| with_path(root, e))?)?;
+    let mut dirs = vec![(root.to_path_buf(), true)];
+    while let Some((dir, descend)) = dirs.pop() {
+        for entry in fs::read_dir(&dir).map_err(|e| with_path(&dir, e))? {
+            let entry = entry.map_err(|e| with_path(&dir, e))?;
+            let path = entry.path();
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(with_path(&path, e).into()),
+            };
+            check(&path, &meta)?;
+            let kept = matches!(entry.file_name().to_str(), Some("objects" | "tmp" | "apps"));
+            if descend && meta.is_dir() && kept {
+                dirs.push((path, false));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sets every directory under `root` (and `root`) to 0700 and every regular

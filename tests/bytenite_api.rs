@@ -72,6 +72,7 @@ impl Setup {
             api_key: None,
             token: Some(token.to_string()),
             activate: None,
+            ..ByteniteConfig::default()
         }
     }
 
@@ -358,6 +359,7 @@ async fn missing_configuration_is_reported_before_any_request() {
         api_key: Some(DEMO_API_KEY.into()),
         token: None,
         activate: None,
+        ..ByteniteConfig::default()
     };
     let err = deploy(&config, &snapshot, &Recorder::default())
         .await
@@ -797,6 +799,7 @@ async fn an_unreachable_server_is_a_retryable_network_error() {
         api_key: None,
         token: Some("some-token".into()),
         activate: None,
+        ..ByteniteConfig::default()
     };
     let snapshot = Snapshot::from_dir(
         &{

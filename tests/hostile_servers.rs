@@ -540,3 +540,44 @@ async fn a_spec_that_names_a_key_twice_is_refused_before_any_request() {
     );
     assert!(hostile.seen().is_empty(), "nothing was sent");
 }
+
+fn tls_config(url: &str, ca_file: Option<&str>, skip: bool) -> ByteniteConfig {
+    ByteniteConfig {
+        ca_file: ca_file.map(|f| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/tls")
+                .join(f)
+        }),
+        skip_ssl_validation: Some(skip),
+        ..bytenite_config(url)
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_certificate_is_final_and_says_how_to_trust_it() {
+    let refuse = |_: &Seen| Reply::json(403, r#"{"code":7,"message":"no"}"#);
+    let hostile = Hostile::start_tls(refuse).await;
+    let folder = Folder::new();
+    let client = ByteniteClient::new(&tls_config(&hostile.url, None, false));
+    let (result, _) = deploy(&client, &bytenite_app(&folder)).await;
+    let err = result.expect_err("an unknown CA is refused");
+    assert!(matches!(err, DeployError::Untrusted(_)), "{err:?}");
+    assert!(!err.is_retryable(), "{err:?} must be final");
+    let message = err.to_string();
+    assert!(message.contains("invalid peer certificate"), "{message}");
+    assert!(message.contains("ca_file = "), "{message}");
+    assert!(hostile.seen().is_empty(), "no request got through");
+
+    // Its CA in ca_file, or no check at all: the request gets through.
+    for (ca_file, skip) in [(Some("ca.pem"), false), (None, true)] {
+        let hostile = Hostile::start_tls(refuse).await;
+        let client = ByteniteClient::new(&tls_config(&hostile.url, ca_file, skip));
+        let (result, _) = deploy(&client, &bytenite_app(&folder)).await;
+        let err = result.expect_err("the server refuses the key");
+        assert!(
+            matches!(err, DeployError::Rejected { status: 403, .. }),
+            "{err:?}"
+        );
+        assert_eq!(hostile.seen().len(), 1);
+    }
+}

@@ -18,6 +18,7 @@ pub(crate) mod upload;
 mod wire;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use serde::Deserialize;
 
-use super::http::send;
+use super::http::{send, TlsSettings};
 use super::metered::metered;
 use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PreviousDeploy,
@@ -66,6 +67,10 @@ pub struct ByteniteConfig {
     /// Activate every app after its push, as `bytenite app activate` does;
     /// an app's own `"activate"` key overrides it. Default false.
     pub activate: Option<bool>,
+    /// PEM certificates to trust besides the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (insecure; warned about at mount).
+    pub skip_ssl_validation: Option<bool>,
 }
 
 impl fmt::Debug for ByteniteConfig {
@@ -76,6 +81,8 @@ impl fmt::Debug for ByteniteConfig {
             .field("api_key", &secret(&self.api_key))
             .field("token", &secret(&self.token))
             .field("activate", &self.activate)
+            .field("ca_file", &self.ca_file)
+            .field("skip_ssl_validation", &self.skip_ssl_validation)
             .finish()
     }
 }
@@ -96,6 +103,13 @@ impl ByteniteConfig {
             self.activate = Some(crate::env::parse_flag("PUSHFS_BYTENITE_ACTIVATE", &value)?);
         }
         Ok(())
+    }
+
+    pub fn tls(&self) -> TlsSettings {
+        TlsSettings {
+            ca_file: self.ca_file.clone(),
+            skip_validation: self.skip_ssl_validation.unwrap_or(false),
+        }
     }
 
     /// The credentials, with a pasted `Bearer ` prefix taken off the token;
@@ -139,7 +153,7 @@ struct Answer {
 impl ByteniteClient {
     pub fn new(config: &ByteniteConfig) -> Self {
         let secrets = [config.api_key.clone(), config.token.clone()];
-        let http = super::http::client_builder()
+        let http = super::http::tls_client_builder(&config.tls())
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_keepalive(TCP_KEEPALIVE)
             .build()
@@ -536,7 +550,7 @@ mod tests {
             url: Some("http://file".into()),
             api_key: Some("file-key".into()),
             token: None,
-            activate: None,
+            ..ByteniteConfig::default()
         };
         let env = Env::from([
             ("PUSHFS_BYTENITE_URL".to_string(), "http://env".to_string()),

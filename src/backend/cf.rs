@@ -96,6 +96,11 @@ pub struct CfConfig {
     /// The password of a private docker image's user (`CF_DOCKER_PASSWORD`,
     /// `PUSHFS_CF_DOCKER_PASSWORD`).
     pub docker_password: Option<String>,
+    /// PEM certificates to trust besides the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (insecure; warned about at mount), as the
+    /// cf CLI's `--skip-ssl-validation` login does.
+    pub skip_ssl_validation: Option<bool>,
 }
 
 impl fmt::Debug for CfConfig {
@@ -117,6 +122,8 @@ impl fmt::Debug for CfConfig {
                 "docker_password",
                 &self.docker_password.as_ref().map(|_| "(redacted)"),
             )
+            .field("ca_file", &self.ca_file)
+            .field("skip_ssl_validation", &self.skip_ssl_validation)
             .finish()
     }
 }
@@ -273,9 +280,13 @@ impl CfClient {
     fn http(&self, skip_tls_verification: bool) -> Result<reqwest::Client, DeployError> {
         // Each request carries its own total timeout; a client-wide read
         // timeout could fire while a large upload is still being written.
-        super::http::client_builder()
+        let tls = super::http::TlsSettings {
+            ca_file: self.config.ca_file.clone(),
+            skip_validation: skip_tls_verification
+                || self.config.skip_ssl_validation.unwrap_or(false),
+        };
+        super::http::client_builder_with(&tls)?
             .connect_timeout(Duration::from_secs(10))
-            .danger_accept_invalid_certs(skip_tls_verification)
             .build()
             .map_err(|err| DeployError::Network(format!("cannot build the HTTP client: {err}")))
     }

@@ -46,7 +46,7 @@ use self::signer::FluxSigner;
 use self::spec::AppSpec;
 use self::update::{check_compatible, Proposed, Registered};
 use self::watch::WatchPolicy;
-use super::http::send;
+use super::http::{send, TlsSettings};
 use super::{
     Backend, BackendKind, DeployError, DeployOutcome, DeployState, IgnoreProfile, PaymentDue,
     PreviousDeploy, Report,
@@ -81,6 +81,10 @@ pub struct FluxConfig {
     /// How long before its expiry a deployed app is flagged for renewal
     /// (humantime, default `"7days"`).
     pub renew_warning: Option<String>,
+    /// PEM certificates to trust besides the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (insecure; warned about at mount).
+    pub skip_ssl_validation: Option<bool>,
     /// A key given in memory (`PUSHFS_FLUX_KEY`, the demo); never from the file.
     #[serde(skip)]
     pub private_key: Option<WifSecret>,
@@ -96,6 +100,8 @@ impl fmt::Debug for FluxConfig {
             .field("watch_interval_secs", &self.watch_interval_secs)
             .field("watch_max_interval_secs", &self.watch_max_interval_secs)
             .field("renew_warning", &self.renew_warning)
+            .field("ca_file", &self.ca_file)
+            .field("skip_ssl_validation", &self.skip_ssl_validation)
             .field(
                 "private_key",
                 &self.private_key.as_ref().map(|_| "<redacted>"),
@@ -142,10 +148,14 @@ impl FluxClient {
             .timeout_secs
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let http = super::http::client_builder()
+        let tls = TlsSettings {
+            ca_file: config.ca_file.clone(),
+            skip_validation: config.skip_ssl_validation.unwrap_or(false),
+        };
+        let http = super::http::tls_client_builder(&tls)
             .timeout(timeout)
             .build()
-            .expect("a client with only a timeout set builds");
+            .expect("a client with only a timeout and TLS roots set builds");
         FluxClient {
             config: config.clone(),
             clock,

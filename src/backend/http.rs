@@ -13,6 +13,7 @@
 //! carries no body and changes nothing on the server.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::LOCATION;
@@ -52,8 +53,63 @@ pub enum HttpError {
         BODY_LIMIT / (1024 * 1024)
     )]
     BodyTooLarge { url: String },
+    /// Final: the same certificate is refused on every retry.
+    #[error(
+        "the TLS certificate of {url} was refused ({detail}); if the server uses a private CA, \
+         set ca_file = \"/path/to/ca.pem\" in the backend's section of the config; \
+         skip_ssl_validation = true accepts any certificate (insecure)"
+    )]
+    Certificate { url: String, detail: String },
+    #[error("cannot use ca_file {}: {detail}", path.display())]
+    CaFile { path: PathBuf, detail: String },
     #[error(transparent)]
     Transport(#[from] reqwest::Error),
+}
+
+/// A backend's TLS settings: `ca_file` and `skip_ssl_validation`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsSettings {
+    /// PEM certificates trusted besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate; warned about at mount.
+    pub skip_validation: bool,
+}
+
+/// [`client_builder`] with `tls` applied; a `ca_file` that cannot be read
+/// or holds no certificate is an error naming it.
+pub fn client_builder_with(tls: &TlsSettings) -> Result<reqwest::ClientBuilder, HttpError> {
+    let mut builder = client_builder().danger_accept_invalid_certs(tls.skip_validation);
+    if let Some(path) = &tls.ca_file {
+        for certificate in read_ca_file(path)? {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    Ok(builder)
+}
+
+/// [`client_builder_with`], for a constructor that cannot fail: a bad
+/// `ca_file` was refused at mount ([`read_ca_file`] in the config check),
+/// so one that went bad since is logged and left out.
+pub fn tls_client_builder(tls: &TlsSettings) -> reqwest::ClientBuilder {
+    client_builder_with(tls).unwrap_or_else(|err| {
+        tracing::error!(%err, "the TLS settings are ignored");
+        client_builder().danger_accept_invalid_certs(tls.skip_validation)
+    })
+}
+
+/// The certificates in a PEM file; at least one.
+pub fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, HttpError> {
+    let fail = |detail: String| HttpError::CaFile {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(fail("it holds no PEM certificate".into()));
+    }
+    Ok(certificates)
 }
 
 /// The client builder every backend starts from: redirects to another
@@ -88,7 +144,15 @@ pub async fn send(request: RequestBuilder) -> Result<Response, HttpError> {
             .flatten();
         let response = match client.execute(request).await {
             Ok(response) => response,
-            Err(err) => return Err(refused_by_policy(err, &method, &from)),
+            Err(err) => match certificate_problem(&err) {
+                Some(detail) => {
+                    return Err(HttpError::Certificate {
+                        url: shown_url(&from),
+                        detail,
+                    })
+                }
+                None => return Err(refused_by_policy(err, &method, &from)),
+            },
         };
         let Some(location) = redirect_target(&response) else {
             return Ok(response);
@@ -173,6 +237,21 @@ fn shown_text(bytes: &[u8]) -> String {
         .chars()
         .flat_map(char::escape_debug)
         .collect()
+}
+
+/// What rustls said about the server's certificate, when that is why the
+/// request failed. rustls's error is not ours to downcast (it is wrapped
+/// in an io::Error whose source skips it), so its words are looked for.
+fn certificate_problem(err: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if let Some(at) = text.find("invalid peer certificate") {
+            return Some(text[at..].to_string());
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// The error our redirect policy gives reqwest, found again in its source chain.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::private_files::{create_private_dir_all, private_file_options};
+use crate::private_files::{create_private_dir_all, open_nofollow, private_file_options};
 
 /// What the store knows of one blob.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,7 +93,7 @@ impl ContentStore {
     /// that does not truncate (append, random write, truncate to a size).
     pub fn temp_copy_of(&self, sha256: &str) -> io::Result<(PathBuf, File)> {
         let (path, mut file) = self.new_temp()?;
-        let mut blob = File::open(self.blob_path(sha256))?;
+        let mut blob = open_nofollow(&self.blob_path(sha256))?;
         io::copy(&mut blob, &mut file)?;
         Ok((path, file))
     }
@@ -188,9 +188,17 @@ impl ContentStore {
         let objects = self.root.join("objects");
         for prefix in fs::read_dir(&objects)? {
             let prefix = prefix?;
+            // Only what pushfs made: a symlinked prefix or blob is another
+            // place on disk, whose files are not ours to delete.
+            if !prefix.file_type()?.is_dir() {
+                continue;
+            }
             let prefix_name = prefix.file_name().to_string_lossy().into_owned();
             for blob in fs::read_dir(prefix.path())? {
                 let blob = blob?;
+                if !blob.file_type()?.is_file() {
+                    continue;
+                }
                 let name = format!("{prefix_name}{}", blob.file_name().to_string_lossy());
                 if !live.contains(&name) {
                     fs::remove_file(blob.path())?;
@@ -298,6 +306,22 @@ mod tests {
         drop(file);
         store.seal(&path).unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn garbage_collection_deletes_only_regular_files_it_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let objects = dir.path().join("objects");
+        fs::create_dir_all(objects.join("cd")).unwrap();
+        fs::write(outside.path().join("00"), "theirs").unwrap();
+        fs::write(outside.path().join("11"), "theirs too").unwrap();
+        std::os::unix::fs::symlink(outside.path(), objects.join("ab")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("11"), objects.join("cd/11")).unwrap();
+        assert_eq!(store.collect_garbage(&HashSet::new()).unwrap(), 0);
+        assert_eq!(fs::read(outside.path().join("00")).unwrap(), b"theirs");
+        assert_eq!(fs::read(outside.path().join("11")).unwrap(), b"theirs too");
     }
 
     #[test]

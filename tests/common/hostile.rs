@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// One request as the hostile server read it.
 #[derive(Debug, Clone)]
@@ -101,6 +101,53 @@ impl Hostile {
         }
     }
 
+    /// The same server over TLS, with the certificate of
+    /// `tests/fixtures/tls/leaf.pem` (for 127.0.0.1, issued by `ca.pem`).
+    pub async fn start_tls(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Hostile {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls;
+
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+        let chain = CertificateDer::pem_file_iter(fixtures.join("leaf.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(fixtures.join("leaf.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let endless = Arc::new(Mutex::new(Endless::default()));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (s, e) = (seen.clone(), endless.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (s, e, h) = (s.clone(), e.clone(), handler.clone());
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve_one(stream, s, e, h).await;
+                    }
+                });
+            }
+        });
+        Hostile {
+            url,
+            seen,
+            endless,
+            task,
+        }
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().clone()
     }
@@ -116,8 +163,8 @@ impl Drop for Hostile {
     }
 }
 
-async fn serve_one(
-    mut stream: TcpStream,
+async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     seen: Arc<Mutex<Vec<Seen>>>,
     endless: Arc<Mutex<Endless>>,
     handler: Arc<Handler>,
@@ -163,7 +210,7 @@ async fn serve_one(
 }
 
 /// Reads one request: head, then a `content-length` body.
-async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
+async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
