@@ -180,7 +180,6 @@ impl Tree {
         self.sealer.drain();
     }
 
-    /// How many handles are open (a clean stop waits for none).
     /// Tells the kernel that `ino`'s content changed (once mounted).
     fn forget_content(&self, ino: Ino) {
         if let Some(kernel) = self.kernel.get() {
@@ -201,6 +200,7 @@ impl Tree {
         std::time::Duration::from_millis(now.saturating_sub(last))
     }
 
+    /// How many handles are open (a clean stop waits for none).
     pub fn open_handles(&self) -> usize {
         self.open.lock().values().map(|o| o.handles as usize).sum()
     }
