@@ -675,3 +675,32 @@ fn sigint_during_cp_r_waits_for_the_copy_and_nothing_lands_beneath() {
     );
     pushfs.stop();
 }
+
+/// An overwrite of a deployed-then-remounted app, killed midway: the first
+/// change of the run (a rewrite in place, O_TRUNC) recorded the mark, so
+/// the app comes back held instead of deploying a mix of old and new.
+#[test]
+fn an_overwrite_killed_midway_comes_back_held() {
+    let (_dir, mnt, state) = dirs();
+    let pushfs = Pushfs::start(&mnt, &state, 150, None);
+    let app = mnt.join("cf/overwritten");
+    fs::create_dir_all(&app).unwrap();
+    for i in 0..20 {
+        fs::write(app.join(format!("f{i}.txt")), "v1").unwrap();
+    }
+    pushfs.stop();
+
+    let pushfs = Pushfs::start(&mnt, &state, 150, None);
+    let state_of = |app: &Path| fs::read_to_string(app.join(".pushfs/state")).unwrap();
+    assert_ne!(state_of(&app).trim(), "held", "a clean stop holds nothing");
+    for i in 0..5 {
+        fs::write(app.join(format!("f{i}.txt")), "v2").unwrap();
+    }
+    pushfs.kill_9();
+
+    let pushfs = Pushfs::start(&mnt, &state, 150, None);
+    assert_eq!(state_of(&app).trim(), "held");
+    let error = fs::read_to_string(app.join(".pushfs/error")).unwrap();
+    assert!(error.contains("unclean stop"), "{error}");
+    pushfs.stop();
+}

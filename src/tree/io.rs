@@ -146,6 +146,11 @@ impl Tree {
         let fresh = Arc::new(OpenFile::new(temp, file));
         let mut txn = self.meta.begin()?;
         let current = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        // Rewriting a file changes its app, in this run.
+        if let Err(err) = self.mark(&mut txn, current.app) {
+            fresh.remove_temp();
+            return Err(err);
+        }
         let mut open_table = self.open.lock();
         let entry = open_table.entry(ino).or_insert(super::content::OpenInode {
             app: current.app,

@@ -333,11 +333,19 @@ impl Tree {
         Some((name, entries, being_written, pins))
     }
 
-    /// Records in the engine that this run changed the app (once per run).
+    /// Records in the engine that this run changed the app, in the
+    /// transaction of the change itself (once per run): after a crash, an
+    /// app changed in any way comes back held. Only this records `marked`;
+    /// a change that reaches the app without a transaction (a write to an
+    /// open file) was marked when the file was opened for writing. Should
+    /// the transaction fail, the app stays marked in memory only: a rare
+    /// full or failing disk, where the next stop is unclean anyway.
     fn mark(&self, txn: &mut Txn, app: Option<Ino>) -> TreeResult<()> {
         if let Some(root) = app {
-            if !self.marked.lock().contains(&root) {
+            let mut marked = self.marked.lock();
+            if !marked.contains(&root) {
                 txn.mark_app_changed(root, self.run)?;
+                marked.insert(root);
             }
         }
         Ok(())
@@ -346,7 +354,6 @@ impl Tree {
     /// After a commit: the app's settle timer restarts.
     fn notify(&self, app: Option<Ino>) {
         let Some(root) = app else { return };
-        self.marked.lock().insert(root);
         if let Some(id) = self.app_id(root) {
             self.hooks.app_changed(&id);
         }

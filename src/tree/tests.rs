@@ -520,6 +520,30 @@ fn an_app_changed_before_an_unclean_stop_comes_back_held() {
     );
 }
 
+/// The probe's mixed tree: files rewritten in place (O_TRUNC, writes),
+/// then creates, then `kill -9`. The first change recorded the mark, so
+/// the app comes back held, whatever kind of change came first.
+#[test]
+fn an_overwrite_before_an_unclean_stop_comes_back_held() {
+    let mut f = fixture();
+    f.apply(&Op::Create("old".into(), b"v1".to_vec())).unwrap();
+    f.restart(true);
+    assert!(f.hooks.held.lock().is_empty());
+    let tree = f.tree().clone();
+    let ino = f.resolve("old").unwrap();
+    let opened = tree.open(ino, libc::O_WRONLY | libc::O_TRUNC).unwrap();
+    tree.write(ino, opened.fh, 0, b"v2").unwrap();
+    tree.release(ino, opened.fh).unwrap();
+    tree.drain_seals();
+    f.apply(&Op::Create("new".into(), b"v2".to_vec())).unwrap();
+    drop(tree);
+    f.restart(false);
+    assert_eq!(
+        f.hooks.held.lock().as_slice(),
+        [recovery::HELD_AFTER_CRASH.to_string()]
+    );
+}
+
 #[test]
 fn a_file_open_when_pushfs_dies_keeps_the_bytes_that_reached_its_temp_file() {
     let mut f = fixture();
