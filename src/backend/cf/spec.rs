@@ -97,13 +97,17 @@ pub fn read_spec_json(
             unknown.join(", "),
             SPEC_KEYS.join(", ")
         ))),
+        // A repeated key is refused here: a mistake, not last-one-wins.
         _ => parse_spec_json(&bytes).map(SpecJsonRead::Ours),
     }
 }
 
 fn parse_spec_json(bytes: &[u8]) -> Result<SpecJson, DeployError> {
-    let spec: SpecJson = serde_json::from_slice(bytes)
-        .map_err(|err| DeployError::InvalidSpec(format!("{SPEC_FILE} is not valid: {err}")))?;
+    let invalid = |err: serde_json::Error| {
+        DeployError::InvalidSpec(format!("{SPEC_FILE} is not valid: {err}"))
+    };
+    let spec: SpecJson = serde_json::from_value(crate::spec_json::parse(bytes).map_err(invalid)?)
+        .map_err(invalid)?;
     if spec.guid.is_some() && spec.name.is_some() {
         return Err(DeployError::InvalidSpec(format!(
             "{SPEC_FILE} names the app twice: give either \"guid\" or \"name\" (with \"space_guid\"), not both"
@@ -227,5 +231,7 @@ mod tests {
             .contains("unknown field"));
         assert!(spec(r#"{"name":"  "}"#).unwrap_err().contains("empty"));
         assert!(spec("{").unwrap_err().contains("not valid"));
+        let twice = spec(r#"{"name":"a","name":"b"}"#).unwrap_err();
+        assert!(twice.contains("name"), "a repeated key is named: {twice}");
     }
 }
