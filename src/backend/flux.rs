@@ -469,24 +469,12 @@ impl Backend for FluxClient {
         };
         let due = payment::quote(&node, &spec.name, &message.spec_json, &hash, now, report).await;
         report.log(&format!(
-            "flux: node accepted {} message {hash}; it is kept until {} unless its fee is paid: send {} {} to {} with the message hash as the transaction's message (OP_RETURN); see .pushfs/payment. pushfs never pays",
+            "flux: node accepted {} message {hash}; it is kept until {} unless its fee is paid: {}; see .pushfs/payment. pushfs never pays",
             kind.type_name(),
             due.deadline,
-            due.price.map(|p| p.to_string()).unwrap_or_else(|| "the price".into()),
-            due.currency,
-            due.address.as_deref().unwrap_or("the deployment address"),
+            what_to_send(&due),
         ));
-        report.payment(&due);
-        Ok(DeployOutcome {
-            id: Some(hash.clone()),
-            hash: Some(hash),
-            response: Some(body),
-            warnings: vec![format!(
-                "the network keeps this message for 1 hour, until {}, unless its fee is paid (see .pushfs/payment)",
-                due.deadline
-            )],
-            ..DeployOutcome::default()
-        })
+        Ok(awaiting_payment(hash, body, &due, "message", report))
     }
 
     async fn watch(&self, due: &PaymentDue, report: &dyn Report) -> Result<(), DeployError> {
@@ -568,23 +556,46 @@ impl Backend for FluxClient {
         let mut due = payment::quote(&node, &name, &message.spec_json, &hash, now, report).await;
         due.renewal = true;
         report.log(&format!(
-            "flux: node accepted renewal {hash}; until it is paid (by {}) {name} runs on to its old expiry: send {} {} to {} with the message hash as the transaction's message; see .pushfs/payment",
+            "flux: node accepted renewal {hash}; until it is paid (by {}) {name} runs on to its old expiry: {}; see .pushfs/payment",
             due.deadline,
-            due.price.map(|p| p.to_string()).unwrap_or_else(|| "the price".into()),
-            due.currency,
-            due.address.as_deref().unwrap_or("the deployment address"),
+            what_to_send(&due),
         ));
-        report.payment(&due);
-        Ok(DeployOutcome {
-            id: Some(hash.clone()),
-            hash: Some(hash),
-            response: Some(body),
-            warnings: vec![format!(
-                "the network keeps this renewal for 1 hour, until {}, unless its fee is paid (see .pushfs/payment)",
-                due.deadline
-            )],
-            ..DeployOutcome::default()
-        })
+        Ok(awaiting_payment(hash, body, &due, "renewal", report))
+    }
+}
+
+/// "send 1.25 FLUX to t3… with the message hash as the transaction's
+/// message (OP_RETURN)", with what is known of the price and address.
+fn what_to_send(due: &PaymentDue) -> String {
+    format!(
+        "send {} {} to {} with the message hash as the transaction's message (OP_RETURN)",
+        due.price
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "the price".into()),
+        due.currency,
+        due.address.as_deref().unwrap_or("the deployment address"),
+    )
+}
+
+/// A message the node accepted and keeps for an hour, waiting for `due`:
+/// reported, and the outcome that shows it (`what`: message, renewal).
+fn awaiting_payment(
+    hash: String,
+    body: Value,
+    due: &PaymentDue,
+    what: &str,
+    report: &dyn Report,
+) -> DeployOutcome {
+    report.payment(due);
+    DeployOutcome {
+        id: Some(hash.clone()),
+        hash: Some(hash),
+        response: Some(body),
+        warnings: vec![format!(
+            "the network keeps this {what} for 1 hour, until {}, unless its fee is paid (see .pushfs/payment)",
+            due.deadline
+        )],
+        ..DeployOutcome::default()
     }
 }
 
