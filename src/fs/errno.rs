@@ -27,9 +27,9 @@ pub fn errno(err: &TreeError) -> Errno {
         TreeError::XattrNameTooLong | TreeError::XattrBufferTooSmall => libc::ERANGE,
         TreeError::XattrValueTooBig => libc::E2BIG,
         TreeError::XattrListFull => libc::ENOSPC,
-        TreeError::XattrNamespaceUnsupported | TreeError::NotSupportedOnStatusFiles => {
-            libc::EOPNOTSUPP
-        }
+        TreeError::XattrNamespaceUnsupported
+        | TreeError::NotSupportedOnStatusFiles
+        | TreeError::FallocateModeUnsupported => libc::EOPNOTSUPP,
         TreeError::XattrNeedsPrivilege | TreeError::UserXattrOnlyOnFilesAndDirs => libc::EPERM,
         TreeError::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
         TreeError::Meta(meta) => meta.errno(),
@@ -60,6 +60,10 @@ mod tests {
         assert_eq!(code(TreeError::XattrNeedsPrivilege), Errno::EPERM);
         assert_eq!(
             code(TreeError::XattrNamespaceUnsupported),
+            Errno::from_i32(libc::EOPNOTSUPP)
+        );
+        assert_eq!(
+            code(TreeError::FallocateModeUnsupported),
             Errno::from_i32(libc::EOPNOTSUPP)
         );
     }

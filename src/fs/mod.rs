@@ -570,4 +570,19 @@ impl Filesystem for PushFs {
         let result = self.tree.removexattr(ino.0, name, req.uid());
         reply_empty(reply, "removexattr", result);
     }
+
+    fn fallocate(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let _span = request_span(&self.tree, req, "fallocate", ino.0);
+        let result = self.tree.fallocate(fh.0, offset, length, mode);
+        reply_empty(reply, "fallocate", result);
+    }
 }

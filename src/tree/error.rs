@@ -73,6 +73,8 @@ pub enum TreeError {
     UserXattrOnlyOnFilesAndDirs,
     #[error("status files under .pushfs/ have no extended attributes and no room to preallocate")]
     NotSupportedOnStatusFiles,
+    #[error("fallocate supports mode 0, KEEP_SIZE and PUNCH_HOLE with KEEP_SIZE")]
+    FallocateModeUnsupported,
     #[error("I/O error in the state directory: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]

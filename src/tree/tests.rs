@@ -203,6 +203,8 @@ enum Op {
     /// `setxattr` of `user.a` or `user.b`, with its flags.
     SetXattr(String, u8, Vec<u8>, i32),
     RemoveXattr(String, u8),
+    /// `fallocate(mode, offset, len)` through a handle open for writing.
+    Fallocate(String, i32, u16, u16),
     /// `kill -9` and a new mount on the same state directory.
     Crash,
     /// Unmount and mount again.
@@ -229,6 +231,8 @@ fn op() -> impl Strategy<Value = Op> {
         (busy_path(), 0u8..2, bytes, xattr_flags())
             .prop_map(|(p, n, v, f)| Op::SetXattr(p, n, v, f)),
         (busy_path(), 0u8..2).prop_map(|(p, n)| Op::RemoveXattr(p, n)),
+        (busy_path(), fallocate_mode(), 0u16..100, 0u16..100)
+            .prop_map(|(p, m, o, l)| Op::Fallocate(p, m, o, l)),
         Just(Op::Crash),
         Just(Op::Restart),
     ]
@@ -243,6 +247,16 @@ fn busy_path() -> impl Strategy<Value = String> {
 
 fn xattr_flags() -> impl Strategy<Value = i32> {
     prop::sample::select(vec![0, libc::XATTR_CREATE, libc::XATTR_REPLACE])
+}
+
+/// The three supported modes, and one that is refused.
+fn fallocate_mode() -> impl Strategy<Value = i32> {
+    prop::sample::select(vec![
+        0,
+        libc::FALLOC_FL_KEEP_SIZE,
+        libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+        libc::FALLOC_FL_ZERO_RANGE,
+    ])
 }
 
 fn xattr_name(n: u8) -> Vec<u8> {
@@ -356,6 +370,15 @@ impl Fixture {
                 let ino = self.resolve(p)?;
                 let name = xattr_name(*n);
                 self.tree().removexattr(ino, OsStr::from_bytes(&name), 0)
+            }
+            Op::Fallocate(p, mode, offset, len) => {
+                let ino = self.resolve(p)?;
+                let opened = self.tree().open(ino, libc::O_WRONLY)?;
+                let r =
+                    self.tree()
+                        .fallocate(opened.fh, u64::from(*offset), u64::from(*len), *mode);
+                self.tree().release(ino, opened.fh)?;
+                r
             }
             Op::Crash => {
                 self.restart(false);
@@ -568,6 +591,32 @@ fn model_apply(m: &mut RefModel, op: &Op) -> bool {
                 .is_some(),
             None => false,
         },
+        Op::Fallocate(p, mode, offset, len) => {
+            let Some(data) = m.file_mut(p) else {
+                return false;
+            };
+            let (offset, end) = (*offset as usize, *offset as usize + *len as usize);
+            const PUNCH: i32 = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+            match *mode {
+                // fallocate(2): a zero length is EINVAL.
+                _ if *len == 0 => false,
+                0 => {
+                    if data.len() < end {
+                        data.resize(end, 0);
+                    }
+                    true
+                }
+                libc::FALLOC_FL_KEEP_SIZE => true,
+                PUNCH => {
+                    let end = end.min(data.len());
+                    if offset < end {
+                        data[offset..end].fill(0);
+                    }
+                    true
+                }
+                _ => false,
+            }
+        }
         Op::Crash | Op::Restart => true,
         _ => false,
     }
@@ -1229,4 +1278,48 @@ fn a_rollback_and_removing_an_app_leave_no_xattr_rows() {
     let cf = f.tree().lookup(ROOT_INO, OsStr::new("cf")).unwrap().ino;
     f.tree().rmdir(cf, OsStr::new("app")).unwrap();
     assert_eq!(count(&f), 0);
+}
+
+#[test]
+fn fallocate_grows_keeps_and_punches_the_file_being_written() {
+    let f = fixture();
+    let tree = f.tree();
+    let (attr, opened) = tree.create(f.app, OsStr::new("f"), creator(0o644)).unwrap();
+    let ino = attr.ino;
+    tree.write(ino, opened.fh, 0, &[7; 3000]).unwrap();
+    let changed = changes(&f);
+    tree.fallocate(opened.fh, 0, 10 << 20, 0).unwrap();
+    assert_eq!(tree.getattr(ino).unwrap().size, 10 << 20);
+    assert!(
+        changes(&f) > changed,
+        "a size change restarts the settle timer"
+    );
+    tree.fallocate(opened.fh, 10 << 20, 1 << 20, libc::FALLOC_FL_KEEP_SIZE)
+        .unwrap();
+    assert_eq!(tree.getattr(ino).unwrap().size, 10 << 20);
+    let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    tree.fallocate(opened.fh, 1000, 1000, punch).unwrap();
+    for refused in [libc::FALLOC_FL_PUNCH_HOLE, libc::FALLOC_FL_ZERO_RANGE] {
+        assert!(matches!(
+            tree.fallocate(opened.fh, 0, 10, refused),
+            Err(TreeError::FallocateModeUnsupported)
+        ));
+    }
+    tree.release(ino, opened.fh).unwrap();
+    tree.drain_seals();
+    let bytes = f.read_all(ino);
+    assert_eq!(bytes.len(), 1 << 20, "read_all reads the first MiB");
+    assert_eq!(&bytes[..1000], &[7; 1000]);
+    assert_eq!(&bytes[1000..2000], &[0; 1000]);
+    assert_eq!(&bytes[2000..3000], &[7; 1000]);
+    assert!(bytes[3000..].iter().all(|b| *b == 0));
+    let row = tree.meta().read().unwrap().inode(ino).unwrap().unwrap();
+    assert_eq!(row.blob.expect("sealed").size, 10 << 20);
+    // A reader's handle cannot allocate.
+    let reader = tree.open(ino, libc::O_RDONLY).unwrap();
+    assert!(matches!(
+        tree.fallocate(reader.fh, 0, 10, 0),
+        Err(TreeError::BadHandle)
+    ));
+    tree.release(ino, reader.fh).unwrap();
 }
