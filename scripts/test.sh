@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, client-vs-emulator tests and real-mount tests.
-# Installs the tools the real-mount tests drive (rsync, vim, git, unzip, tar,
-# curl, fusermount3, setpriv, smbd, smbclient) if missing.
+# Installs the tools the real-mount tests drive (rsync, setfattr/getfattr,
+# fallocate, vim, git, unzip, tar, curl, fusermount3, setpriv, smbd,
+# smbclient) if missing.
 # Mounting needs root (or fusermount3) and /dev/fuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 # tool:package
-for pair in rsync:rsync vim:vim git:git unzip:unzip tar:tar curl:curl fusermount3:fuse3 setpriv:util-linux smbd:samba smbclient:smbclient; do
+for pair in rsync:rsync setfattr:attr fallocate:util-linux vim:vim git:git unzip:unzip tar:tar curl:curl fusermount3:fuse3 setpriv:util-linux smbd:samba smbclient:smbclient; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -23,6 +23,14 @@ pub fn errno(err: &TreeError) -> Errno {
         TreeError::BadHandle => libc::EBADF,
         TreeError::NameTooLong => libc::ENAMETOOLONG,
         TreeError::NoXattr => libc::ENODATA,
+        TreeError::XattrExists => libc::EEXIST,
+        TreeError::XattrNameTooLong | TreeError::XattrBufferTooSmall => libc::ERANGE,
+        TreeError::XattrValueTooBig => libc::E2BIG,
+        TreeError::XattrListFull => libc::ENOSPC,
+        TreeError::XattrNamespaceUnsupported
+        | TreeError::NotSupportedOnStatusFiles
+        | TreeError::FallocateModeUnsupported => libc::EOPNOTSUPP,
+        TreeError::XattrNeedsPrivilege | TreeError::UserXattrOnlyOnFilesAndDirs => libc::EPERM,
         TreeError::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
         TreeError::Meta(meta) => meta.errno(),
     };
@@ -39,5 +47,24 @@ mod tests {
         assert_eq!(errno(&err), Errno::from_i32(libc::ENOSPC));
         assert_eq!(errno(&TreeError::StatusFileReadOnly), Errno::EACCES);
         assert_eq!(errno(&TreeError::CrossAppLink), Errno::EXDEV);
+    }
+
+    #[test]
+    fn xattr_errors_are_the_ones_ext4_gives() {
+        let code = |err: TreeError| errno(&err);
+        assert_eq!(code(TreeError::NoXattr), Errno::from_i32(libc::ENODATA));
+        assert_eq!(code(TreeError::XattrExists), Errno::EEXIST);
+        assert_eq!(code(TreeError::XattrNameTooLong), Errno::ERANGE);
+        assert_eq!(code(TreeError::XattrBufferTooSmall), Errno::ERANGE);
+        assert_eq!(code(TreeError::XattrValueTooBig), Errno::E2BIG);
+        assert_eq!(code(TreeError::XattrNeedsPrivilege), Errno::EPERM);
+        assert_eq!(
+            code(TreeError::XattrNamespaceUnsupported),
+            Errno::from_i32(libc::EOPNOTSUPP)
+        );
+        assert_eq!(
+            code(TreeError::FallocateModeUnsupported),
+            Errno::from_i32(libc::EOPNOTSUPP)
+        );
     }
 }

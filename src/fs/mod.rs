@@ -13,11 +13,11 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow,
-    WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, TimeOrNow, WriteFlags,
 };
 
-use crate::tree::{Attr, Creator, FileKind, SetAttr, Tree, TreeError};
+use crate::tree::{Attr, Creator, FileKind, SetAttr, Tree, TreeError, XattrReply};
 
 pub use errno::errno;
 use passthrough::{IoMode, Passthrough};
@@ -117,6 +117,14 @@ fn creator(req: &Request, mode: u32, umask: u32) -> Creator {
 fn reply_entry(reply: ReplyEntry, op: &str, result: Result<Attr, TreeError>) {
     match result {
         Ok(attr) => reply.entry(&ttl(&attr), &file_attr(&attr), Generation(0)),
+        Err(err) => reply.error(fail(op, err)),
+    }
+}
+
+fn reply_xattr(reply: ReplyXattr, op: &str, result: Result<XattrReply, TreeError>) {
+    match result {
+        Ok(XattrReply::Size(size)) => reply.size(size),
+        Ok(XattrReply::Data(bytes)) => reply.data(&bytes),
         Err(err) => reply.error(fail(op, err)),
     }
 }
@@ -525,5 +533,56 @@ impl Filesystem for PushFs {
             }
             Err(err) => reply.error(fail("create", err)),
         }
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let _span = request_span(&self.tree, req, "setxattr", ino.0);
+        let result = self.tree.setxattr(ino.0, name, value, flags, req.uid());
+        reply_empty(reply, "setxattr", result);
+    }
+
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let _span = request_span(&self.tree, req, "getxattr", ino.0);
+        let result = self.tree.getxattr(ino.0, name, size, req.uid());
+        reply_xattr(reply, "getxattr", result);
+    }
+
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let _span = request_span(&self.tree, req, "listxattr", ino.0);
+        reply_xattr(
+            reply,
+            "listxattr",
+            self.tree.listxattr(ino.0, size, req.uid()),
+        );
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let _span = request_span(&self.tree, req, "removexattr", ino.0);
+        let result = self.tree.removexattr(ino.0, name, req.uid());
+        reply_empty(reply, "removexattr", result);
+    }
+
+    fn fallocate(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let _span = request_span(&self.tree, req, "fallocate", ino.0);
+        let result = self.tree.fallocate(fh.0, offset, length, mode);
+        reply_empty(reply, "fallocate", result);
     }
 }

@@ -23,6 +23,7 @@ mod pins;
 mod reserve;
 mod schema;
 mod txn;
+mod xattr;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use super::{MetaError, MetaResult};
 
 /// Bumped on every incompatible change; a newer database is refused.
-const VERSION: i64 = 3;
+const VERSION: i64 = 4;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS inode (
@@ -76,6 +76,15 @@ CREATE TABLE IF NOT EXISTS kept_entry (
     link    INTEGER,                            -- entries sharing it are one file's names
     PRIMARY KEY (app, digest, path)
 ) WITHOUT ROWID;
+-- Extended attributes (`user.*`, and `trusted.*` / `security.*` set by
+-- root), by inode: hard links share them. Deleted with their inode; never
+-- packaged, never counted.
+CREATE TABLE IF NOT EXISTS xattr (
+    ino     INTEGER NOT NULL,
+    name    BLOB NOT NULL,                      -- the full name, `user.` prefix included
+    value   BLOB NOT NULL,
+    PRIMARY KEY (ino, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS setting (
     key     TEXT PRIMARY KEY,
     value   INTEGER NOT NULL
@@ -108,6 +117,9 @@ pub fn prepare(conn: &Connection) -> MetaResult<()> {
              UPDATE inode SET sha1 = (SELECT sha1 FROM blob WHERE sha256 = inode.blob);",
         )?;
     }
+    // 3 → 4 adds the `xattr` table, which TABLES creates. The version still
+    // moves: an older pushfs would delete inodes and leave their attributes
+    // behind, for a later inode with the same number to inherit.
     conn.execute_batch(TABLES)?;
     if found < VERSION {
         conn.pragma_update(None, "user_version", VERSION)?;

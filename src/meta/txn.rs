@@ -429,9 +429,10 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
-    /// Forgets an inode: its blob reference goes, its temp file is deleted
-    /// after the commit.
+    /// Forgets an inode: its blob reference and its extended attributes go,
+    /// its temp file is deleted after the commit.
     pub fn delete_inode(&mut self, row: &InodeRow) -> MetaResult<()> {
+        self.remove_xattrs_of(row.ino)?;
         if let Some(blob) = &row.blob {
             self.blob_unref(&blob.sha256)?;
         }

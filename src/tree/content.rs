@@ -136,6 +136,22 @@ impl OpenFile {
         Ok(())
     }
 
+    /// `fallocate(2)` on the temp file with the caller's mode, so the disk
+    /// that will hold the bytes answers: `ENOSPC` now rather than at a
+    /// later write, and its own size and times.
+    pub fn allocate(&self, mode: i32, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let too_big = |_| io::Error::from_raw_os_error(libc::EFBIG);
+        let offset = libc::off_t::try_from(offset).map_err(too_big)?;
+        let len = libc::off_t::try_from(len).map_err(too_big)?;
+        // SAFETY: a plain call on a descriptor this struct owns.
+        if unsafe { libc::fallocate(self.file.as_raw_fd(), mode, offset, len) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
     pub fn sync(&self) -> io::Result<()> {
         self.synced.store(true, Ordering::Release);
         self.file.sync_data()

@@ -55,6 +55,26 @@ pub enum TreeError {
     NameTooLong,
     #[error("no such extended attribute")]
     NoXattr,
+    #[error("the extended attribute exists already (XATTR_CREATE)")]
+    XattrExists,
+    #[error("an extended attribute's name is 1 to 255 bytes, its prefix included")]
+    XattrNameTooLong,
+    #[error("an extended attribute's value is at most 64 KiB")]
+    XattrValueTooBig,
+    #[error("the buffer is too small for the extended attribute; ask its size first")]
+    XattrBufferTooSmall,
+    #[error("a file's extended attribute names fill at most 64 KiB; remove some first")]
+    XattrListFull,
+    #[error("only user.*, trusted.* and security.* extended attributes are kept (no ACLs)")]
+    XattrNamespaceUnsupported,
+    #[error("trusted.* and security.* extended attributes are root's")]
+    XattrNeedsPrivilege,
+    #[error("user.* extended attributes go on regular files and directories only")]
+    UserXattrOnlyOnFilesAndDirs,
+    #[error("status files under .pushfs/ have no extended attributes and no room to preallocate")]
+    NotSupportedOnStatusFiles,
+    #[error("fallocate supports mode 0, KEEP_SIZE and PUNCH_HOLE with KEEP_SIZE")]
+    FallocateModeUnsupported,
     #[error("I/O error in the state directory: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
@@ -71,11 +91,17 @@ impl TreeError {
         }
     }
 
-    /// Expected outcomes (a lookup that misses) stay quiet in the log.
+    /// Expected outcomes (a lookup that misses, the size probe of an
+    /// attribute, `ls` asking for ACLs) stay quiet in the log.
     pub fn is_expected(&self) -> bool {
         matches!(
             self,
-            TreeError::NotFound | TreeError::Exists | TreeError::NotEmpty | TreeError::NoXattr
+            TreeError::NotFound
+                | TreeError::Exists
+                | TreeError::NotEmpty
+                | TreeError::NoXattr
+                | TreeError::XattrBufferTooSmall
+                | TreeError::XattrNamespaceUnsupported
         )
     }
 }

@@ -547,3 +547,53 @@ impl Tree {
         })
     }
 }
+
+/// The `fallocate(2)` modes a file being written takes: allocate (growing
+/// the file), allocate beyond its end, and punch a hole (the kernel insists
+/// on `KEEP_SIZE` with it).
+const FALLOCATE_MODES: [i32; 3] = [
+    0,
+    libc::FALLOC_FL_KEEP_SIZE,
+    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+];
+
+impl Tree {
+    /// Preallocates or punches a hole in a file open for writing, in its
+    /// temp file. Its size and times are the temp file's, as after a write;
+    /// the app is marked changed like after a truncate.
+    pub fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> TreeResult<()> {
+        let handle = self.handles.get(fh)?;
+        let (app, open) = match &*handle {
+            Handle::File {
+                app,
+                open: Some(open),
+                writable: true,
+                ..
+            } => (*app, open),
+            Handle::Ctl { .. } | Handle::Status { .. } | Handle::Wait { .. } => {
+                return Err(TreeError::NotSupportedOnStatusFiles)
+            }
+            _ => return Err(TreeError::BadHandle),
+        };
+        if !FALLOCATE_MODES.contains(&mode) {
+            return Err(TreeError::FallocateModeUnsupported);
+        }
+        open.allocate(mode, offset, len)?;
+        if mode != libc::FALLOC_FL_KEEP_SIZE {
+            self.record_content_change(app)?;
+        }
+        Ok(())
+    }
+
+    /// Marks the app changed in this run (once) and restarts its settle
+    /// timer, as a truncate does.
+    fn record_content_change(&self, app: Option<Ino>) -> TreeResult<()> {
+        if app.is_some_and(|root| !self.marked.lock().contains(&root)) {
+            let mut txn = self.meta.begin()?;
+            self.mark(&mut txn, app)?;
+            txn.commit()?;
+        }
+        self.notify(app);
+        Ok(())
+    }
+}

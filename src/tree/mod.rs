@@ -22,6 +22,7 @@ mod recovery;
 mod sealer;
 pub mod status_files;
 mod status_inodes;
+mod xattr;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -48,6 +49,7 @@ pub use kernel::KernelCache;
 pub use node::DirEntry;
 pub use node::{Attr, FileKind, Ino, ROOT_INO};
 pub use ops::{Creator, SetAttr};
+pub use xattr::XattrReply;
 
 use content::OpenInode;
 use handles::HandleTable;

@@ -55,6 +55,10 @@ pub fn prepare(
     for row in txn.orphans()? {
         txn.delete_inode(&row)?;
     }
+    let stray = txn.drop_stray_xattrs()?;
+    if stray > 0 {
+        tracing::warn!(stray, "dropped extended attributes of inodes that are gone");
+    }
     txn.recount_blob_refs()?;
     let live = txn.live_blobs()?;
     txn.commit()?;

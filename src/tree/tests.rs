@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -15,11 +16,16 @@ use status_files::StatusFile;
 struct Hooks {
     notes: parking_lot::Mutex<Vec<String>>,
     held: parking_lot::Mutex<Vec<String>>,
+    /// How many times an app's settle timer restarted.
+    changed: std::sync::atomic::AtomicUsize,
 }
 
 impl DeployHooks for Hooks {
     fn app_created(&self, _: &AppId, _: BackendKind, _: &str) {}
-    fn app_changed(&self, _: &AppId) {}
+    fn app_changed(&self, _: &AppId) {
+        self.changed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     fn app_renamed(&self, _: &AppId, _: &str) {}
     fn app_note(&self, _: &AppId, message: &str) {
         self.notes.lock().push(message.to_string());
@@ -113,26 +119,43 @@ fn creator(mode: u32) -> Creator {
     }
 }
 
-/// What a path shows: a directory, or a file's bytes and link count.
+/// Extended attributes by name.
+type Xattrs = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// What a path shows: a directory, or a file's bytes and link count, each
+/// with its extended attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Model {
-    Dir,
-    File(Vec<u8>, u32),
+    Dir(Xattrs),
+    File(Vec<u8>, u32, Xattrs),
 }
 
-/// The reference: names point at directories or at file identities, so
-/// hard links share their bytes.
+/// The reference: names point at directory or file identities, so hard
+/// links share their bytes and attributes.
 #[derive(Debug, Clone, Default)]
 struct RefModel {
     names: BTreeMap<String, Node>,
     files: std::collections::HashMap<u32, Vec<u8>>,
+    xattrs: std::collections::HashMap<u32, Xattrs>,
     next: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
-    Dir,
+    Dir(u32),
     File(u32),
+}
+
+impl Node {
+    fn id(self) -> u32 {
+        match self {
+            Node::Dir(id) | Node::File(id) => id,
+        }
+    }
+
+    fn is_dir(self) -> bool {
+        matches!(self, Node::Dir(_))
+    }
 }
 
 impl RefModel {
@@ -140,15 +163,16 @@ impl RefModel {
         self.names
             .iter()
             .map(|(path, node)| {
+                let xattrs = self.xattrs.get(&node.id()).cloned().unwrap_or_default();
                 let model = match node {
-                    Node::Dir => Model::Dir,
+                    Node::Dir(_) => Model::Dir(xattrs),
                     Node::File(id) => {
                         let links = self
                             .names
                             .values()
                             .filter(|n| **n == Node::File(*id))
                             .count();
-                        Model::File(self.files[id].clone(), links as u32)
+                        Model::File(self.files[id].clone(), links as u32, xattrs)
                     }
                 };
                 (path.clone(), model)
@@ -176,6 +200,11 @@ enum Op {
     /// `renameat2(RENAME_EXCHANGE)`.
     Exchange(String, String),
     Link(String, String),
+    /// `setxattr` of `user.a` or `user.b`, with its flags.
+    SetXattr(String, u8, Vec<u8>, i32),
+    RemoveXattr(String, u8),
+    /// `fallocate(mode, offset, len)` through a handle open for writing.
+    Fallocate(String, i32, u16, u16),
     /// `kill -9` and a new mount on the same state directory.
     Crash,
     /// Unmount and mount again.
@@ -192,16 +221,46 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (path(), bytes.clone()).prop_map(|(p, b)| Op::Create(p, b)),
         path().prop_map(Op::Mkdir),
-        (path(), 0u16..100, bytes).prop_map(|(p, o, b)| Op::Write(p, o, b)),
+        (path(), 0u16..100, bytes.clone()).prop_map(|(p, o, b)| Op::Write(p, o, b)),
         (path(), 0u16..100).prop_map(|(p, s)| Op::Truncate(p, s)),
         path().prop_map(Op::Unlink),
         path().prop_map(Op::Rmdir),
         (path(), path()).prop_map(|(a, b)| Op::Rename(a, b)),
         (path(), path()).prop_map(|(a, b)| Op::Exchange(a, b)),
         (path(), path()).prop_map(|(a, b)| Op::Link(a, b)),
+        (busy_path(), 0u8..2, bytes, xattr_flags())
+            .prop_map(|(p, n, v, f)| Op::SetXattr(p, n, v, f)),
+        (busy_path(), 0u8..2).prop_map(|(p, n)| Op::RemoveXattr(p, n)),
+        (busy_path(), fallocate_mode(), 0u16..100, 0u16..100)
+            .prop_map(|(p, m, o, l)| Op::Fallocate(p, m, o, l)),
         Just(Op::Crash),
         Just(Op::Restart),
     ]
+}
+
+/// Mostly a top-level name, which some earlier create or mkdir likely
+/// made: an operation on a path nothing made tests little.
+fn busy_path() -> impl Strategy<Value = String> {
+    let top = prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from);
+    prop_oneof![2 => top, 1 => path()]
+}
+
+fn xattr_flags() -> impl Strategy<Value = i32> {
+    prop::sample::select(vec![0, libc::XATTR_CREATE, libc::XATTR_REPLACE])
+}
+
+/// The three supported modes, and one that is refused.
+fn fallocate_mode() -> impl Strategy<Value = i32> {
+    prop::sample::select(vec![
+        0,
+        libc::FALLOC_FL_KEEP_SIZE,
+        libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+        libc::FALLOC_FL_ZERO_RANGE,
+    ])
+}
+
+fn xattr_name(n: u8) -> Vec<u8> {
+    format!("user.{}", ["a", "b"][usize::from(n % 2)]).into_bytes()
 }
 
 fn parent_of(p: &str) -> &str {
@@ -301,6 +360,26 @@ impl Fixture {
                     .link(ino, pb, OsStr::new(name_of(b)))
                     .map(|_| ())
             }
+            Op::SetXattr(p, n, value, flags) => {
+                let ino = self.resolve(p)?;
+                let name = xattr_name(*n);
+                self.tree()
+                    .setxattr(ino, OsStr::from_bytes(&name), value, *flags, 0)
+            }
+            Op::RemoveXattr(p, n) => {
+                let ino = self.resolve(p)?;
+                let name = xattr_name(*n);
+                self.tree().removexattr(ino, OsStr::from_bytes(&name), 0)
+            }
+            Op::Fallocate(p, mode, offset, len) => {
+                let ino = self.resolve(p)?;
+                let opened = self.tree().open(ino, libc::O_WRONLY)?;
+                let r =
+                    self.tree()
+                        .fallocate(opened.fh, u64::from(*offset), u64::from(*len), *mode);
+                self.tree().release(ino, opened.fh)?;
+                r
+            }
             Op::Crash => {
                 self.restart(false);
                 Ok(())
@@ -310,6 +389,37 @@ impl Fixture {
                 Ok(())
             }
         }
+    }
+
+    /// An inode's attributes, asked as `getfattr -d` asks: each size first.
+    fn xattrs_of(&self, ino: Ino) -> Xattrs {
+        let tree = self.tree();
+        let mut out = Xattrs::new();
+        let XattrReply::Size(size) = tree.listxattr(ino, 0, 0).unwrap() else {
+            panic!("a size probe answers a size");
+        };
+        if size == 0 {
+            return out;
+        }
+        let XattrReply::Data(list) = tree.listxattr(ino, size, 0).unwrap() else {
+            panic!("a list that fits is the list");
+        };
+        assert_eq!(list.last(), Some(&0), "each name ends with a NUL");
+        for name in list.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            let name = OsStr::from_bytes(name);
+            let XattrReply::Size(len) = tree.getxattr(ino, name, 0, 0).unwrap() else {
+                panic!("a size probe answers a size");
+            };
+            let value = match len {
+                0 => Vec::new(),
+                len => match tree.getxattr(ino, name, len, 0).unwrap() {
+                    XattrReply::Data(value) => value,
+                    other => panic!("{other:?}"),
+                },
+            };
+            out.insert(name.as_bytes().to_vec(), value);
+        }
+        out
     }
 
     /// The whole app as a model, read through the tree's public calls.
@@ -327,14 +437,15 @@ impl Fixture {
                 };
                 match entry.kind {
                     FileKind::Dir => {
-                        out.insert(p.clone(), Model::Dir);
+                        out.insert(p.clone(), Model::Dir(self.xattrs_of(entry.ino)));
                         stack.push((p, entry.ino));
                     }
                     _ => {
                         let attr = self.tree().getattr(entry.ino).unwrap();
                         let bytes = self.read_all(entry.ino);
                         assert_eq!(attr.size as usize, bytes.len());
-                        out.insert(p, Model::File(bytes, attr.nlink));
+                        let xattrs = self.xattrs_of(entry.ino);
+                        out.insert(p, Model::File(bytes, attr.nlink, xattrs));
                     }
                 }
             }
@@ -348,7 +459,7 @@ impl Fixture {
 fn model_apply(m: &mut RefModel, op: &Op) -> bool {
     let parent_is_dir = |m: &RefModel, p: &str| {
         let parent = parent_of(p);
-        parent.is_empty() || m.names.get(parent) == Some(&Node::Dir)
+        parent.is_empty() || m.names.get(parent).is_some_and(|n| n.is_dir())
     };
     let under = |p: &str, k: &str| k.starts_with(&format!("{p}/"));
     match op {
@@ -359,7 +470,8 @@ fn model_apply(m: &mut RefModel, op: &Op) -> bool {
             true
         }
         Op::Mkdir(p) if parent_is_dir(m, p) && !m.names.contains_key(p) => {
-            m.names.insert(p.clone(), Node::Dir);
+            m.next += 1;
+            m.names.insert(p.clone(), Node::Dir(m.next));
             true
         }
         Op::Write(p, offset, bytes) => match m.file_mut(p) {
@@ -386,7 +498,7 @@ fn model_apply(m: &mut RefModel, op: &Op) -> bool {
         }
         Op::Rmdir(p) => {
             let empty = !m.names.keys().any(|k| under(p, k));
-            m.names.get(p) == Some(&Node::Dir) && empty && m.names.remove(p).is_some()
+            m.names.get(p).is_some_and(|n| n.is_dir()) && empty && m.names.remove(p).is_some()
         }
         Op::Link(a, b) => match m.names.get(a).copied() {
             Some(Node::File(id)) if parent_is_dir(m, b) && !m.names.contains_key(b) => {
@@ -402,17 +514,17 @@ fn model_apply(m: &mut RefModel, op: &Op) -> bool {
             if !parent_is_dir(m, b) {
                 return false;
             }
-            if a == b || m.names.get(b) == Some(&src) && src != Node::Dir {
+            if a == b || m.names.get(b) == Some(&src) && !src.is_dir() {
                 return true;
             }
-            let is_dir = src == Node::Dir;
+            let is_dir = src.is_dir();
             if is_dir && under(a, b) {
                 return false;
             }
             match m.names.get(b) {
-                Some(Node::Dir) if !is_dir => return false,
+                Some(Node::Dir(_)) if !is_dir => return false,
                 Some(Node::File(_)) if is_dir => return false,
-                Some(Node::Dir) if m.names.keys().any(|k| under(b, k)) => return false,
+                Some(Node::Dir(_)) if m.names.keys().any(|k| under(b, k)) => return false,
                 _ => {}
             }
             let moved: Vec<(String, Node)> = m
@@ -431,7 +543,7 @@ fn model_apply(m: &mut RefModel, op: &Op) -> bool {
             else {
                 return false;
             };
-            if a == b || one == other && one != Node::Dir {
+            if a == b || one == other && !one.is_dir() {
                 return true;
             }
             if under(a, b) || under(b, a) {
@@ -455,6 +567,55 @@ fn model_apply(m: &mut RefModel, op: &Op) -> bool {
                 .retain(|k, _| !(k == a || under(a, k) || k == b || under(b, k)));
             m.names.extend(swapped);
             true
+        }
+        Op::SetXattr(p, n, value, flags) => {
+            let Some(node) = m.names.get(p).copied() else {
+                return false;
+            };
+            let attrs = m.xattrs.entry(node.id()).or_default();
+            let exists = attrs.contains_key(&xattr_name(*n));
+            if flags & libc::XATTR_CREATE != 0 && exists
+                || flags & libc::XATTR_REPLACE != 0 && !exists
+            {
+                return false;
+            }
+            attrs.insert(xattr_name(*n), value.clone());
+            true
+        }
+        Op::RemoveXattr(p, n) => match m.names.get(p).copied() {
+            Some(node) => m
+                .xattrs
+                .entry(node.id())
+                .or_default()
+                .remove(&xattr_name(*n))
+                .is_some(),
+            None => false,
+        },
+        Op::Fallocate(p, mode, offset, len) => {
+            let Some(data) = m.file_mut(p) else {
+                return false;
+            };
+            let (offset, end) = (*offset as usize, *offset as usize + *len as usize);
+            const PUNCH: i32 = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+            match *mode {
+                // fallocate(2): a zero length is EINVAL.
+                _ if *len == 0 => false,
+                0 => {
+                    if data.len() < end {
+                        data.resize(end, 0);
+                    }
+                    true
+                }
+                libc::FALLOC_FL_KEEP_SIZE => true,
+                PUNCH => {
+                    let end = end.min(data.len());
+                    if offset < end {
+                        data[offset..end].fill(0);
+                    }
+                    true
+                }
+                _ => false,
+            }
         }
         Op::Crash | Op::Restart => true,
         _ => false,
@@ -937,4 +1098,252 @@ fn the_metadata_log_stays_bounded_under_a_stream_of_creates() {
     }
     assert!(largest <= bound, "the log reached {largest} bytes");
     eprintln!("largest log: {largest} bytes");
+}
+
+fn xattr(f: &Fixture, ino: Ino, name: &str, uid: u32) -> TreeResult<Vec<u8>> {
+    match f.tree().getxattr(ino, OsStr::new(name), 1 << 16, uid)? {
+        XattrReply::Data(value) => Ok(value),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn names(f: &Fixture, ino: Ino, uid: u32) -> Vec<String> {
+    match f.tree().listxattr(ino, 1 << 16, uid).unwrap() {
+        XattrReply::Data(list) => list
+            .split(|b| *b == 0)
+            .filter(|n| !n.is_empty())
+            .map(|n| String::from_utf8(n.to_vec()).unwrap())
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn changes(f: &Fixture) -> usize {
+    f.hooks.changed.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn an_xattr_belongs_to_the_inode_moves_ctime_and_deploys_nothing() {
+    let mut f = fixture();
+    f.apply(&Op::Create("a".into(), b"x".to_vec())).unwrap();
+    f.apply(&Op::Link("a".into(), "b".into())).unwrap();
+    f.tree().drain_seals();
+    let ino = f.resolve("a").unwrap();
+    let (before, changed) = (f.tree().getattr(ino).unwrap(), changes(&f));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let set = |name: &str, value: &[u8], flags| {
+        f.tree().setxattr(ino, OsStr::new(name), value, flags, 1000)
+    };
+    set("user.k", b"v1", libc::XATTR_CREATE).unwrap();
+    let after = f.tree().getattr(ino).unwrap();
+    assert!(after.ctime > before.ctime, "ctime moves");
+    assert_eq!(after.mtime, before.mtime, "mtime stays");
+    assert_eq!(changes(&f), changed, "no settle timer restarts: no deploy");
+    // The other name is the same inode.
+    assert_eq!(
+        xattr(&f, f.resolve("b").unwrap(), "user.k", 1000).unwrap(),
+        b"v1"
+    );
+    assert!(matches!(
+        set("user.k", b"v2", libc::XATTR_CREATE),
+        Err(TreeError::XattrExists)
+    ));
+    assert!(matches!(
+        set("user.new", b"v", libc::XATTR_REPLACE),
+        Err(TreeError::NoXattr)
+    ));
+    set("user.k", b"v2", libc::XATTR_REPLACE).unwrap();
+    assert_eq!(xattr(&f, ino, "user.k", 1000).unwrap(), b"v2");
+    let remove = |name: &str| f.tree().removexattr(ino, OsStr::new(name), 1000);
+    remove("user.k").unwrap();
+    assert!(matches!(remove("user.k"), Err(TreeError::NoXattr)));
+    assert!(matches!(
+        xattr(&f, ino, "user.k", 1000),
+        Err(TreeError::NoXattr)
+    ));
+    // A short buffer is ERANGE, the size probe says how much is needed.
+    set("user.k", b"12345", 0).unwrap();
+    assert!(matches!(
+        f.tree().getxattr(ino, OsStr::new("user.k"), 4, 0),
+        Err(TreeError::XattrBufferTooSmall)
+    ));
+    assert!(matches!(
+        f.tree().listxattr(ino, 5, 0),
+        Err(TreeError::XattrBufferTooSmall)
+    ));
+    assert_eq!(f.tree().listxattr(ino, 0, 0).unwrap(), XattrReply::Size(7));
+    // Kept across a clean restart and a crash.
+    f.restart(true);
+    f.restart(false);
+    assert_eq!(xattr(&f, ino, "user.k", 1000).unwrap(), b"12345");
+    // The last name goes, and the attribute with it.
+    f.apply(&Op::Unlink("a".into())).unwrap();
+    assert_eq!(f.tree().meta().read().unwrap().xattr_count().unwrap(), 1);
+    f.apply(&Op::Unlink("b".into())).unwrap();
+    assert_eq!(f.tree().meta().read().unwrap().xattr_count().unwrap(), 0);
+}
+
+#[test]
+fn xattrs_answer_as_ext4_answers_a_user() {
+    let f = fixture();
+    let (attr, opened) = f
+        .tree()
+        .create(f.app, OsStr::new("f"), creator(0o644))
+        .unwrap();
+    let ino = attr.ino;
+    let set =
+        |name: &str, value: &[u8], uid| f.tree().setxattr(ino, OsStr::new(name), value, 0, uid);
+    // Set while the file is being written, which keeps its inode.
+    set("user.plain", b"1", 1000).unwrap();
+    f.tree().release(ino, opened.fh).unwrap();
+    f.tree().drain_seals();
+    assert_eq!(xattr(&f, ino, "user.plain", 0).unwrap(), b"1");
+    // trusted.* and security.* are root's; a user does not even see trusted.* names.
+    for name in ["trusted.t", "security.s"] {
+        assert!(matches!(
+            set(name, b"x", 1000),
+            Err(TreeError::XattrNeedsPrivilege)
+        ));
+        set(name, b"x", 0).unwrap();
+    }
+    assert_eq!(names(&f, ino, 0), ["security.s", "trusted.t", "user.plain"]);
+    assert_eq!(names(&f, ino, 1000), ["security.s", "user.plain"]);
+    assert!(matches!(
+        xattr(&f, ino, "trusted.t", 1000),
+        Err(TreeError::NoXattr)
+    ));
+    assert_eq!(xattr(&f, ino, "security.s", 1000).unwrap(), b"x");
+    assert!(matches!(
+        f.tree().removexattr(ino, OsStr::new("trusted.t"), 1000),
+        Err(TreeError::XattrNeedsPrivilege)
+    ));
+    // ACLs and unknown namespaces are not supported; limits are Linux's.
+    for name in ["system.posix_acl_access", "weird.name"] {
+        assert!(matches!(
+            set(name, b"x", 0),
+            Err(TreeError::XattrNamespaceUnsupported)
+        ));
+    }
+    let long = format!("user.{}", "n".repeat(251));
+    assert!(matches!(
+        set(&long, b"x", 0),
+        Err(TreeError::XattrNameTooLong)
+    ));
+    set(&long[..255], b"x", 0).unwrap();
+    assert!(matches!(
+        set("user.big", &vec![0; 65537], 0),
+        Err(TreeError::XattrValueTooBig)
+    ));
+    set("user.big", &vec![0; 65536], 0).unwrap();
+    // A file's names must fit in one listxattr answer (64 KiB).
+    let full = (0..300)
+        .map(|i| set(&format!("user.{i:0>250}"), b"", 0))
+        .find_map(Result::err);
+    assert!(matches!(full, Some(TreeError::XattrListFull)), "{full:?}");
+    // Symlinks take no user.* attributes, as the kernel rules.
+    let link = f
+        .tree()
+        .symlink(f.app, OsStr::new("l"), OsStr::new("f"), 0, 0)
+        .unwrap()
+        .ino;
+    assert!(matches!(
+        f.tree().setxattr(link, OsStr::new("user.x"), b"", 0, 0),
+        Err(TreeError::UserXattrOnlyOnFilesAndDirs)
+    ));
+    // Status files hold none and take none.
+    let status = f.tree().lookup(f.app, OsStr::new(".pushfs")).unwrap().ino;
+    let ctl = f.tree().lookup(status, OsStr::new("ctl")).unwrap().ino;
+    for ino in [status, ctl] {
+        assert!(matches!(
+            f.tree().setxattr(ino, OsStr::new("user.x"), b"", 0, 0),
+            Err(TreeError::NotSupportedOnStatusFiles)
+        ));
+        assert!(matches!(
+            f.tree().getxattr(ino, OsStr::new("user.x"), 0, 0),
+            Err(TreeError::NoXattr)
+        ));
+        assert_eq!(f.tree().listxattr(ino, 0, 0).unwrap(), XattrReply::Size(0));
+    }
+    // Directories, the app's root included, take them.
+    f.tree()
+        .setxattr(f.app, OsStr::new("user.d"), b"dir", 0, 0)
+        .unwrap();
+    assert_eq!(xattr(&f, f.app, "user.d", 0).unwrap(), b"dir");
+}
+
+#[test]
+fn a_rollback_and_removing_an_app_leave_no_xattr_rows() {
+    let mut f = fixture();
+    f.apply(&Op::Create("x".into(), b"1".to_vec())).unwrap();
+    let digest = record_deployed(&f, 10);
+    let count = |f: &Fixture| f.tree().meta().read().unwrap().xattr_count().unwrap();
+    let x = f.resolve("x").unwrap();
+    f.tree()
+        .setxattr(x, OsStr::new("user.a"), b"1", 0, 0)
+        .unwrap();
+    // An attribute alone changes no digest, so nothing would be rolled back.
+    f.apply(&Op::Create("y".into(), b"2".to_vec())).unwrap();
+    f.tree().drain_seals();
+    ctl(&f, &format!("rollback {}", &digest[..8])).unwrap();
+    assert!(f.resolve("y").is_err(), "rolled back");
+    assert_eq!(
+        count(&f),
+        0,
+        "the rolled-back inode took its attributes along"
+    );
+    let x = f.resolve("x").unwrap();
+    f.tree()
+        .setxattr(x, OsStr::new("user.a"), b"1", 0, 0)
+        .unwrap();
+    f.tree()
+        .setxattr(f.app, OsStr::new("user.b"), b"1", 0, 0)
+        .unwrap();
+    f.apply(&Op::Unlink("x".into())).unwrap();
+    let cf = f.tree().lookup(ROOT_INO, OsStr::new("cf")).unwrap().ino;
+    f.tree().rmdir(cf, OsStr::new("app")).unwrap();
+    assert_eq!(count(&f), 0);
+}
+
+#[test]
+fn fallocate_grows_keeps_and_punches_the_file_being_written() {
+    let f = fixture();
+    let tree = f.tree();
+    let (attr, opened) = tree.create(f.app, OsStr::new("f"), creator(0o644)).unwrap();
+    let ino = attr.ino;
+    tree.write(ino, opened.fh, 0, &[7; 3000]).unwrap();
+    let changed = changes(&f);
+    tree.fallocate(opened.fh, 0, 10 << 20, 0).unwrap();
+    assert_eq!(tree.getattr(ino).unwrap().size, 10 << 20);
+    assert!(
+        changes(&f) > changed,
+        "a size change restarts the settle timer"
+    );
+    tree.fallocate(opened.fh, 10 << 20, 1 << 20, libc::FALLOC_FL_KEEP_SIZE)
+        .unwrap();
+    assert_eq!(tree.getattr(ino).unwrap().size, 10 << 20);
+    let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    tree.fallocate(opened.fh, 1000, 1000, punch).unwrap();
+    for refused in [libc::FALLOC_FL_PUNCH_HOLE, libc::FALLOC_FL_ZERO_RANGE] {
+        assert!(matches!(
+            tree.fallocate(opened.fh, 0, 10, refused),
+            Err(TreeError::FallocateModeUnsupported)
+        ));
+    }
+    tree.release(ino, opened.fh).unwrap();
+    tree.drain_seals();
+    let bytes = f.read_all(ino);
+    assert_eq!(bytes.len(), 1 << 20, "read_all reads the first MiB");
+    assert_eq!(&bytes[..1000], &[7; 1000]);
+    assert_eq!(&bytes[1000..2000], &[0; 1000]);
+    assert_eq!(&bytes[2000..3000], &[7; 1000]);
+    assert!(bytes[3000..].iter().all(|b| *b == 0));
+    let row = tree.meta().read().unwrap().inode(ino).unwrap().unwrap();
+    assert_eq!(row.blob.expect("sealed").size, 10 << 20);
+    // A reader's handle cannot allocate.
+    let reader = tree.open(ino, libc::O_RDONLY).unwrap();
+    assert!(matches!(
+        tree.fallocate(reader.fh, 0, 10, 0),
+        Err(TreeError::BadHandle)
+    ));
+    tree.release(ino, reader.fh).unwrap();
 }
