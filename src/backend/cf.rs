@@ -493,7 +493,6 @@ impl CfClient {
         let profile = self.ignore_profile();
         let bits = AppBits::gather(snapshot, deploy, &app.source, &profile).await?;
         let plan = BitsPlan::new(bits.entries());
-        let plan = &plan;
         let app_ref = &app.app;
         let (guid, how) = apps::resolve(session, app_ref, default_space).await?;
         report.id(&guid);

@@ -265,6 +265,11 @@ impl Tree {
         paths: &[String],
         profile: &IgnoreProfile,
     ) -> Vec<String> {
+        // The worker asks before every deploy; with nothing open there is
+        // no engine read and no ignore file to load.
+        if paths.is_empty() {
+            return Vec::new();
+        }
         let Some(root) = self.app_root(app) else {
             return Vec::new();
         };
