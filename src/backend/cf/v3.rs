@@ -211,8 +211,13 @@ impl Push<'_> {
             });
         }
 
-        board.step(index, "stage", DeployState::Staging);
-        let (build, droplet) = self.stage(&remote.guid, &ready.guid, progress).await?;
+        // The state says `staging` once the build exists, so `.pushfs/job`
+        // already lists it whenever a reader sees that state.
+        let (build, droplet) = self
+            .stage(&remote.guid, &ready.guid, progress, || {
+                board.step(index, "stage", DeployState::Staging)
+            })
+            .await?;
         board.update(index, |a| {
             a.build = Some(build);
             a.droplet = Some(droplet.clone());
@@ -400,6 +405,7 @@ impl Push<'_> {
         app_guid: &str,
         package_guid: &str,
         progress: &mut Progress,
+        started: impl FnOnce(),
     ) -> Result<(String, String), DeployError> {
         let (report, session) = (self.report, self.session);
         // log-cache's clock is not ours: a little slack before the build.
@@ -407,6 +413,7 @@ impl Push<'_> {
         let build = build::create(session, package_guid).await?;
         let build_guid = build.guid.clone();
         progress.set(report, "build", &build.guid, &build.state);
+        started();
         let poller = Poller::new(self.timing.interval, self.timing.staging_timeout);
         match build::wait_staged(session, build, poller, progress, report).await {
             Ok(droplet) => {
