@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use fuser::BackgroundSession;
 use thiserror::Error;
@@ -18,6 +19,9 @@ use crate::fs::mount::{self as fuse_mount, MountPointState};
 use crate::private_files;
 use crate::store::ContentStore;
 use crate::tree::Tree;
+
+/// How long a stop waits for the kernel's RELEASE of files closed just before it.
+const LATE_RELEASE_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error)]
 pub enum MountError {
@@ -177,6 +181,7 @@ impl Mounted {
 
     fn stop(&mut self) {
         self.deployer.shutdown();
+        self.wait_for_late_releases();
         if let Some(session) = self.session.take() {
             if let Err(err) = session.umount_and_join() {
                 // Busy (a file still open): detach it, so no dead mount is
@@ -188,6 +193,18 @@ impl Mounted {
             }
         }
         self.record_clean_stop();
+    }
+
+    /// The kernel sends RELEASE after `close` has returned to the writer,
+    /// and an unmount drops the requests it still has queued: a file
+    /// closed just before the unmount would stay open to pushfs, and the
+    /// stop would not count as clean. A file left open on purpose only
+    /// costs this bounded wait.
+    fn wait_for_late_releases(&self) {
+        let deadline = std::time::Instant::now() + LATE_RELEASE_WAIT;
+        while self.open_handles() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn record_clean_stop(&self) {

@@ -370,3 +370,32 @@ fn an_open_swap_file_never_holds_a_deploy_back_and_an_open_packaged_file_is_name
     assert_eq!(status_json(&app)["waiting_for"], serde_json::json!([]));
     drop((swap, ignored));
 }
+
+/// The kernel sends RELEASE after `close` returns and drops what it still
+/// has queued at unmount: a stop right after a write must still be clean,
+/// or the next mount holds the app as after a crash.
+#[test]
+fn a_file_closed_right_before_an_unmount_leaves_a_clean_stop() {
+    let (_backend, all) = scripted_set();
+    let mut t = TestMount::with_backends(all);
+    let app = t.app("cf", "late");
+    fs::create_dir(&app).unwrap();
+    spec(&app);
+    assert_eq!(wait(&app), "deployed");
+    for round in 0..20 {
+        // A separate process, as a user's copy is: its files close at exit.
+        common::run(
+            std::process::Command::new("cp")
+                .arg("/etc/hostname")
+                .arg(app.join(format!("late-{round}.txt"))),
+        );
+        t.remount();
+        let state = wait(&app);
+        assert_eq!(
+            state,
+            "deployed",
+            "round {round}: {}",
+            status(&app, "error")
+        );
+    }
+}
