@@ -267,6 +267,53 @@ impl Tree {
         Ok(read_exact_or_eof(blob, offset, size)?)
     }
 
+    /// `lseek(2)` with `SEEK_DATA` or `SEEK_HOLE` (the kernel answers the
+    /// other kinds itself), in the file that holds the bytes a read through
+    /// this handle would return.
+    pub fn seek_data(&self, fh: u64, offset: u64, whence: i32) -> TreeResult<u64> {
+        if whence != libc::SEEK_DATA && whence != libc::SEEK_HOLE {
+            return Err(TreeError::InvalidArgument);
+        }
+        let past_data = || TreeError::Io(std::io::Error::from_raw_os_error(libc::ENXIO));
+        let handle = self.handles.get(fh)?;
+        let found = match &*handle {
+            Handle::File {
+                open: Some(open), ..
+            } => open.seek(offset, whence)?,
+            Handle::File {
+                blob: Some((sha256, blob)),
+                ino,
+                ..
+            } => {
+                let (writing, sealed) = match self.open.lock().get(ino) {
+                    Some(entry) if !entry.orphan => (entry.writing.clone(), entry.sealed.clone()),
+                    _ => (None, None),
+                };
+                let newer = sealed
+                    .filter(|s| s != sha256)
+                    .and_then(|s| File::open(self.store.blob_path(&s)).ok());
+                match (writing, newer) {
+                    (Some(writing), _) => writing.seek(offset, whence)?,
+                    (None, Some(newer)) => crate::store::seek(&newer, offset, whence)?,
+                    (None, None) => crate::store::seek(blob, offset, whence)?,
+                }
+            }
+            // Status files are all data.
+            Handle::Status { bytes } if offset < bytes.len() as u64 => {
+                Some(if whence == libc::SEEK_DATA {
+                    offset
+                } else {
+                    bytes.len() as u64
+                })
+            }
+            Handle::Status { .. } => None,
+            Handle::File { .. } => return Err(TreeError::BadHandle),
+            Handle::Dir { .. } => return Err(TreeError::IsDir),
+            Handle::Ctl { .. } | Handle::Wait { .. } => return Err(TreeError::InvalidArgument),
+        };
+        found.ok_or_else(past_data)
+    }
+
     pub fn write(&self, _ino: Ino, fh: u64, offset: u64, data: &[u8]) -> TreeResult<u32> {
         let handle = self.handles.get(fh)?;
         match &*handle {
