@@ -27,6 +27,16 @@ pub struct StatFs {
     pub frsize: u32,
 }
 
+/// Where a handle opened on sealed content finds the file's bytes now.
+enum Current {
+    /// A writer came since: its temp file.
+    Writing(Arc<OpenFile>),
+    /// Written and sealed since: the newer blob.
+    Newer(File),
+    /// The blob the handle opened.
+    Opened,
+}
+
 /// The reply to a read: now, or later (`.pushfs/wait`).
 pub type ReadDone = Box<dyn FnOnce(TreeResult<Vec<u8>>) + Send>;
 
@@ -250,21 +260,30 @@ impl Tree {
         offset: u64,
         size: u32,
     ) -> TreeResult<Vec<u8>> {
+        Ok(match self.current_content(ino, opened) {
+            Current::Writing(writing) => writing.read_at(offset, size)?,
+            Current::Newer(file) => read_exact_or_eof(&file, offset, size)?,
+            Current::Opened => read_exact_or_eof(blob, offset, size)?,
+        })
+    }
+
+    /// Where the bytes of a file opened on the sealed blob `opened` are now.
+    fn current_content(&self, ino: Ino, opened: &str) -> Current {
         let (writing, sealed) = match self.open.lock().get(&ino) {
             Some(entry) if !entry.orphan => (entry.writing.clone(), entry.sealed.clone()),
             _ => (None, None),
         };
         if let Some(writing) = writing {
-            return Ok(writing.read_at(offset, size)?);
+            return Current::Writing(writing);
         }
         if let Some(newer) = sealed.filter(|s| s != opened) {
             // The newest seal is named by the inode, so it exists; a
             // failure here only means the file went meanwhile.
             if let Ok(file) = File::open(self.store.blob_path(&newer)) {
-                return Ok(read_exact_or_eof(&file, offset, size)?);
+                return Current::Newer(file);
             }
         }
-        Ok(read_exact_or_eof(blob, offset, size)?)
+        Current::Opened
     }
 
     /// `lseek(2)` with `SEEK_DATA` or `SEEK_HOLE` (the kernel answers the
@@ -284,20 +303,11 @@ impl Tree {
                 blob: Some((sha256, blob)),
                 ino,
                 ..
-            } => {
-                let (writing, sealed) = match self.open.lock().get(ino) {
-                    Some(entry) if !entry.orphan => (entry.writing.clone(), entry.sealed.clone()),
-                    _ => (None, None),
-                };
-                let newer = sealed
-                    .filter(|s| s != sha256)
-                    .and_then(|s| File::open(self.store.blob_path(&s)).ok());
-                match (writing, newer) {
-                    (Some(writing), _) => writing.seek(offset, whence)?,
-                    (None, Some(newer)) => crate::store::seek(&newer, offset, whence)?,
-                    (None, None) => crate::store::seek(blob, offset, whence)?,
-                }
-            }
+            } => match self.current_content(*ino, sha256) {
+                Current::Writing(writing) => writing.seek(offset, whence)?,
+                Current::Newer(file) => crate::store::seek(&file, offset, whence)?,
+                Current::Opened => crate::store::seek(blob, offset, whence)?,
+            },
             // Status files are all data.
             Handle::Status { bytes } if offset < bytes.len() as u64 => {
                 Some(if whence == libc::SEEK_DATA {
