@@ -5,7 +5,7 @@
 # Usage (as root, or with fusermount3 and permission to mount a tmpfs):
 #   scripts/bench.sh [runs]          runs per side and case (default 5)
 # Environment:
-#   CASES="a b c d e"                which cases to run (default all)
+#   CASES="a b c d e f"              which cases to run (default all)
 #   DISKS="disk tmpfs"               which sets to run (default both)
 #   OUT=BENCHMARKS.md                where the report goes
 #   PUSHFS_BIN=path BIN_DESC=text    measure this binary instead of building
@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUNS=${1:-5}
-CASES=${CASES:-a b c d e}
+CASES=${CASES:-a b c d e f}
 DISKS=${DISKS:-disk tmpfs}
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
 META_BENCH=$ROOT/docs/meta-engine-bench.md
@@ -183,7 +183,12 @@ CMD[c]='mkdir "$T" && tar -C "$T" -xf "$SRC/small.tar" && sync'
 CMD[d]='rsync -a "$SRC/small/" "$T/" && sync'
 CMD[e]='cp -r "$SRC/benchapp" "$T" && sync'
 CMD_E_PUSHFS='cp -r "$SRC/benchapp" "$T" && sync && s=$(cat "$T/.pushfs/wait") && { [ "$s" = deployed ] || { echo "deploy ended $s: $(cat "$T/.pushfs/error")" >&2; exit 1; }; }'
-declare -A FILES_PER_RUN=([a]=$SMALL_FILES [b]=1 [c]=$SMALL_FILES [d]=$SMALL_FILES [e]=$APP_COUNT)
+NAME[f]="1 TB sparse file, one 4 KiB block: create + seal"
+# One random block 700 GiB in. pushfs's side also waits for the seal: until
+# its sparse blob is in the store (the previous run's went with its rm).
+CMD[f]='mkdir "$T" && truncate -s 1T "$T/sparse.img" && dd if=/dev/urandom of="$T/sparse.img" bs=4k count=1 seek=183500800 conv=notrunc status=none && sync'
+CMD_F_PUSHFS="${CMD[f]}"' && until find "$STATE_DIR/objects" -name "*.sparse" | grep -q .; do sleep 0.001; done'
+declare -A FILES_PER_RUN=([a]=$SMALL_FILES [b]=1 [c]=$SMALL_FILES [d]=$SMALL_FILES [e]=$APP_COUNT [f]=1)
 
 declare -A RES RAW RSS_AFTER
 declare -A PEAK_RSS FILES_THROUGH
@@ -200,6 +205,7 @@ run_case() { # CASE
     export T=$MNT/bytenite/$c-$run
     cmd=${CMD[$c]}
     [ "$c" = e ] && cmd=$CMD_E_PUSHFS
+    [ "$c" = f ] && cmd=$CMD_F_PUSHFS
     t=$(time_cmd "$cmd")
     pushfs+=("$t")
     s=$(pushfs_wait "$T")          # untimed: sealing finished (and deploy, for e)
@@ -222,6 +228,7 @@ run_set() { # SET BASE
   local base=$2
   PLAIN=$base/plain
   mkdir -p "$PLAIN" "$base/state"
+  export STATE_DIR=$base/state
   FILES_THROUGH[$SET]=0
   start_mount "$base/state"
   PEAK_RSS[$SET]=$(rss_kib)
@@ -303,6 +310,9 @@ target_line() { # SET CASE GOAL
   echo "  (settle 1 s, default; packaging; upload to the ByteNite emulator of \`pushfs emulate\` on"
   echo "  loopback). The plain side is the same \`cp -r\` + \`sync\` into a plain directory: there is"
   echo "  no deploy without pushfs, so that ratio compares different work and shows the whole cost."
+  echo "- (f) sparse: \`truncate -s 1T\`, one 4 KiB block of random bytes written 700 GiB in with"
+  echo "  \`dd\`, \`sync\`; on pushfs also until the file's sparse blob is in the store (sealed: its"
+  echo "  data extents hashed, nothing of the holes read). The plain side has no seal to wait for."
   echo "- Sources: $SMALL_FILES files of random sizes 1–20 KiB (random bytes, fixed seed; $((SMALL_BYTES / 1000000)) MB in"
   echo "  $SMALL_DIRS directories), their tar, and one $BIG_MIB MiB file of random bytes; all in /var/tmp, read"
   echo "  from the page cache (warmed before each set)."

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::tree::{Attr, Creator, FileKind, SetAttr, Tree, TreeError, XattrReply};
@@ -48,7 +48,7 @@ fn file_attr(attr: &Attr) -> FileAttr {
     FileAttr {
         ino: INodeNo(attr.ino),
         size: attr.size,
-        blocks: attr.size.div_ceil(512),
+        blocks: attr.blocks,
         atime: attr.atime,
         mtime: attr.mtime,
         ctime: attr.ctime,
@@ -569,6 +569,25 @@ impl Filesystem for PushFs {
         let _span = request_span(&self.tree, req, "removexattr", ino.0);
         let result = self.tree.removexattr(ino.0, name, req.uid());
         reply_empty(reply, "removexattr", result);
+    }
+
+    fn lseek(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let _span = request_span(&self.tree, req, "lseek", ino.0);
+        let Ok(offset) = u64::try_from(offset) else {
+            return reply.error(Errno::from_i32(libc::ENXIO));
+        };
+        match self.tree.seek_data(fh.0, offset, whence) {
+            Ok(at) => reply.offset(at as i64),
+            Err(err) => reply.error(fail("lseek", err)),
+        }
     }
 
     fn fallocate(

@@ -4,7 +4,8 @@
 //!
 //! A fingerprint is built from the snapshot's [`BlobInfo`](crate::store::BlobInfo):
 //! the SHA-1 was computed when the file was stored and blobs never change,
-//! so nothing is hashed again here.
+//! so nothing is hashed again here, except for a file stored sparse, whose
+//! SHA-1 is computed now over its real content (holes as zeros from memory).
 
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +31,7 @@ impl Fingerprint {
         Fingerprint {
             path: entry.path.clone(),
             mode: mode_string(entry.mode),
-            sha1: content.blob.sha1.to_ascii_lowercase(),
+            sha1: real_sha1(content),
             size: content.blob.size,
         }
     }
@@ -38,6 +39,18 @@ impl Fingerprint {
     /// The numeric permission bits of [`Fingerprint::mode`].
     pub fn mode_bits(&self) -> Option<u32> {
         u32::from_str_radix(&self.mode, 8).ok()
+    }
+}
+
+/// A SHA-1 that cannot be read gives an empty one, which no pool holds:
+/// the file then goes in the zip, whose read reports the error.
+fn real_sha1(content: &FileContent) -> String {
+    match content.blob.real_sha1(&content.path) {
+        Ok(sha1) => sha1.to_ascii_lowercase(),
+        Err(err) => {
+            tracing::warn!(%err, blob = %content.blob.sha256, "cannot compute the SHA-1 of a sparse blob");
+            String::new()
+        }
     }
 }
 

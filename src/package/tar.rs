@@ -15,13 +15,13 @@
 //! any file, for a `Content-Length` ahead of the bytes.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use tar::{EntryType, Header};
 
 use crate::snapshot::{EntryKind, Snapshot, SnapshotEntry};
+use crate::store::BlobReader;
 
 /// The mtime of every entry: the constant `tar`'s own deterministic mode
 /// uses (2006-07-24), because some tools mishandle a zero timestamp.
@@ -207,7 +207,8 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, item: &TarItem, zeros: bool) 
         TarBody::Blob {
             path: blob, size, ..
         } => {
-            let file = File::open(blob).map_err(|err| {
+            // Holes come as zeros made in memory, not read from the disk.
+            let file = BlobReader::open(blob).map_err(|err| {
                 io::Error::new(
                     err.kind(),
                     format!("cannot read {path} from the store: {err}"),

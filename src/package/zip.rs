@@ -25,6 +25,7 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use crate::progress::{ByteCounter, CountingReader};
 use crate::snapshot::{EntryKind, SnapshotEntry};
+use crate::store::BlobReader;
 
 /// Deflate level 6 is flate2's default; naming it keeps archives stable even
 /// if the crate's default changes, and keeps the zip crate off Zopfli.
@@ -89,10 +90,12 @@ pub fn write_zip<'a, W: Write + Seek>(
             EntryKind::File(content) => {
                 let options = options.large_file(content.blob.size >= ZIP64_THRESHOLD);
                 zip.start_file(&entry.path, options)?;
-                let blob = File::open(&content.path).map_err(|source| ZipWriteError::Read {
-                    path: content.path.clone(),
-                    source,
-                })?;
+                // Holes come as zeros made in memory, not read from the disk.
+                let blob =
+                    BlobReader::open(&content.path).map_err(|source| ZipWriteError::Read {
+                        path: content.path.clone(),
+                        source,
+                    })?;
                 let mut blob = CountingReader::new(blob, read.clone());
                 io::copy(&mut blob, &mut zip).map_err(|source| ZipWriteError::Read {
                     path: content.path.clone(),

@@ -1,9 +1,10 @@
 //! Immutable blobs under `objects/ab/cdef…`, and the temp files that become them.
 //!
 //! A file open for writing lives in `tmp/`; on release it is hashed (SHA-256
-//! and SHA-1 in one pass) and renamed into `objects/` unless that blob already
-//! exists. Blobs never change after that, so packaging can read them while the
-//! user keeps editing.
+//! and SHA-1 in one pass, or only its data for a file with holes, see
+//! `sparse.rs`) and linked into `objects/` unless that blob already exists.
+//! Blobs never change after that, so packaging can read them while the user
+//! keeps editing.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -20,11 +21,31 @@ use crate::private_files::{create_private_dir_all, open_nofollow, private_file_o
 /// What the store knows of one blob.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BlobInfo {
-    /// Lowercase hex SHA-256; the blob's name.
+    /// The blob's name: lowercase hex SHA-256 of the content, or for a file
+    /// stored sparse, `<hex>.sparse` (see `store/sparse.rs`).
     pub sha256: String,
-    /// Lowercase hex SHA-1 (Cloud Foundry fingerprints).
+    /// Lowercase hex SHA-1 (Cloud Foundry fingerprints); empty for a sparse
+    /// blob, whose SHA-1 is computed when a backend asks
+    /// ([`BlobInfo::real_sha1`]).
     pub sha1: String,
     pub size: u64,
+}
+
+impl BlobInfo {
+    /// Whether the blob is named by its sparse form.
+    pub fn is_sparse(&self) -> bool {
+        super::sparse::is_sparse_name(&self.sha256)
+    }
+
+    /// The SHA-1 of the real content: stored for a dense blob, read with
+    /// the holes made in memory for a sparse one at `path`.
+    pub fn real_sha1(&self, path: &Path) -> io::Result<String> {
+        if self.sha1.is_empty() && self.is_sparse() {
+            super::sparse::real_sha1(path)
+        } else {
+            Ok(self.sha1.clone())
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -91,10 +112,19 @@ impl ContentStore {
 
     /// Creates a temp file holding a copy of an existing blob, for a write
     /// that does not truncate (append, random write, truncate to a size).
+    /// A sparse blob's holes stay holes in the copy.
     pub fn temp_copy_of(&self, sha256: &str) -> io::Result<(PathBuf, File)> {
         let (path, mut file) = self.new_temp()?;
         let mut blob = open_nofollow(&self.blob_path(sha256))?;
-        io::copy(&mut blob, &mut file)?;
+        let copied = if super::sparse::is_sparse_name(sha256) {
+            super::sparse::copy_keeping_holes(&blob, &file)
+        } else {
+            io::copy(&mut blob, &mut file).map(drop)
+        };
+        if let Err(err) = copied {
+            let _ = fs::remove_file(&path);
+            return Err(err);
+        }
         Ok((path, file))
     }
 
@@ -248,13 +278,18 @@ thread_local! {
     static HASH_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 1 << 20]);
 }
 
-/// SHA-256 and SHA-1 of a file in one pass.
+/// SHA-256 and SHA-1 of a file in one pass, or for a file with enough
+/// holes its sparse address, which reads only its data.
 pub fn hash_file(path: &Path) -> io::Result<BlobInfo> {
     HASH_BUFFER.with(|buf| hash_file_with(path, &mut buf.borrow_mut()))
 }
 
 fn hash_file_with(path: &Path, buf: &mut [u8]) -> io::Result<BlobInfo> {
     let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    if super::sparse::looks_sparse(&meta) {
+        return super::sparse::hash_sparse(&file, meta.len(), buf);
+    }
     let mut sha256 = Sha256::new();
     let mut sha1 = Sha1::new();
     let mut size = 0u64;

@@ -36,6 +36,8 @@ pub struct OpenFile {
 #[derive(Debug, Clone, Copy)]
 pub struct TempStat {
     pub size: u64,
+    /// 512-byte blocks allocated: holes take none.
+    pub blocks: u64,
     pub mtime: SystemTime,
     pub ctime: SystemTime,
 }
@@ -74,6 +76,7 @@ impl OpenFile {
             + std::time::Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec() as u32);
         Ok(TempStat {
             size: meta.len(),
+            blocks: meta.blocks(),
             mtime: meta.modified()?,
             ctime,
         })
@@ -122,6 +125,11 @@ impl OpenFile {
 
     pub fn read_at(&self, offset: u64, len: u32) -> io::Result<Vec<u8>> {
         read_exact_or_eof(&self.file, offset, len)
+    }
+
+    /// `SEEK_DATA` or `SEEK_HOLE` in the temp file; `None` past its data.
+    pub fn seek(&self, offset: u64, whence: i32) -> io::Result<Option<u64>> {
+        crate::store::seek(&self.file, offset, whence)
     }
 
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {

@@ -27,6 +27,16 @@ pub struct StatFs {
     pub frsize: u32,
 }
 
+/// Where a handle opened on sealed content finds the file's bytes now.
+enum Current {
+    /// A writer came since: its temp file.
+    Writing(Arc<OpenFile>),
+    /// Written and sealed since: the newer blob.
+    Newer(File),
+    /// The blob the handle opened.
+    Opened,
+}
+
 /// The reply to a read: now, or later (`.pushfs/wait`).
 pub type ReadDone = Box<dyn FnOnce(TreeResult<Vec<u8>>) + Send>;
 
@@ -250,21 +260,68 @@ impl Tree {
         offset: u64,
         size: u32,
     ) -> TreeResult<Vec<u8>> {
+        Ok(match self.current_content(ino, opened) {
+            Current::Writing(writing) => writing.read_at(offset, size)?,
+            Current::Newer(file) => read_exact_or_eof(&file, offset, size)?,
+            Current::Opened => read_exact_or_eof(blob, offset, size)?,
+        })
+    }
+
+    /// Where the bytes of a file opened on the sealed blob `opened` are now.
+    fn current_content(&self, ino: Ino, opened: &str) -> Current {
         let (writing, sealed) = match self.open.lock().get(&ino) {
             Some(entry) if !entry.orphan => (entry.writing.clone(), entry.sealed.clone()),
             _ => (None, None),
         };
         if let Some(writing) = writing {
-            return Ok(writing.read_at(offset, size)?);
+            return Current::Writing(writing);
         }
         if let Some(newer) = sealed.filter(|s| s != opened) {
             // The newest seal is named by the inode, so it exists; a
             // failure here only means the file went meanwhile.
             if let Ok(file) = File::open(self.store.blob_path(&newer)) {
-                return Ok(read_exact_or_eof(&file, offset, size)?);
+                return Current::Newer(file);
             }
         }
-        Ok(read_exact_or_eof(blob, offset, size)?)
+        Current::Opened
+    }
+
+    /// `lseek(2)` with `SEEK_DATA` or `SEEK_HOLE` (the kernel answers the
+    /// other kinds itself), in the file that holds the bytes a read through
+    /// this handle would return.
+    pub fn seek_data(&self, fh: u64, offset: u64, whence: i32) -> TreeResult<u64> {
+        if whence != libc::SEEK_DATA && whence != libc::SEEK_HOLE {
+            return Err(TreeError::InvalidArgument);
+        }
+        let past_data = || TreeError::Io(std::io::Error::from_raw_os_error(libc::ENXIO));
+        let handle = self.handles.get(fh)?;
+        let found = match &*handle {
+            Handle::File {
+                open: Some(open), ..
+            } => open.seek(offset, whence)?,
+            Handle::File {
+                blob: Some((sha256, blob)),
+                ino,
+                ..
+            } => match self.current_content(*ino, sha256) {
+                Current::Writing(writing) => writing.seek(offset, whence)?,
+                Current::Newer(file) => crate::store::seek(&file, offset, whence)?,
+                Current::Opened => crate::store::seek(blob, offset, whence)?,
+            },
+            // Status files are all data.
+            Handle::Status { bytes } if offset < bytes.len() as u64 => {
+                Some(if whence == libc::SEEK_DATA {
+                    offset
+                } else {
+                    bytes.len() as u64
+                })
+            }
+            Handle::Status { .. } => None,
+            Handle::File { .. } => return Err(TreeError::BadHandle),
+            Handle::Dir { .. } => return Err(TreeError::IsDir),
+            Handle::Ctl { .. } | Handle::Wait { .. } => return Err(TreeError::InvalidArgument),
+        };
+        found.ok_or_else(past_data)
     }
 
     pub fn write(&self, _ino: Ino, fh: u64, offset: u64, data: &[u8]) -> TreeResult<u32> {

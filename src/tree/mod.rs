@@ -389,7 +389,7 @@ impl Tree {
     fn attr_of_row(&self, _held: &Txn, row: &InodeRow) -> TreeResult<Attr> {
         let mut mtime = row.mtime;
         let mut ctime = row.ctime;
-        let size = match row.kind {
+        let (size, blocks) = match row.kind {
             InodeKind::File => {
                 let writing = self
                     .open
@@ -402,13 +402,16 @@ impl Tree {
                         let temp = open.stat()?;
                         mtime = temp.mtime;
                         ctime = ctime.max(temp.ctime);
-                        temp.size
+                        (temp.size, temp.blocks)
                     }
-                    None => row.size,
+                    None => (row.size, self.sealed_blocks(row)),
                 }
             }
-            InodeKind::Symlink => row.target.as_ref().map_or(0, |t| t.len() as u64),
-            InodeKind::Dir => 0,
+            InodeKind::Symlink => {
+                let size = row.target.as_ref().map_or(0, |t| t.len() as u64);
+                (size, size.div_ceil(512))
+            }
+            InodeKind::Dir => (0, 0),
         };
         Ok(Attr {
             ino: row.ino,
@@ -418,6 +421,7 @@ impl Tree {
                 InodeKind::Symlink => FileKind::Symlink,
             },
             size,
+            blocks,
             perm: row.perm,
             nlink: row.nlink,
             uid: row.uid,
@@ -427,6 +431,18 @@ impl Tree {
             ctime,
             volatile: false,
         })
+    }
+
+    /// A sealed file's blocks: a sparse blob's own count (one `stat` of
+    /// it), else what its size needs, as every dense blob holds all of it.
+    fn sealed_blocks(&self, row: &InodeRow) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let dense = row.size.div_ceil(512);
+        match &row.blob {
+            Some(blob) if blob.is_sparse() => std::fs::metadata(self.store.blob_path(&blob.sha256))
+                .map_or(dense, |meta| meta.blocks()),
+            _ => dense,
+        }
     }
 
     fn status_attr(&self, status: StatusInode) -> TreeResult<Attr> {
@@ -450,6 +466,7 @@ impl Tree {
             ino: status.ino(),
             kind,
             size,
+            blocks: size.div_ceil(512),
             perm,
             nlink,
             uid: owner.uid,

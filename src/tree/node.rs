@@ -21,6 +21,9 @@ pub struct Attr {
     pub ino: Ino,
     pub kind: FileKind,
     pub size: u64,
+    /// 512-byte blocks on disk: the temp file's or a sparse blob's own
+    /// count, else what the size needs.
+    pub blocks: u64,
     pub perm: u16,
     pub nlink: u32,
     pub uid: u32,
