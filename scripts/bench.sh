@@ -27,6 +27,7 @@ CASES=${CASES:-a b c d e f}
 DISKS=${DISKS:-disk tmpfs}
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
 META_BENCH=$ROOT/docs/meta-engine-bench.md
+SMALL_FILES_NOTES=$ROOT/docs/small-files-bench.md
 SMALL_FILES=${SMALL_FILES:-20000}   # smaller values: smoke tests only
 BIG_MIB=${BIG_MIB:-1024}
 SMALL_DIRS=100
@@ -516,6 +517,10 @@ target_line() { # SET CASE GOAL
   echo "  burst: plain \`cp -r\` + \`sync\` took 1 s on its first run and 6–13 s on later ones"
   echo "  (see the raw runs). Read the disk ratios as \"no worse than the disk\", and the tmpfs"
   echo "  ratios as pushfs's own cost."
+  if [ -f "$SMALL_FILES_NOTES" ]; then
+    echo
+    cat "$SMALL_FILES_NOTES"
+  fi
   if [ -f "$META_BENCH" ]; then
     echo
     cat "$META_BENCH"
