@@ -266,7 +266,7 @@ count_requests() { # BASE
 }
 # "op=n op=n" divided by FILES: "op n/f, op n/f" with two decimals.
 per_file() { # TALLY FILES
-  echo "$1" | tr ' ' '\n' | awk -F= -v n="$2" '$2 > 0 { printf "%s%s %.2f", sep, $1, $2 / n; sep = ", " }'
+  echo "$1" | tr ' ' '\n' | awk -F= -v n="$2" '$2 / n >= 0.005 { printf "%s%s %.2f", sep, $1, $2 / n; sep = ", " }'
 }
 
 run_case() { # CASE
@@ -352,7 +352,7 @@ us_per_file() { awk -v t="$1" -v n="$2" 'BEGIN { printf "%.0f", t * 1e6 / n }'; 
 per_file_table() {
   echo "Microseconds per file, medians: wall time of the command + \`sync\` on each side;"
   echo "the CPU time (user + system) of the \`pushfs mount\` process over the run and the wait"
-  echo "for sealing after it; the floor is \`FLOOR_BIN\` (${FLOOR_BIN:+$(basename "$FLOOR_BIN")}${FLOOR_BIN:-not run}), a passthrough file system"
+  echo "for sealing after it; the floor is \`FLOOR_BIN\` ($( [ -n "$FLOOR_BIN" ] && basename "$FLOOR_BIN" || echo "not run")), a passthrough file system"
   echo "mounted beside pushfs on the same disk. Requests: FUSE requests per file of each kind"
   echo "the kernel sent pushfs in one run on a fresh mount (tmpfs set), from the tally pushfs logs"
   echo "when it stops."
