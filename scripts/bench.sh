@@ -5,7 +5,7 @@
 # Usage (as root, or with fusermount3 and permission to mount a tmpfs):
 #   scripts/bench.sh [runs]          runs per side and case (default 5)
 # Environment:
-#   CASES="a b c d e f"              which cases to run (default all)
+#   CASES="a b c d e f g"            which cases to run (default all)
 #   DISKS="disk tmpfs"               which sets to run (default both)
 #   OUT=BENCHMARKS.md                where the report goes
 #   PUSHFS_BIN=path BIN_DESC=text    measure this binary instead of building
@@ -23,13 +23,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUNS=${1:-5}
-CASES=${CASES:-a b c d e f}
+CASES=${CASES:-a b c d e f g}
 DISKS=${DISKS:-disk tmpfs}
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
 META_BENCH=$ROOT/docs/meta-engine-bench.md
+SMALL_FILES_NOTES=$ROOT/docs/small-files-bench.md
 SMALL_FILES=${SMALL_FILES:-20000}   # smaller values: smoke tests only
 BIG_MIB=${BIG_MIB:-1024}
 SMALL_DIRS=100
+# The floor: a FUSE file system that does nothing but pass requests to a
+# directory on the same disk, mounted beside pushfs and timed in the same
+# runs, e.g. libfuse's example/passthrough_hp (3.x, built from source).
+# Unset: no floor column.
+FLOOR_BIN=${FLOOR_BIN:-}
 APP_FILES=2000
 APP_DIRS=20
 
@@ -70,6 +76,7 @@ cleanup() {
     kill -TERM "$EMU_PID" 2>/dev/null
     wait "$EMU_PID" 2>/dev/null
   fi
+  stop_floor
   for m in "$WORK"/mnt-*; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
   if mountpoint -q "$TMPFS" 2>/dev/null; then umount "$TMPFS" 2>/dev/null || umount -l "$TMPFS"; fi
   rm -rf --one-file-system "$WORK"
@@ -93,6 +100,17 @@ for i in range(n):
         f.write(r.randbytes(r.randint(1024, 20 * 1024)))
 PY
 }
+# Empty files in one directory, one open(O_CREAT|O_EXCL) + close each:
+# the namespace alone, no data.
+write_creates_script() {
+  cat > "$SRC/creates.py" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+os.mkdir(d)
+for i in range(n):
+    os.close(os.open(os.path.join(d, "f%05d" % i), os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644))
+PY
+}
 SRC=$WORK/src
 log "generating sources in $SRC"
 gen_files "$SRC/small" "$SMALL_FILES" "$SMALL_DIRS" 1
@@ -112,6 +130,7 @@ cat > "$SRC/benchapp/manifest.json" <<'JSON'
 }
 JSON
 echo 'print("hello from the pushfs benchmark")' > "$SRC/benchapp/app/main.py"
+write_creates_script
 SMALL_BYTES=$(du -sb "$SRC/small" | cut -f1)
 APP_COUNT=$(find "$SRC/benchapp" -type f | wc -l)
 APP_BYTES=$(du -sb "$SRC/benchapp" | cut -f1)
@@ -176,26 +195,87 @@ if [ "$BIG_MIB" = 1024 ]; then NAME[b]="cp 1 GiB file"; else NAME[b]="cp $BIG_MI
 NAME[c]="tar x $SMALL_FILES files of 1–20 KiB"
 NAME[d]="rsync -a $SMALL_FILES files of 1–20 KiB"
 NAME[e]="deploy: cp -r $APP_COUNT-file app + wait"
+NAME[f]="$SMALL_FILES empty creates in one directory"
 # T is the new target directory; the plain side of (e) is the cp -r alone.
 CMD[a]='cp -r "$SRC/small" "$T" && sync'
 CMD[b]='mkdir "$T" && cp "$SRC/big.bin" "$T/" && sync'
 CMD[c]='mkdir "$T" && tar -C "$T" -xf "$SRC/small.tar" && sync'
 CMD[d]='rsync -a "$SRC/small/" "$T/" && sync'
 CMD[e]='cp -r "$SRC/benchapp" "$T" && sync'
+CMD[f]='python3 "$SRC/creates.py" "$T" '"$SMALL_FILES"' && sync'
 CMD_E_PUSHFS='cp -r "$SRC/benchapp" "$T" && sync && s=$(cat "$T/.pushfs/wait") && { [ "$s" = deployed ] || { echo "deploy ended $s: $(cat "$T/.pushfs/error")" >&2; exit 1; }; }'
-NAME[f]="1 TB sparse file, one 4 KiB block: create + seal"
+NAME[g]="1 TB sparse file, one 4 KiB block: create + seal"
 # One random block 700 GiB in. pushfs's side also waits for the seal: until
 # its sparse blob is in the store (the previous run's went with its rm).
-CMD[f]='mkdir "$T" && truncate -s 1T "$T/sparse.img" && dd if=/dev/urandom of="$T/sparse.img" bs=4k count=1 seek=183500800 conv=notrunc status=none && sync'
-CMD_F_PUSHFS="${CMD[f]}"' && until find "$STATE_DIR/objects" -name "*.sparse" | grep -q .; do sleep 0.001; done'
-declare -A FILES_PER_RUN=([a]=$SMALL_FILES [b]=1 [c]=$SMALL_FILES [d]=$SMALL_FILES [e]=$APP_COUNT [f]=1)
+CMD[g]='mkdir "$T" && truncate -s 1T "$T/sparse.img" && dd if=/dev/urandom of="$T/sparse.img" bs=4k count=1 seek=183500800 conv=notrunc status=none && sync'
+CMD_G_PUSHFS="${CMD[g]}"' && until find "$STATE_DIR/objects" -name "*.sparse" | grep -q .; do sleep 0.001; done'
+declare -A FILES_PER_RUN=([a]=$SMALL_FILES [b]=1 [c]=$SMALL_FILES [d]=$SMALL_FILES [e]=$APP_COUNT [f]=$SMALL_FILES [g]=1)
 
 declare -A RES RAW RSS_AFTER
 declare -A PEAK_RSS FILES_THROUGH
 export SRC
 
+# ---------------------------------------------------------------- floor and CPU
+FLOOR_PID=
+FLOOR_MNT=
+start_floor() { # BASE
+  [ -n "$FLOOR_BIN" ] || return 0
+  FLOOR_MNT=$WORK/mnt-floor-$SET
+  mkdir -p "$1/floor" "$FLOOR_MNT"
+  # An fd per inode it has seen: as many as the hard limit allows.
+  ( ulimit -n "$(ulimit -Hn)"; exec "$FLOOR_BIN" --foreground "$1/floor" "$FLOOR_MNT" ) \
+    2>>"$WORK/floor-$SET.err" &
+  FLOOR_PID=$!
+  for _ in $(seq 1 100); do mountpoint -q "$FLOOR_MNT" && break; sleep 0.1; done
+  mountpoint -q "$FLOOR_MNT" || { log "the floor did not mount:"; cat "$WORK/floor-$SET.err" >&2; exit 1; }
+}
+stop_floor() {
+  [ -n "$FLOOR_PID" ] || return 0
+  umount "$FLOOR_MNT" 2>/dev/null || umount -l "$FLOOR_MNT"
+  wait "$FLOOR_PID" 2>/dev/null || true
+  FLOOR_PID=
+}
+# The floor's run of one case, into a new directory; prints its seconds.
+floor_run() { # CASE RUN
+  export T=$FLOOR_MNT/$1-$2
+  local t; t=$(time_cmd "${CMD[$1]}")
+  rm -rf "$T"; sync
+  echo "$t"
+}
+# CPU seconds (user + system) the mount process has used so far.
+mount_cpu_s() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$MOUNT_PID/stat"
+}
+
+# Requests per file: a fresh mount per case (the tally is logged when it
+# stops), one run, on the set's own state dir.
+declare -A REQUESTS
+count_requests() { # BASE
+  local c state log line
+  for c in $CASES; do
+    state=$1/count-$c
+    mkdir -p "$state"
+    log=$WORK/count-$SET-$c.err
+    PUSHFS_LOG=pushfs=warn,pushfs::fs=info "$BIN" mount "$MNT" --config "$CONFIG" \
+      --state-dir "$state" 2>"$log" &
+    MOUNT_PID=$!
+    for _ in $(seq 1 200); do mountpoint -q "$MNT" && [ -d "$MNT/bytenite" ] && break; sleep 0.1; done
+    export T=$MNT/bytenite/count-$c
+    bash -c "${CMD[$c]}" >&2
+    pushfs_wait "$T" >/dev/null
+    stop_mount
+    line=$(sed -n 's/.*requests=\([^ ]*\( [a-z]*=[0-9]*\)*\).*/\1/p' "$log" | tail -1)
+    REQUESTS[$SET,$c]=$(per_file "$line" "${FILES_PER_RUN[$c]}")
+    rm -rf "$state"
+  done
+}
+# "op=n op=n" divided by FILES: "op n/f, op n/f" with two decimals.
+per_file() { # TALLY FILES
+  echo "$1" | tr ' ' '\n' | awk -F= -v n="$2" '$2 / n >= 0.005 { printf "%s%s %.2f", sep, $1, $2 / n; sep = ", " }'
+}
+
 run_case() { # CASE
-  local c=$1 plain=() pushfs=() run t s cmd
+  local c=$1 plain=() pushfs=() floor=() cpu=() run t s cmd c0
   for run in $(seq 1 "$RUNS"); do
     export T=$PLAIN/$c-$run
     t=$(time_cmd "${CMD[$c]}")
@@ -205,17 +285,28 @@ run_case() { # CASE
     export T=$MNT/bytenite/$c-$run
     cmd=${CMD[$c]}
     [ "$c" = e ] && cmd=$CMD_E_PUSHFS
-    [ "$c" = f ] && cmd=$CMD_F_PUSHFS
+    [ "$c" = g ] && cmd=$CMD_G_PUSHFS
+    c0=$(mount_cpu_s)
     t=$(time_cmd "$cmd")
     pushfs+=("$t")
     s=$(pushfs_wait "$T")          # untimed: sealing finished (and deploy, for e)
+    cpu+=("$(echo "$(mount_cpu_s) - $c0" | bc -l)")   # sealing included
     FILES_THROUGH[$SET]=$(( ${FILES_THROUGH[$SET]} + ${FILES_PER_RUN[$c]} ))
     local r; r=$(rss_kib)
     (( r > ${PEAK_RSS[$SET]} )) && PEAK_RSS[$SET]=$r
     rm -rf "$T"
     sync
     log "$SET $c run $run: plain ${plain[-1]} s, pushfs ${pushfs[-1]} s (app state: $s, RSS ${r} KiB)"
+    if [ -n "$FLOOR_PID" ] && [ "$c" != e ]; then
+      floor+=("$(floor_run "$c" "$run")")
+      log "$SET $c run $run: floor ${floor[-1]} s"
+    fi
   done
+  RES[$SET,$c,cpu]=$(printf '%s\n' "${cpu[@]}" | stats)
+  if [ "${#floor[@]}" -gt 0 ]; then
+    RES[$SET,$c,floor]=$(printf '%s\n' "${floor[@]}" | stats)
+    RAW[$SET,$c,floor]=$(printf '%.2f ' "${floor[@]}")
+  fi
   RES[$SET,$c,plain]=$(printf '%s\n' "${plain[@]}" | stats)
   RES[$SET,$c,pushfs]=$(printf '%s\n' "${pushfs[@]}" | stats)
   RAW[$SET,$c,plain]=$(printf '%.2f ' "${plain[@]}")
@@ -230,6 +321,7 @@ run_set() { # SET BASE
   mkdir -p "$PLAIN" "$base/state"
   export STATE_DIR=$base/state
   FILES_THROUGH[$SET]=0
+  start_floor "$base"
   start_mount "$base/state"
   PEAK_RSS[$SET]=$(rss_kib)
   RSS_AFTER[$SET,start]="${PEAK_RSS[$SET]} 0"
@@ -241,6 +333,9 @@ run_set() { # SET BASE
     run_case "$c"
   done
   stop_mount
+  stop_floor
+  [ "$SET" = tmpfs ] && count_requests "$base"
+  return 0
 }
 
 declare -A WHERE
@@ -260,6 +355,45 @@ for SET in $DISKS; do
 done
 
 # ---------------------------------------------------------------- report
+us_per_file() { awk -v t="$1" -v n="$2" 'BEGIN { printf "%.0f", t * 1e6 / n }'; }
+per_file_table() {
+  echo "Microseconds per file, medians: wall time of the command + \`sync\` on each side;"
+  echo "the CPU time (user + system) of the \`pushfs mount\` process over the run and the wait"
+  echo "for sealing after it; the floor is \`FLOOR_BIN\` ($( [ -n "$FLOOR_BIN" ] && basename "$FLOOR_BIN" || echo "not run")), a passthrough file system"
+  echo "mounted beside pushfs on the same disk. Requests: FUSE requests per file of each kind"
+  echo "the kernel sent pushfs in one run on a fresh mount (tmpfs set), from the tally pushfs logs"
+  echo "when it stops."
+  echo
+  echo "| set | workload | plain µs | pushfs µs | floor µs | pushfs / floor | pushfs CPU µs | requests per file |"
+  echo "|---|---|---|---|---|---|---|---|"
+  local s c n pm fm cm lm floor ratio
+  for s in $DISKS; do
+    for c in $CASES; do
+      [ "$c" = b ] && continue
+      n=${FILES_PER_RUN[$c]}
+      read -r pm _ _ <<<"${RES[$s,$c,plain]}"
+      read -r fm _ _ <<<"${RES[$s,$c,pushfs]}"
+      read -r cm _ _ <<<"${RES[$s,$c,cpu]}"
+      floor=–; ratio=–
+      if [ -n "${RES[$s,$c,floor]:-}" ]; then
+        read -r lm _ _ <<<"${RES[$s,$c,floor]}"
+        floor=$(us_per_file "$lm" "$n"); ratio=$(ratio "$fm" "$lm")
+      fi
+      printf '| %s | (%s) %s | %s | %s | %s | %s | %s | %s |\n' "$s" "$c" "${NAME[$c]}" \
+        "$(us_per_file "$pm" "$n")" "$(us_per_file "$fm" "$n")" "$floor" "$ratio" \
+        "$(us_per_file "$cm" "$n")" "${REQUESTS[$s,$c]:-–}"
+    done
+  done
+}
+floor_line() { # SET CASE LIMIT
+  local s=$1 c=$2 limit=$3 fm lm r
+  [ -n "${RES[$s,$c,floor]:-}" ] || return 0
+  read -r fm _ _ <<<"${RES[$s,$c,pushfs]}"
+  read -r lm _ _ <<<"${RES[$s,$c,floor]}"
+  r=$(ratio "$fm" "$lm")
+  if awk -v r="$r" -v g="$limit" 'BEGIN { exit !(r <= g) }'; then v=met; else v="NOT met"; fi
+  echo "- $s: (${c}) pushfs takes ${r}× the floor's time, target ≤ ${limit}×: **$v**"
+}
 ratio() { awk -v p="$1" -v f="$2" 'BEGIN { printf "%.2f", p / f }'; }
 table() { # SET
   local s=$1
@@ -304,13 +438,19 @@ target_line() { # SET CASE GOAL
   echo "- Untimed, between runs: \`sync\` before each run; after each pushfs run, reading the app's"
   echo "  \`.pushfs/wait\` until pushfs has sealed every file (hash + metadata commit, on a background"
   echo "  thread; this includes the settle time of 1 s) so runs never overlap; then both runs' output"
-  echo "  is removed and \`sync\` again. Sealing time is therefore not in cases (a)–(d)."
+  echo "  is removed and \`sync\` again. Sealing time is therefore not in cases (a)–(d) and (f)."
+  echo "- (f) empty creates: one \`open(O_CREAT|O_EXCL)\` + \`close\` per file in one new directory"
+  echo "  (python3), the namespace alone."
+  if [ -n "$FLOOR_BIN" ]; then
+    echo "- Floor: \`$(basename "$FLOOR_BIN")\` mounted over a directory on the same disk as the state"
+    echo "  dir, run in turn with the other two sides (plain, pushfs, floor, ...) on every case but (e)."
+  fi
   echo "- (e) deploy: \`cp -r\` of a ByteNite app ($APP_COUNT files, $((APP_BYTES / 1000000)) MB: \`manifest.json\` +"
   echo "  \`app/\`) into \`bytenite/\`, \`sync\`, then reading \`.pushfs/wait\` until it says \`deployed\`"
   echo "  (settle 1 s, default; packaging; upload to the ByteNite emulator of \`pushfs emulate\` on"
   echo "  loopback). The plain side is the same \`cp -r\` + \`sync\` into a plain directory: there is"
   echo "  no deploy without pushfs, so that ratio compares different work and shows the whole cost."
-  echo "- (f) sparse: \`truncate -s 1T\`, one 4 KiB block of random bytes written 700 GiB in with"
+  echo "- (g) sparse: \`truncate -s 1T\`, one 4 KiB block of random bytes written 700 GiB in with"
   echo "  \`dd\`, \`sync\`; on pushfs also until the file's sparse blob is in the store (sealed: its"
   echo "  data extents hashed, nothing of the holes read). The plain side has no seal to wait for."
   echo "- Sources: $SMALL_FILES files of random sizes 1–20 KiB (random bytes, fixed seed; $((SMALL_BYTES / 1000000)) MB in"
@@ -326,11 +466,27 @@ target_line() { # SET CASE GOAL
     table "$s"
   done
   echo
+  echo "## Per file"
+  echo
+  per_file_table
+  echo
   echo "## Targets"
   echo
   for s in $DISKS; do
     target_line "$s" a 0.25
     target_line "$s" b 0.9
+    if [ "$s" = tmpfs ]; then
+      target_line "$s" c 0.2
+      target_line "$s" d 0.2
+      target_line "$s" f 0.25
+    else
+      target_line "$s" c 0.5
+      target_line "$s" d 0.5
+      target_line "$s" f 0.5
+    fi
+  done
+  for s in $DISKS; do
+    for c in a c d f; do floor_line "$s" "$c" 1.5; done
   done
   echo
   echo "## Memory of the mount"
@@ -356,7 +512,7 @@ target_line() { # SET CASE GOAL
   echo
   for s in $DISKS; do
     for c in $CASES; do
-      echo "- $s ($c): plain ${RAW[$s,$c,plain]}/ pushfs ${RAW[$s,$c,pushfs]}"
+      echo "- $s ($c): plain ${RAW[$s,$c,plain]}/ pushfs ${RAW[$s,$c,pushfs]}${RAW[$s,$c,floor]:+/ floor ${RAW[$s,$c,floor]}}"
     done
   done
   echo
@@ -367,9 +523,11 @@ target_line() { # SET CASE GOAL
   echo "  is the steadier measure of what pushfs itself costs."
   echo "- Plain \`cp\` of one big file within one ext4 file system copies in the kernel"
   echo "  (copy_file_range); into pushfs (or from /var/tmp to the tmpfs) it reads and writes."
-  echo "- Small files cost FUSE round trips each (lookup, create, release, and setattr and"
-  echo "  rename for \`tar x\` and \`rsync -a\`; flush is declined once, so the kernel stops"
-  echo "  sending it), plus one metadata transaction per namespace operation in the SQLite WAL"
+  echo "- Small files cost FUSE round trips each (lookup, create, release, the parent's getattr"
+  echo "  for \`default_permissions\`, getxattr security.capability per write and chown, and"
+  echo "  setattr and rename for \`tar x\` and \`rsync -a\`: see Requests per file below; flush"
+  echo "  is declined once, so the kernel stops sending it), plus one metadata transaction per"
+  echo "  namespace operation in the SQLite WAL"
   echo "  engine; seals are batched on a background thread. On tmpfs pushfs spends about"
   echo "  0.25 ms per copied file, of which the engine and the temp file take about 0.05 ms;"
   echo "  the rest is the FUSE round trips on this 2-core VM."
@@ -377,6 +535,10 @@ target_line() { # SET CASE GOAL
   echo "  burst: plain \`cp -r\` + \`sync\` took 1 s on its first run and 6–13 s on later ones"
   echo "  (see the raw runs). Read the disk ratios as \"no worse than the disk\", and the tmpfs"
   echo "  ratios as pushfs's own cost."
+  if [ -f "$SMALL_FILES_NOTES" ]; then
+    echo
+    cat "$SMALL_FILES_NOTES"
+  fi
   if [ -f "$META_BENCH" ]; then
     echo
     cat "$META_BENCH"

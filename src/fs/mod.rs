@@ -4,6 +4,7 @@
 mod errno;
 pub mod mount;
 mod passthrough;
+mod tally;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -21,6 +22,7 @@ use crate::tree::{Attr, Creator, FileKind, SetAttr, Tree, TreeError, XattrReply}
 
 pub use errno::errno;
 use passthrough::{IoMode, Passthrough};
+use tally::Tally;
 
 /// `cp` and friends size their writes by `st_blksize`; 1 MiB matches max_write.
 const BLOCK_SIZE: u32 = 1 << 20;
@@ -32,6 +34,7 @@ pub struct PushFs {
     /// Asked for by the configuration; used if the kernel offers it.
     want_passthrough: bool,
     passthrough: Passthrough,
+    requests: Tally,
 }
 
 impl PushFs {
@@ -40,6 +43,7 @@ impl PushFs {
             tree,
             want_passthrough,
             passthrough: Passthrough::new(),
+            requests: Tally::new(),
         }
     }
 }
@@ -68,6 +72,27 @@ fn file_attr(attr: &Attr) -> FileAttr {
     }
 }
 
+/// The attributes of a negative entry: only the inode number, 0, counts.
+fn absent() -> FileAttr {
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: BLOCK_SIZE,
+        flags: 0,
+    }
+}
+
 fn ttl(attr: &Attr) -> Duration {
     if attr.volatile {
         Duration::ZERO
@@ -89,12 +114,13 @@ fn fail(op: &str, err: TreeError) -> Errno {
 /// which request and inode it was for.
 /// It also notes that the mount is in use: a stop waits for quiet.
 fn request_span(
-    tree: &Tree,
+    fs: &PushFs,
     req: &Request,
     op: &'static str,
     ino: u64,
 ) -> tracing::span::EnteredSpan {
-    tree.note_request();
+    fs.tree.note_request();
+    fs.requests.count(op);
     tracing::debug_span!("fuse", op, req = req.unique().0, ino).entered()
 }
 
@@ -166,20 +192,31 @@ impl Filesystem for PushFs {
     }
 
     fn destroy(&mut self) {
+        tracing::info!(requests = %self.requests.summary(), "kernel requests served");
         self.tree.drain_seals();
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let _span = request_span(&self.tree, req, "lookup", parent.0);
-        reply_entry(reply, "lookup", self.tree.lookup(parent.0, name));
+        let _span = request_span(self, req, "lookup", parent.0);
+        match self.tree.lookup(parent.0, name) {
+            // Inode 0 is the kernel's negative entry: it remembers the
+            // absence for the TTL, so the open(O_CREAT) that follows a
+            // `stat` (cp, rsync) or an `open(O_EXCL)` (tar) goes straight
+            // to CREATE instead of asking again.
+            Err(TreeError::NotFound) if self.tree.absence_is_cacheable(parent.0, name) => {
+                reply.entry(&TTL, &absent(), Generation(0))
+            }
+            result => reply_entry(reply, "lookup", result),
+        }
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.requests.count("forget");
         self.tree.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let _span = request_span(&self.tree, req, "getattr", ino.0);
+        let _span = request_span(self, req, "getattr", ino.0);
         match self.tree.getattr(ino.0) {
             Ok(attr) => reply.attr(&ttl(&attr), &file_attr(&attr)),
             Err(err) => reply.error(fail("getattr", err)),
@@ -204,7 +241,7 @@ impl Filesystem for PushFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let _span = request_span(&self.tree, req, "setattr", ino.0);
+        let _span = request_span(self, req, "setattr", ino.0);
         let set = SetAttr {
             mode,
             uid,
@@ -221,7 +258,7 @@ impl Filesystem for PushFs {
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        let _span = request_span(&self.tree, req, "readlink", ino.0);
+        let _span = request_span(self, req, "readlink", ino.0);
         match self.tree.readlink(ino.0) {
             Ok(target) => reply.data(target.as_encoded_bytes()),
             Err(err) => reply.error(fail("readlink", err)),
@@ -238,7 +275,7 @@ impl Filesystem for PushFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        let _span = request_span(&self.tree, req, "mknod", parent.0);
+        let _span = request_span(self, req, "mknod", parent.0);
         let result = self.tree.mknod(parent.0, name, creator(req, mode, umask));
         reply_entry(reply, "mknod", result);
     }
@@ -252,18 +289,18 @@ impl Filesystem for PushFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let _span = request_span(&self.tree, req, "mkdir", parent.0);
+        let _span = request_span(self, req, "mkdir", parent.0);
         let result = self.tree.mkdir(parent.0, name, creator(req, mode, umask));
         reply_entry(reply, "mkdir", result);
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _span = request_span(&self.tree, req, "unlink", parent.0);
+        let _span = request_span(self, req, "unlink", parent.0);
         reply_empty(reply, "unlink", self.tree.unlink(parent.0, name));
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _span = request_span(&self.tree, req, "rmdir", parent.0);
+        let _span = request_span(self, req, "rmdir", parent.0);
         reply_empty(reply, "rmdir", self.tree.rmdir(parent.0, name));
     }
 
@@ -275,7 +312,7 @@ impl Filesystem for PushFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let _span = request_span(&self.tree, req, "symlink", parent.0);
+        let _span = request_span(self, req, "symlink", parent.0);
         let result = self
             .tree
             .symlink(parent.0, name, target.as_os_str(), req.uid(), req.gid());
@@ -292,7 +329,7 @@ impl Filesystem for PushFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(&self.tree, req, "rename", parent.0);
+        let _span = request_span(self, req, "rename", parent.0);
         let result = self
             .tree
             .rename(parent.0, name, newparent.0, newname, flags.bits());
@@ -307,12 +344,12 @@ impl Filesystem for PushFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let _span = request_span(&self.tree, req, "link", ino.0);
+        let _span = request_span(self, req, "link", ino.0);
         reply_entry(reply, "link", self.tree.link(ino.0, newparent.0, newname));
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let _span = request_span(&self.tree, req, "open", ino.0);
+        let _span = request_span(self, req, "open", ino.0);
         match self.tree.open(ino.0, flags.0) {
             Ok(opened) => {
                 let fh = FileHandle(opened.fh);
@@ -347,7 +384,7 @@ impl Filesystem for PushFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let _span = request_span(&self.tree, req, "read", ino.0);
+        let _span = request_span(self, req, "read", ino.0);
         self.tree.read(
             fh.0,
             offset,
@@ -371,7 +408,7 @@ impl Filesystem for PushFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let _span = request_span(&self.tree, req, "write", ino.0);
+        let _span = request_span(self, req, "write", ino.0);
         match self.tree.write(ino.0, fh.0, offset, data) {
             Ok(n) => reply.written(n),
             Err(err) => reply.error(fail("write", err)),
@@ -386,7 +423,7 @@ impl Filesystem for PushFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(&self.tree, req, "flush", ino.0);
+        let _span = request_span(self, req, "flush", ino.0);
         // Nothing to do at close: files are recorded at create and sealed
         // after release. ENOSYS tells the kernel never to ask again, which
         // saves a round trip on every close.
@@ -403,7 +440,7 @@ impl Filesystem for PushFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(&self.tree, req, "release", ino.0);
+        let _span = request_span(self, req, "release", ino.0);
         self.passthrough.released(fh.0);
         reply_empty(reply, "release", self.tree.release(ino.0, fh.0));
     }
@@ -416,12 +453,12 @@ impl Filesystem for PushFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(&self.tree, req, "fsync", ino.0);
+        let _span = request_span(self, req, "fsync", ino.0);
         reply_empty(reply, "fsync", self.tree.fsync(fh.0));
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let _span = request_span(&self.tree, req, "opendir", ino.0);
+        let _span = request_span(self, req, "opendir", ino.0);
         match self.tree.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(err) => reply.error(fail("opendir", err)),
@@ -436,7 +473,7 @@ impl Filesystem for PushFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let _span = request_span(&self.tree, req, "readdir", ino.0);
+        let _span = request_span(self, req, "readdir", ino.0);
         match self.tree.readdir(fh.0, offset) {
             Ok(entries) => {
                 for (i, entry) in entries.iter().enumerate() {
@@ -463,7 +500,7 @@ impl Filesystem for PushFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(&self.tree, req, "releasedir", ino.0);
+        let _span = request_span(self, req, "releasedir", ino.0);
         self.tree.releasedir(fh.0);
         reply.ok();
     }
@@ -476,12 +513,12 @@ impl Filesystem for PushFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(&self.tree, req, "fsyncdir", ino.0);
+        let _span = request_span(self, req, "fsyncdir", ino.0);
         reply_empty(reply, "fsyncdir", self.tree.sync());
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        let _span = request_span(&self.tree, req, "statfs", ino.0);
+        let _span = request_span(self, req, "statfs", ino.0);
         match self.tree.statfs() {
             Ok(s) => reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
@@ -500,7 +537,7 @@ impl Filesystem for PushFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let _span = request_span(&self.tree, req, "create", parent.0);
+        let _span = request_span(self, req, "create", parent.0);
         match self.tree.create(parent.0, name, creator(req, mode, umask)) {
             Ok((attr, opened)) => {
                 let (ttl, file_attr) = (ttl(&attr), file_attr(&attr));
@@ -545,19 +582,19 @@ impl Filesystem for PushFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(&self.tree, req, "setxattr", ino.0);
+        let _span = request_span(self, req, "setxattr", ino.0);
         let result = self.tree.setxattr(ino.0, name, value, flags, req.uid());
         reply_empty(reply, "setxattr", result);
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let _span = request_span(&self.tree, req, "getxattr", ino.0);
+        let _span = request_span(self, req, "getxattr", ino.0);
         let result = self.tree.getxattr(ino.0, name, size, req.uid());
         reply_xattr(reply, "getxattr", result);
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let _span = request_span(&self.tree, req, "listxattr", ino.0);
+        let _span = request_span(self, req, "listxattr", ino.0);
         reply_xattr(
             reply,
             "listxattr",
@@ -566,7 +603,7 @@ impl Filesystem for PushFs {
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _span = request_span(&self.tree, req, "removexattr", ino.0);
+        let _span = request_span(self, req, "removexattr", ino.0);
         let result = self.tree.removexattr(ino.0, name, req.uid());
         reply_empty(reply, "removexattr", result);
     }
@@ -600,7 +637,7 @@ impl Filesystem for PushFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let _span = request_span(&self.tree, req, "fallocate", ino.0);
+        let _span = request_span(self, req, "fallocate", ino.0);
         let result = self.tree.fallocate(fh.0, offset, length, mode);
         reply_empty(reply, "fallocate", result);
     }

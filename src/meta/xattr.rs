@@ -25,6 +25,17 @@ impl Txn<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether any inode has an attribute whose name starts with `prefix`
+    /// (a namespace such as `security.`).
+    pub fn has_xattr_in(&self, prefix: &[u8]) -> MetaResult<bool> {
+        // A scan (the key starts with the inode), made once at mount.
+        let found: i64 = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM xattr WHERE substr(name, 1, ?2) = ?1)")?
+            .query_row(params![prefix, prefix.len() as i64], |r| r.get(0))?;
+        Ok(found != 0)
+    }
+
     /// Sets an attribute, replacing any value it had.
     pub fn set_xattr(&mut self, ino: Ino, name: &[u8], value: &[u8]) -> MetaResult<()> {
         self.conn

@@ -27,7 +27,7 @@ mod xattr;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -114,6 +114,10 @@ pub struct Tree {
     /// a stop waits until the mount has been quiet for a while.
     last_request_ms: AtomicU64,
     born: std::time::Instant,
+    /// False while no inode has a `security.*` attribute: the kernel asks
+    /// for `security.capability` before every write, chown and truncate,
+    /// and the answer is then "none" without taking the engine.
+    security_xattrs: AtomicBool,
 }
 
 impl Tree {
@@ -128,6 +132,7 @@ impl Tree {
     ) -> TreeResult<Arc<Tree>> {
         let meta = Arc::new(MetaStore::open(state_dir, store.clone())?);
         let start = recovery::prepare(&meta, &store, state_dir, owner)?;
+        let security_xattrs = meta.read()?.has_xattr_in(xattr::SECURITY_PREFIX)?;
         let tree = Arc::new_cyclic(|weak| Tree {
             meta,
             store,
@@ -143,6 +148,7 @@ impl Tree {
             kernel: OnceLock::new(),
             last_request_ms: AtomicU64::new(0),
             born: std::time::Instant::now(),
+            security_xattrs: AtomicBool::new(security_xattrs),
         });
         recovery::announce_apps(&tree, &start)?;
         Ok(tree)

@@ -110,6 +110,16 @@ impl Tree {
         self.attr_of_row(&txn, &row)
     }
 
+    /// Whether the kernel may remember for a while that `name` is absent
+    /// from `parent`. A name in a folder appears only through a request
+    /// the kernel itself sees, or through a rollback, which tells the
+    /// kernel (`KernelCache::forget_entries`). Not so for `.pushfs` and
+    /// what is in it: no request names them; they are answered from the
+    /// folder's role and the deploy's state.
+    pub fn absence_is_cacheable(&self, parent: Ino, name: &OsStr) -> bool {
+        StatusInode::decode(parent).is_none() && !is_status_dir_name(name)
+    }
+
     /// The kernel dropped its references. Inodes are freed by their link
     /// count and open handles, not by lookups, so there is nothing to do.
     pub fn forget(&self, _ino: Ino, _count: u64) {}

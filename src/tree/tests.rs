@@ -228,9 +228,9 @@ fn op() -> impl Strategy<Value = Op> {
         (path(), path()).prop_map(|(a, b)| Op::Rename(a, b)),
         (path(), path()).prop_map(|(a, b)| Op::Exchange(a, b)),
         (path(), path()).prop_map(|(a, b)| Op::Link(a, b)),
-        (busy_path(), 0u8..2, bytes, xattr_flags())
+        (busy_path(), 0u8..3, bytes, xattr_flags())
             .prop_map(|(p, n, v, f)| Op::SetXattr(p, n, v, f)),
-        (busy_path(), 0u8..2).prop_map(|(p, n)| Op::RemoveXattr(p, n)),
+        (busy_path(), 0u8..3).prop_map(|(p, n)| Op::RemoveXattr(p, n)),
         (busy_path(), fallocate_mode(), 0u16..100, 0u16..100)
             .prop_map(|(p, m, o, l)| Op::Fallocate(p, m, o, l)),
         Just(Op::Crash),
@@ -259,8 +259,12 @@ fn fallocate_mode() -> impl Strategy<Value = i32> {
     ])
 }
 
+/// Two user attributes, and one in `security.`, which getxattr answers
+/// without the engine until one exists (a restart must remember it).
 fn xattr_name(n: u8) -> Vec<u8> {
-    format!("user.{}", ["a", "b"][usize::from(n % 2)]).into_bytes()
+    ["user.a", "user.b", "security.c"][usize::from(n % 3)]
+        .as_bytes()
+        .to_vec()
 }
 
 fn parent_of(p: &str) -> &str {

@@ -16,11 +16,16 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use super::status_inodes::StatusInode;
 use super::{Ino, Tree, TreeError, TreeResult};
 use crate::meta::{InodeKind, InodeRow, Txn};
+
+/// The namespace the kernel asks about before every write, chown and
+/// truncate (`security.capability`).
+pub(super) const SECURITY_PREFIX: &[u8] = b"security.";
 
 /// `XATTR_NAME_MAX`: a full name, prefix included.
 const NAME_MAX: usize = 255;
@@ -66,7 +71,7 @@ fn namespace(name: &[u8]) -> TreeResult<Namespace> {
     let suffix_of = |prefix: &[u8]| name.strip_prefix(prefix);
     let (namespace, suffix) = if let Some(rest) = suffix_of(b"user.") {
         (Namespace::User, rest)
-    } else if let Some(rest) = suffix_of(b"trusted.").or_else(|| suffix_of(b"security.")) {
+    } else if let Some(rest) = suffix_of(b"trusted.").or_else(|| suffix_of(SECURITY_PREFIX)) {
         (Namespace::Privileged, rest)
     } else {
         return Err(TreeError::XattrNamespaceUnsupported);
@@ -126,6 +131,11 @@ impl Tree {
         }
         let mut txn = self.meta.begin()?;
         let row = self.xattr_target(&txn, ino, namespace, uid)?;
+        if name.starts_with(SECURITY_PREFIX) {
+            // Before the commit, so no reader can see the attribute while
+            // the flag still says there is none.
+            self.security_xattrs.store(true, Ordering::SeqCst);
+        }
         let exists = txn.xattr(ino, name)?.is_some();
         check_flags(flags, exists)?;
         if !exists {
@@ -146,6 +156,9 @@ impl Tree {
         let name = name.as_bytes();
         let namespace = namespace(name)?;
         if !visible_to(name, uid) {
+            return Err(TreeError::NoXattr);
+        }
+        if name.starts_with(SECURITY_PREFIX) && !self.security_xattrs.load(Ordering::SeqCst) {
             return Err(TreeError::NoXattr);
         }
         let txn = self.meta.read()?;
