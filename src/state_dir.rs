@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::meta::DB_FILE;
+use crate::meta::{has_legacy_manifests, DB_FILE};
 
 #[derive(Debug, Error)]
 pub enum StateDirError {
@@ -49,7 +49,10 @@ pub fn lock(dir: &Path) -> io::Result<Option<File>> {
 /// over a database that exists.
 pub fn check_database(dir: &Path, new_state: bool) -> Result<(), StateDirError> {
     let db = dir.join(DB_FILE);
-    let has_database = non_empty(&db)? || non_empty(&dir.join(format!("{DB_FILE}-wal")))?;
+    // An earlier pushfs's manifests name the blobs until they are imported.
+    let has_database = non_empty(&db)?
+        || non_empty(&dir.join(format!("{DB_FILE}-wal")))?
+        || has_legacy_manifests(dir);
     match (has_database, new_state) {
         (true, false) => Ok(()),
         (true, true) => Err(StateDirError::DatabaseExists(dir.to_path_buf())),
@@ -133,6 +136,16 @@ mod tests {
         check_database(dir.path(), false).expect("a database");
         let err = check_database(dir.path(), true).unwrap_err();
         assert!(matches!(err, StateDirError::DatabaseExists(_)), "{err}");
+    }
+
+    #[test]
+    fn an_earlier_pushfs_state_with_manifests_is_no_lost_database() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("objects/ab")).unwrap();
+        fs::write(dir.path().join("objects/ab/cdef"), "bytes").unwrap();
+        fs::create_dir_all(dir.path().join("apps/a1")).unwrap();
+        fs::write(dir.path().join("apps/a1/manifest.json"), "{}").unwrap();
+        check_database(dir.path(), false).expect("imported at mount");
     }
 
     #[test]

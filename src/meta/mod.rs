@@ -42,7 +42,7 @@ pub use checkpoint::WAL_BOUND;
 pub use error::{MetaError, MetaResult};
 pub use history::{HistoryLine, KeptEntry};
 pub use inspect::{db_path, BlobName, Inspector};
-pub use legacy::import_legacy;
+pub use legacy::{has_legacy_manifests, import_legacy};
 pub use pins::BlobPins;
 pub use txn::{AppRow, InodeKind, InodeRow, NewInode, RunStart, Txn, WalkEntry};
 
