@@ -112,6 +112,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// How many deployed trees each app keeps for `rollback` (`[history] keep`).
     pub history_keep: usize,
+    /// Start a new metadata database beside stored files whose database is
+    /// gone (`--new-state`); they go to lost+found. Never from the file.
+    pub new_state: bool,
     pub bytenite: ByteniteConfig,
     pub flux: FluxConfig,
     pub cf: CfConfig,
@@ -210,6 +213,7 @@ impl Config {
             passthrough: file.passthrough.unwrap_or(true),
             retry: RetryPolicy::default(),
             history_keep: file.history.keep.unwrap_or(DEFAULT_HISTORY_KEEP),
+            new_state: false,
             bytenite: file.bytenite,
             flux: file.flux,
             cf: file.cf,
@@ -318,6 +322,7 @@ impl Config {
             passthrough: true,
             retry: RetryPolicy::default(),
             history_keep: DEFAULT_HISTORY_KEEP,
+            new_state: false,
             bytenite: ByteniteConfig::default(),
             flux: FluxConfig::default(),
             cf: CfConfig::default(),

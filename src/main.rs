@@ -35,6 +35,10 @@ struct MountArgs {
     /// Let other users use the mount (non-root needs user_allow_other in /etc/fuse.conf).
     #[arg(long)]
     allow_other: bool,
+    /// Start a new, empty metadata database when meta.db is missing or
+    /// empty beside stored files (they go to lost+found, nothing is deleted).
+    #[arg(long)]
+    new_state: bool,
 }
 
 #[derive(Subcommand)]
@@ -71,6 +75,22 @@ enum Command {
         #[arg(long, conflicts_with = "json")]
         watch: bool,
     },
+    /// Check an unmounted state directory: list what lost+found holds and
+    /// whose files it was. Without options nothing is changed. Exit codes
+    /// as fsck(8): 0 clean, 1 fixed, 4 problems left, 8 operational error.
+    Fsck {
+        state_dir: PathBuf,
+        /// Move lost blobs the database names back into the store.
+        #[arg(long)]
+        restore: bool,
+        /// Write lost blobs to DIR/<backend>/<app>/<path> by every path
+        /// that names them (the database, kept trees, a damaged copy).
+        #[arg(long, value_name = "DIR")]
+        restore_to: Option<PathBuf>,
+        /// Delete everything lost+found holds (after any restore).
+        #[arg(long)]
+        purge: bool,
+    },
     /// Stop the pushfs serving MOUNTPOINT as Ctrl-C would, and wait for it.
     Unmount {
         mountpoint: PathBuf,
@@ -81,7 +101,9 @@ enum Command {
 }
 
 /// The subcommands, so that `pushfs SOURCE MOUNTPOINT -o …` (fstab) is told apart.
-const SUBCOMMANDS: &[&str] = &["mount", "demo", "emulate", "status", "unmount", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "mount", "demo", "emulate", "status", "fsck", "unmount", "help",
+];
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -114,6 +136,19 @@ fn main() -> ExitCode {
             json,
             watch,
         } => run_status(mountpoint, json, watch),
+        Command::Fsck {
+            state_dir,
+            restore,
+            restore_to,
+            purge,
+        } => run_fsck(
+            &state_dir,
+            &pushfs::fsck::FsckOptions {
+                restore,
+                restore_to,
+                purge,
+            },
+        ),
         Command::Unmount {
             mountpoint,
             timeout_s,
@@ -199,6 +234,19 @@ fn run_fstab(args: &[String], env: &Env) -> Result<ExitCode, String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_fsck(state_dir: &Path, options: &pushfs::fsck::FsckOptions) -> Result<ExitCode, String> {
+    match pushfs::fsck::run(state_dir, options) {
+        Ok(report) => {
+            print!("{}", report.text);
+            Ok(ExitCode::from(report.code))
+        }
+        Err(err) => {
+            eprintln!("pushfs fsck: {err}");
+            Ok(ExitCode::from(pushfs::fsck::OPERATIONAL_ERROR))
+        }
+    }
 }
 
 fn run_unmount(mountpoint: &Path, limit: Duration) -> Result<ExitCode, String> {
@@ -347,6 +395,7 @@ fn run_mount(mountpoint: &Path, args: MountArgs, env: &Env) -> Result<ExitCode, 
         config.settle = Duration::from_millis(ms);
     }
     config.allow_other |= args.allow_other;
+    config.new_state = args.new_state;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

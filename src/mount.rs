@@ -2,8 +2,6 @@
 //! started by `pushfs mount`/`demo` and by the tests, stopped cleanly.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +15,7 @@ use crate::config::Config;
 use crate::deploy::{DeploySettings, Deployer};
 use crate::fs::mount::{self as fuse_mount, MountPointState};
 use crate::private_files;
+use crate::state_dir::{check_database, lock as lock_state_dir, StateDirError};
 use crate::store::ContentStore;
 use crate::tree::Tree;
 
@@ -49,6 +48,8 @@ pub enum MountError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Database(#[from] StateDirError),
     #[error("cannot open the metadata in {path}: {source}")]
     Metadata {
         path: PathBuf,
@@ -108,6 +109,7 @@ impl Mounted {
             }
         })?;
         private_files::make_state_dir_private(&state_dir).map_err(io_err)?;
+        check_database(&state_dir, config.new_state)?;
         let store = Arc::new(ContentStore::open(&state_dir).map_err(io_err)?);
         let settings = DeploySettings {
             settle: config.settle,
@@ -230,27 +232,4 @@ fn clients(config: &Config) -> Vec<Arc<dyn backend::Backend>> {
         Arc::new(backend::flux::FluxClient::new(&config.flux)),
         Arc::new(backend::cf::CfClient::new(&config.cf)),
     ]
-}
-
-/// Takes an exclusive lock on the state directory: `Ok(None)` if another
-/// process holds it. The lock is on the directory's own descriptor, not on
-/// a file in it: a lock file can be deleted and created again, and the
-/// next mount would lock the new one while the first still runs. The lock
-/// dies with the process, so a crash never leaves it stuck.
-fn lock_state_dir(dir: &Path) -> std::io::Result<Option<File>> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(dir)?;
-    // SAFETY: flock on a file descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(Some(file));
-    }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(None)
-    } else {
-        Err(err)
-    }
 }

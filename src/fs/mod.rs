@@ -617,7 +617,7 @@ impl Filesystem for PushFs {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        let _span = request_span(&self.tree, req, "lseek", ino.0);
+        let _span = request_span(self, req, "lseek", ino.0);
         let Ok(offset) = u64::try_from(offset) else {
             return reply.error(Errno::from_i32(libc::ENXIO));
         };

@@ -11,9 +11,32 @@ pub enum MetaError {
     Io(#[from] std::io::Error),
     #[error("the metadata database has schema version {found}; this pushfs knows {known} (upgrade pushfs)")]
     NewerSchema { found: i64, known: i64 },
+    #[error("the metadata database {} is damaged ({detail}); nothing was changed. Restore it from a backup, or move it away and mount with --new-state (every blob then goes to lost+found, where `pushfs fsck` finds it)", path.display())]
+    Damaged {
+        path: std::path::PathBuf,
+        detail: rusqlite::Error,
+    },
 }
 
 impl MetaError {
+    /// Names a database SQLite cannot read as damaged, with the way out.
+    pub fn damaged_at(self, path: &std::path::Path) -> MetaError {
+        match self {
+            MetaError::Sqlite(detail @ rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+                ) =>
+            {
+                MetaError::Damaged {
+                    path: path.to_path_buf(),
+                    detail,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The errno a file system call should fail with.
     pub fn errno(&self) -> i32 {
         match self {

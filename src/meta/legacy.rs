@@ -68,6 +68,16 @@ fn pair_to_time((secs, nanos): (u64, u32)) -> SystemTime {
     UNIX_EPOCH + Duration::new(secs, nanos)
 }
 
+/// Whether `state_dir` holds an earlier pushfs's manifests to import:
+/// its blobs are named by them, not by a database.
+pub fn has_legacy_manifests(state_dir: &Path) -> bool {
+    fs::read_dir(state_dir.join("apps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|dir| dir.path().join(FILE_NAME).is_file())
+}
+
 /// Each manifest found, with where it was read from.
 type Found = Vec<(PathBuf, AppManifest)>;
 

@@ -18,11 +18,13 @@
 mod checkpoint;
 mod error;
 mod history;
+mod inspect;
 mod legacy;
 mod pins;
 mod reserve;
 mod schema;
 mod txn;
+mod wal_check;
 mod xattr;
 
 use std::collections::HashMap;
@@ -39,7 +41,8 @@ use crate::store::ContentStore;
 pub use checkpoint::WAL_BOUND;
 pub use error::{MetaError, MetaResult};
 pub use history::{HistoryLine, KeptEntry};
-pub use legacy::import_legacy;
+pub use inspect::{db_path, BlobName, Inspector};
+pub use legacy::{has_legacy_manifests, import_legacy};
 pub use pins::BlobPins;
 pub use txn::{AppRow, InodeKind, InodeRow, NewInode, RunStart, Txn, WalkEntry};
 
@@ -84,14 +87,17 @@ impl MetaStore {
                 .truncate(false)
                 .open(&path)?;
         }
+        check_log(state_dir, &path)?;
         // Taken first: a disk that is full already still lets this start.
         let reserve = Reserve::new(state_dir.join(reserve::RESERVE_FILE));
         let conn = Connection::open(&path)?;
         if let Err(err) = schema::prepare(&conn) {
-            if !reserve.release() {
-                return Err(err);
+            // Only a full disk is helped by the reserve: a damaged database
+            // must neither cost it nor be reported as a full disk.
+            if err.errno() != libc::ENOSPC || !reserve.release() {
+                return Err(err.damaged_at(&path));
             }
-            schema::prepare(&conn)?;
+            schema::prepare(&conn).map_err(|err| err.damaged_at(&path))?;
         }
         // The checkpointer thread folds the log in; commits never wait for it.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -179,6 +185,47 @@ impl MetaStore {
             }
         }
     }
+}
+
+/// Reads the log before SQLite replays it. If SQLite would drop committed
+/// transactions, the database and its log are copied to lost+found first
+/// (`pushfs fsck` reads what they name), and the mount goes on with a
+/// warning: what the rest of the log holds is served, and the files the
+/// lost transactions named are set aside with their blobs by the sweep.
+fn check_log(state_dir: &Path, db: &Path) -> MetaResult<()> {
+    let wal = checkpoint::wal_path(db);
+    let scan = wal_check::scan(&wal)?;
+    if !scan.is_damaged() {
+        return Ok(());
+    }
+    let copy = crate::store::lost_found_dir(state_dir).join(format!(
+        "{}{}",
+        crate::store::lost_found::DAMAGED_PREFIX,
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    ));
+    crate::private_files::create_private_dir_all(&copy)?;
+    std::fs::copy(db, copy.join(DB_FILE))?;
+    std::fs::copy(&wal, checkpoint::wal_path(&copy.join(DB_FILE)))?;
+    if scan.header_damaged {
+        tracing::warn!(
+            "the metadata log {} has a damaged header: SQLite ignores all of it, and changes not yet folded into the database are lost; a copy is kept in {}",
+            wal.display(),
+            copy.display()
+        );
+    } else {
+        tracing::warn!(
+            replayed = scan.replayed_frames,
+            frames = scan.frames,
+            lost_commits = scan.lost_commits,
+            "the metadata log {} is damaged: SQLite replays {} of its {} frames and drops {} committed transactions after the damage; a copy is kept in {}",
+            wal.display(),
+            scan.replayed_frames,
+            scan.frames,
+            scan.lost_commits,
+            copy.display()
+        );
+    }
+    Ok(())
 }
 
 /// With `synchronous=NORMAL`, WAL commits reach the OS at once (so a crash

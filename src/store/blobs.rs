@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use super::lost_found::{self, SetAside};
 use crate::private_files::{create_private_dir_all, open_nofollow, private_file_options};
 
 /// What the store knows of one blob.
@@ -58,7 +59,7 @@ pub struct ContentStore {
 
 impl ContentStore {
     /// Opens (creating if needed) the store under `root`. Temp files left
-    /// by a previous run stay until [`ContentStore::clear_temp`], so the
+    /// by a previous run stay until [`ContentStore::set_aside_temp`], so the
     /// tree can first recover the ones its manifests name.
     pub fn open(root: &Path) -> io::Result<Self> {
         create_private_dir_all(&root.join("objects"))?;
@@ -85,12 +86,30 @@ impl ContentStore {
         self.blob_path(sha256).exists()
     }
 
-    /// Removes every temp file (after recovery at start-up).
-    pub fn clear_temp(&self) -> io::Result<()> {
+    /// Empties `tmp/` after recovery at start-up. A temp file no inode
+    /// names may hold the only copy of acknowledged bytes (the engine's log
+    /// lost the inode), so it goes to lost+found like an unnamed blob;
+    /// one whose bytes the store holds under a live name, or none, is
+    /// deleted.
+    pub fn set_aside_temp(&self, live: &HashSet<String>) -> io::Result<SetAside> {
         let tmp = self.root.join("tmp");
+        let mut done = SetAside::default();
+        for sub in fs::read_dir(&tmp)? {
+            let sub = sub?;
+            if !sub.file_type()?.is_dir() {
+                continue;
+            }
+            for temp in fs::read_dir(sub.path())? {
+                let temp = temp?;
+                if temp.file_type()?.is_file() {
+                    self.set_aside(&temp.path(), None, live, &mut done)?;
+                }
+            }
+        }
         fs::remove_dir_all(&tmp)?;
         self.tmp_made.forget();
-        create_private_dir_all(&tmp)
+        create_private_dir_all(&tmp)?;
+        Ok(done)
     }
 
     /// Creates an empty temp file for content about to be written.
@@ -114,8 +133,9 @@ impl ContentStore {
     /// that does not truncate (append, random write, truncate to a size).
     /// A sparse blob's holes stay holes in the copy.
     pub fn temp_copy_of(&self, sha256: &str) -> io::Result<(PathBuf, File)> {
-        let (path, mut file) = self.new_temp()?;
+        // The blob first: a missing one leaves no empty temp file behind.
         let mut blob = open_nofollow(&self.blob_path(sha256))?;
+        let (path, mut file) = self.new_temp()?;
         let copied = if super::sparse::is_sparse_name(sha256) {
             super::sparse::copy_keeping_holes(&blob, &file)
         } else {
@@ -211,15 +231,17 @@ impl ContentStore {
         self.seal(&path)
     }
 
-    /// Deletes every blob whose SHA-256 is not in `live`. Returns how many
-    /// were removed. Call only when no snapshot is being packaged.
-    pub fn collect_garbage(&self, live: &HashSet<String>) -> io::Result<usize> {
-        let mut removed = 0;
+    /// Moves every blob whose SHA-256 is not in `live` to lost+found: at
+    /// mount, a blob nothing names may be a file a damaged database
+    /// forgot, so it is never deleted here. Call only when no snapshot is
+    /// being packaged.
+    pub fn set_aside_unreferenced(&self, live: &HashSet<String>) -> io::Result<SetAside> {
+        let mut done = SetAside::default();
         let objects = self.root.join("objects");
         for prefix in fs::read_dir(&objects)? {
             let prefix = prefix?;
             // Only what pushfs made: a symlinked prefix or blob is another
-            // place on disk, whose files are not ours to delete.
+            // place on disk, whose files are not ours to move.
             if !prefix.file_type()?.is_dir() {
                 continue;
             }
@@ -231,12 +253,55 @@ impl ContentStore {
                 }
                 let name = format!("{prefix_name}{}", blob.file_name().to_string_lossy());
                 if !live.contains(&name) {
-                    fs::remove_file(blob.path())?;
-                    removed += 1;
+                    self.set_aside(&blob.path(), Some(name), live, &mut done)?;
                 }
             }
         }
-        Ok(removed)
+        Ok(done)
+    }
+
+    /// Moves one unnamed file to lost+found under its SHA-256, or deletes
+    /// it if that loses nothing. `named` is its content address, if the
+    /// file is a blob; it is trusted only for files the store named.
+    fn set_aside(
+        &self,
+        file: &Path,
+        named: Option<String>,
+        live: &HashSet<String>,
+        done: &mut SetAside,
+    ) -> io::Result<()> {
+        let len = fs::symlink_metadata(file)?.len();
+        let sha256 = match named {
+            Some(sha256) if len > 0 => sha256,
+            _ if len == 0 => String::new(),
+            _ => hash_file(file)?.sha256,
+        };
+        if len == 0 || live.contains(&sha256) {
+            fs::remove_file(file)?;
+            done.dropped += 1;
+        } else {
+            lost_found::move_in(&self.root, file, &sha256)?;
+            done.moved += 1;
+        }
+        Ok(())
+    }
+
+    /// Puts a blob from lost+found back under its content address. The
+    /// bytes are hashed first: a file whose name lies stays where it is.
+    pub fn restore_from_lost_found(&self, file: &Path, sha256: &str) -> io::Result<bool> {
+        if hash_file(file)?.sha256 != sha256 {
+            return Ok(false);
+        }
+        let prefix = u8::from_str_radix(&sha256[..2], 16).map_err(io::Error::other)?;
+        self.objects_made
+            .ensure(&self.root.join("objects"), prefix)?;
+        let dest = self.blob_path(sha256);
+        if dest.exists() {
+            fs::remove_file(file)?;
+        } else {
+            fs::rename(file, dest)?;
+        }
+        Ok(true)
     }
 }
 
@@ -344,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn garbage_collection_deletes_only_regular_files_it_made() {
+    fn the_sweep_moves_only_regular_files_it_made() {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         let store = ContentStore::open(dir.path()).unwrap();
@@ -354,34 +419,100 @@ mod tests {
         fs::write(outside.path().join("11"), "theirs too").unwrap();
         std::os::unix::fs::symlink(outside.path(), objects.join("ab")).unwrap();
         std::os::unix::fs::symlink(outside.path().join("11"), objects.join("cd/11")).unwrap();
-        assert_eq!(store.collect_garbage(&HashSet::new()).unwrap(), 0);
+        let done = store.set_aside_unreferenced(&HashSet::new()).unwrap();
+        assert_eq!(done, SetAside::default());
         assert_eq!(fs::read(outside.path().join("00")).unwrap(), b"theirs");
         assert_eq!(fs::read(outside.path().join("11")).unwrap(), b"theirs too");
     }
 
     #[test]
-    fn garbage_collection_keeps_live_blobs() {
+    fn unreferenced_blobs_go_to_lost_found_and_come_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = ContentStore::open(dir.path()).unwrap();
         let keep = store.put_bytes(b"keep").unwrap();
-        let drop_me = store.put_bytes(b"drop").unwrap();
+        let lost = store.put_bytes(b"lost").unwrap();
+        let empty = store.put_bytes(b"").unwrap();
         let live = HashSet::from([keep.sha256.clone()]);
-        assert_eq!(store.collect_garbage(&live).unwrap(), 1);
+        let done = store.set_aside_unreferenced(&live).unwrap();
+        assert_eq!(
+            done,
+            SetAside {
+                moved: 1,
+                dropped: 1
+            }
+        );
         assert!(store.has_blob(&keep.sha256));
-        assert!(!store.has_blob(&drop_me.sha256));
+        assert!(!store.has_blob(&lost.sha256));
+        assert!(!store.has_blob(&empty.sha256), "no bytes, nothing lost");
+        let found = lost_found::entries(dir.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, lost.sha256);
+        assert_eq!(fs::read(&found[0].1).unwrap(), b"lost");
+        assert!(store
+            .restore_from_lost_found(&found[0].1, &lost.sha256)
+            .unwrap());
+        assert_eq!(fs::read(store.blob_path(&lost.sha256)).unwrap(), b"lost");
+        assert!(lost_found::entries(dir.path()).unwrap().is_empty());
     }
 
     #[test]
-    fn leftover_temp_files_are_cleared_after_recovery() {
+    fn a_sparse_blob_goes_to_lost_found_and_comes_back_by_its_sparse_name() {
         let dir = tempfile::tempdir().unwrap();
-        let path = {
-            let store = ContentStore::open(dir.path()).unwrap();
-            store.new_temp().unwrap().0
-        };
-        assert!(path.exists());
         let store = ContentStore::open(dir.path()).unwrap();
-        assert!(path.exists(), "kept for recovery until cleared");
-        store.clear_temp().unwrap();
-        assert!(!path.exists());
+        let (temp, file) = store.new_temp().unwrap();
+        file.set_len(8 << 20).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, b"data", 4 << 20).unwrap();
+        drop(file);
+        let sparse = store.seal(&temp).unwrap();
+        assert!(sparse.is_sparse(), "{}", sparse.sha256);
+        store.set_aside_unreferenced(&HashSet::new()).unwrap();
+        let found = lost_found::entries(dir.path()).unwrap();
+        assert_eq!(found.len(), 1, "fsck must list a sparse blob too");
+        assert_eq!(found[0].0, sparse.sha256);
+        assert!(store
+            .restore_from_lost_found(&found[0].1, &sparse.sha256)
+            .unwrap());
+        assert!(store.has_blob(&sparse.sha256));
+    }
+
+    #[test]
+    fn a_lost_found_file_whose_name_lies_is_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let real = store.put_bytes(b"real").unwrap();
+        let liar = dir.path().join("liar");
+        fs::write(&liar, b"not real").unwrap();
+        assert!(!store.restore_from_lost_found(&liar, &real.sha256).unwrap());
+        assert!(liar.exists());
+    }
+
+    #[test]
+    fn unnamed_temp_files_go_to_lost_found_unless_stored_already() {
+        let dir = tempfile::tempdir().unwrap();
+        let (only_copy, duplicate) = {
+            let store = ContentStore::open(dir.path()).unwrap();
+            let (a, mut fa) = store.new_temp().unwrap();
+            fa.write_all(b"acknowledged bytes").unwrap();
+            let (b, mut fb) = store.new_temp().unwrap();
+            fb.write_all(b"stored").unwrap();
+            store.new_temp().unwrap();
+            (a, b)
+        };
+        let store = ContentStore::open(dir.path()).unwrap();
+        assert!(only_copy.exists(), "kept for recovery until set aside");
+        // As if an earlier seal had stored these bytes already.
+        let stored = hash_file(&duplicate).unwrap().sha256;
+        let done = store.set_aside_temp(&HashSet::from([stored])).unwrap();
+        assert_eq!(
+            done,
+            SetAside {
+                moved: 1,
+                dropped: 2
+            }
+        );
+        assert!(!only_copy.exists() && !duplicate.exists());
+        let found = lost_found::entries(dir.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(fs::read(&found[0].1).unwrap(), b"acknowledged bytes");
     }
 }

@@ -59,7 +59,7 @@ impl Tree {
             let blob = match (&row.blob, writing) {
                 (Some(blob), false) => Some((
                     blob.sha256.clone(),
-                    File::open(self.store.blob_path(&blob.sha256))?,
+                    self.open_blob(&txn, ino, &blob.sha256)?,
                 )),
                 _ => None,
             };
@@ -151,7 +151,9 @@ impl Tree {
         let (temp, file) = if truncate || blob.size == 0 {
             self.store.new_temp()?
         } else {
-            self.store.temp_copy_of(&blob.sha256)?
+            self.store
+                .temp_copy_of(&blob.sha256)
+                .map_err(|err| self.blob_error(err, ino, &blob.sha256))?
         };
         let fresh = Arc::new(OpenFile::new(temp, file));
         let mut txn = self.meta.begin()?;

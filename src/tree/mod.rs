@@ -16,6 +16,7 @@ mod history;
 mod hooks;
 mod io;
 mod kernel;
+mod missing_blob;
 mod node;
 mod ops;
 mod recovery;

@@ -63,12 +63,22 @@ pub fn prepare(
     let live = txn.live_blobs()?;
     txn.commit()?;
     meta.sync()?;
-    // Safety nets: blobs and temp files the engine does not name.
-    let removed = store.collect_garbage(&live)?;
-    if removed > 0 {
-        tracing::info!(removed, "collected unreferenced blobs");
+    // Blobs and temp files the engine does not name are set aside, never
+    // deleted: a damaged log forgets files whose bytes are still here.
+    let blobs = store.set_aside_unreferenced(&live)?;
+    let temps = store.set_aside_temp(&live)?;
+    let moved = blobs.moved + temps.moved;
+    if moved > 0 {
+        let dir = crate::store::lost_found_dir(state_dir);
+        tracing::warn!(
+            moved,
+            blobs = blobs.moved,
+            temp_files = temps.moved,
+            "content no file names was moved to {}; nothing was deleted. `pushfs fsck {}` lists it and restores what the history names",
+            dir.display(),
+            state_dir.display()
+        );
     }
-    store.clear_temp()?;
     Ok(Start {
         backends,
         run,

@@ -93,6 +93,17 @@ pub struct Pushfs {
 impl Pushfs {
     /// Starts `pushfs mount` and waits until the mount answers.
     pub fn start(mnt: &Path, state: &Path, settle_ms: u64, config: Option<&Path>) -> Pushfs {
+        Pushfs::start_with(mnt, state, settle_ms, config, &[])
+    }
+
+    /// [`Pushfs::start`] with more arguments for `pushfs mount`.
+    pub fn start_with(
+        mnt: &Path,
+        state: &Path,
+        settle_ms: u64,
+        config: Option<&Path>,
+        extra: &[&str],
+    ) -> Pushfs {
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let home = state.parent().expect("the state dir has a parent");
         let n = STARTS.fetch_add(1, Ordering::SeqCst);
@@ -107,6 +118,7 @@ impl Pushfs {
         if let Some(config) = config {
             cmd.arg("--config").arg(config);
         }
+        cmd.args(extra);
         let child = cmd
             .env("HOME", home)
             .stdin(Stdio::null())
