@@ -30,7 +30,7 @@ impl Fingerprint {
         Fingerprint {
             path: entry.path.clone(),
             mode: mode_string(entry.mode),
-            sha1: content.blob.sha1.to_ascii_lowercase(),
+            sha1: content.blob.sha1_hex(),
             size: content.blob.size,
         }
     }
@@ -90,23 +90,22 @@ impl PoolWindow {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use std::path::Path;
 
     use super::*;
-    use crate::snapshot::EntryKind;
-    use crate::store::BlobInfo;
+    use crate::snapshot::{BlobId, EntryKind};
 
     fn file(path: &str, mode: u32, size: u64) -> SnapshotEntry {
         SnapshotEntry {
             path: path.into(),
             mode,
             kind: EntryKind::File(FileContent {
-                blob: BlobInfo {
-                    sha256: "00".repeat(32),
-                    sha1: "AB".repeat(20),
+                blob: BlobId {
+                    sha256: [0; 32],
+                    sha1: [0xAB; 20],
                     size,
                 },
-                path: PathBuf::from("/nonexistent"),
+                objects: Path::new("/nonexistent").into(),
                 inode: None,
             }),
             mtime: std::time::SystemTime::UNIX_EPOCH,

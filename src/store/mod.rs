@@ -3,4 +3,4 @@
 
 mod blobs;
 
-pub use blobs::{hash_file, BlobInfo, ContentStore};
+pub use blobs::{hash_file, object_path, BlobInfo, ContentStore};
