@@ -233,10 +233,11 @@ pub async fn run(
     }
 }
 
-/// A deploy of a big app builds lists of every file several times over;
-/// glibc keeps freed memory in per-thread arenas for reuse, so a mount that
-/// deployed a 20,000-file app once would hold ~100 MiB for good. Handing it
-/// back after each deploy keeps an idle mount small.
+/// A deploy of a big app holds a list of every file, and its stages make
+/// many small short-lived allocations on several threads; glibc keeps freed
+/// memory in per-thread arenas for reuse, so a mount that deployed a big app
+/// once would keep tens of MiB for good. Handing it back after each deploy
+/// keeps an idle mount small.
 fn give_back_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it has no inputs.
