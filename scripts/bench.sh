@@ -7,6 +7,7 @@
 # Environment:
 #   CASES="a b c d e f g"            which cases to run (default all)
 #   DISKS="disk tmpfs"               which sets to run (default both)
+#   HUGE_FILES=1000000               files in the huge-deploy case (h); 0 skips it
 #   OUT=BENCHMARKS.md                where the report goes
 #   PUSHFS_BIN=path BIN_DESC=text    measure this binary instead of building
 #                                    (e.g. a build of HEAD while src/ is mid-edit)
@@ -354,6 +355,73 @@ for SET in $DISKS; do
   esac
 done
 
+# ---------------------------------------------------------------- huge deploy
+# Case (h), on its own mount on the real disk, once: a ByteNite app of
+# HUGE_FILES tiny files (7 distinct contents, 1000 per directory: the
+# per-file lists cost, not the bytes) written straight into the mount, then
+# its manifest. Measured: VmRSS once every file is sealed, the peak (VmHWM,
+# reset through /proc/PID/clear_refs just before the manifest is written),
+# and the time from the manifest's write until `.pushfs/wait` returns.
+# HUGE_FILES=0 skips it.
+HUGE_FILES=${HUGE_FILES:-1000000}
+HUGE_RESULT=
+bench_huge_deploy() {
+  [ "$HUGE_FILES" -gt 0 ] || return 0
+  SET=huge
+  local base=$WORK/huge app t0 t1 state rest peak
+  mkdir -p "$base/state"
+  start_mount "$base/state"
+  app=$MNT/bytenite/huge
+  log "huge: writing $HUGE_FILES files into $app"
+  python3 -c '
+import os, sys
+base, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(base)
+with open(os.path.join(base, "main.py"), "w") as f:
+    f.write("print(\"hello from a huge app\")\n")
+for i in range(n):
+    d = os.path.join(base, "d%04d" % (i // 1000))
+    if i % 1000 == 0:
+        os.mkdir(d)
+    with open(os.path.join(d, "f%03d" % (i % 1000)), "w") as f:
+        f.write("%d\n" % (i % 7))
+' "$app/app" "$HUGE_FILES"
+  pushfs_wait "$app" >/dev/null   # every file sealed; no manifest, no deploy yet
+  rest=$(rss_kib)
+  echo 5 > "/proc/$MOUNT_PID/clear_refs"
+  t0=$(now)
+  sed 's/"pushfs-bench"/"huge"/' "$SRC/benchapp/manifest.json" > "$app/manifest.json"
+  state=$(pushfs_wait "$app")
+  t1=$(now)
+  peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$MOUNT_PID/status")
+  [ "$state" = deployed ] || log "huge: the deploy ended $state: $(cat "$app/.pushfs/error")"
+  HUGE_RESULT="$(echo "$t1 - $t0" | bc -l) $rest $peak $state"
+  log "huge: $state after $(echo "$t1 - $t0" | bc -l) s, VmRSS $rest KiB before, VmHWM $peak KiB"
+  stop_mount
+  rm -rf --one-file-system "$base"   # faster than removing a million files through the mount
+}
+huge_section() {
+  [ -n "$HUGE_RESULT" ] || return 0
+  local secs rest peak state verdict="NOT met"
+  read -r secs rest peak state <<<"$HUGE_RESULT"
+  (( peak < 256 * 1024 )) && verdict=met
+  echo
+  echo "## Huge deploy"
+  echo
+  echo "(h) A ByteNite app of $HUGE_FILES tiny files (7 distinct contents, 1000 files per"
+  echo "directory) written into a fresh mount on the real disk, then its \`manifest.json\`; run once."
+  echo "Time: from writing the manifest until \`.pushfs/wait\` returns (settle 1 s, snapshot,"
+  echo "tar, upload to the emulator of \`pushfs emulate\`, a separate process). Memory of the"
+  echo "\`pushfs mount\` process: VmRSS once every file was sealed, and the peak during the deploy"
+  echo "(VmHWM, reset just before the manifest). Target: peak < 256 MiB."
+  echo
+  echo "| files | state | time until \`.pushfs/wait\` returns (s) | VmRSS before (MiB) | peak during the deploy (MiB) | target |"
+  echo "|---|---|---|---|---|---|"
+  printf '| %s | %s | %.1f | %.1f | %.1f | **%s** |\n' "$HUGE_FILES" "$state" "$secs" \
+    "$(echo "$rest / 1024" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$verdict"
+}
+bench_huge_deploy
+
 # ---------------------------------------------------------------- report
 us_per_file() { awk -v t="$1" -v n="$2" 'BEGIN { printf "%.0f", t * 1e6 / n }'; }
 per_file_table() {
@@ -507,6 +575,7 @@ target_line() { # SET CASE GOAL
     done
     printf '%.1f MiB |\n' "$(echo "${PEAK_RSS[$s]} / 1024" | bc -l)"
   done
+  huge_section
   echo
   echo "## Raw runs (seconds, in run order)"
   echo

@@ -2,19 +2,25 @@
 //!
 //! Entries point at blobs in the content store, which never change, so a
 //! deploy can read them while the user goes on editing the folder.
+//!
+//! A snapshot of a million files is a million entries, so an entry is kept
+//! small: digests as bytes rather than hex, the blob's path derived from a
+//! directory all entries share, and one list shared (`Arc`) by every stage
+//! of the deploy instead of a copy per stage.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
 use crate::ignore::IgnoreRules;
 use crate::kind::{BackendKind, IgnoreProfile};
-use crate::store::{BlobInfo, ContentStore};
+use crate::store::{object_path, BlobInfo, ContentStore, SPARSE_SUFFIX};
 
 /// The most pushfs reads into memory of a spec, manifest or ignore file.
 pub const SPEC_LIMIT: u64 = 1 << 20;
@@ -68,8 +74,12 @@ pub struct Snapshot {
     /// The app's directory name.
     pub app: String,
     pub backend: BackendKind,
-    /// Sorted by path; ignored files already removed.
-    pub entries: Vec<SnapshotEntry>,
+    /// Sorted by path; ignored files already removed. Shared, so a package
+    /// plan can own it without a copy.
+    pub entries: Arc<Vec<SnapshotEntry>>,
+    /// What the ignore rules removed, sorted by path: with `entries`, the
+    /// folder as the tree held it (what a rollback returns to).
+    pub ignored: Arc<Vec<SnapshotEntry>>,
     /// Lowercase hex SHA-256 over the entries: decides whether anything changed.
     pub digest: String,
     /// Files at the app root that the ignore rules excluded, with the rule:
@@ -98,12 +108,98 @@ pub enum EntryKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileContent {
-    pub blob: BlobInfo,
-    /// Absolute path of the immutable blob holding the bytes.
-    pub path: PathBuf,
+    pub blob: BlobId,
+    /// The directory holding the blob under its content address (see
+    /// [`object_path`]); one allocation shared by every entry.
+    pub objects: Arc<Path>,
     /// The inode, for a file with several names (hard links): packages
     /// that can say so store the content once.
     pub inode: Option<u64>,
+}
+
+impl FileContent {
+    /// Absolute path of the immutable blob holding the bytes.
+    pub fn path(&self) -> PathBuf {
+        object_path(&self.objects, &self.blob.sha256_hex())
+    }
+}
+
+/// A blob by its digests, as bytes: about 64 bytes where [`BlobInfo`]'s
+/// hex strings and their allocations take about 200.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobId {
+    pub sha256: [u8; 32],
+    /// Named by its sparse address (`<hex>.sparse`, `store/sparse.rs`).
+    pub sparse: bool,
+    /// `None` for a sparse blob, whose SHA-1 is computed only when a
+    /// backend needs it ([`BlobInfo::real_sha1`]).
+    pub sha1: Option<[u8; 20]>,
+    pub size: u64,
+}
+
+impl BlobId {
+    /// `None` if a digest is not hex of the right length.
+    pub fn from_info(info: &BlobInfo) -> Option<BlobId> {
+        let (hex_name, sparse) = match info.sha256.strip_suffix(SPARSE_SUFFIX) {
+            Some(hex_name) => (hex_name, true),
+            None => (info.sha256.as_str(), false),
+        };
+        let mut sha256 = [0; 32];
+        hex::decode_to_slice(hex_name, &mut sha256).ok()?;
+        let sha1 = match info.sha1.as_str() {
+            "" if sparse => None,
+            sha1 => {
+                let mut bytes = [0; 20];
+                hex::decode_to_slice(sha1, &mut bytes).ok()?;
+                Some(bytes)
+            }
+        };
+        Some(BlobId {
+            sha256,
+            sparse,
+            sha1,
+            size: info.size,
+        })
+    }
+
+    /// The blob's name in the store: lowercase hex SHA-256 (with
+    /// `.sparse` for a sparse address).
+    pub fn sha256_hex(&self) -> String {
+        let hex_name = hex::encode(self.sha256);
+        if self.sparse {
+            format!("{hex_name}{SPARSE_SUFFIX}")
+        } else {
+            hex_name
+        }
+    }
+
+    /// Lowercase hex SHA-1 (Cloud Foundry fingerprints); empty when not
+    /// computed yet (a sparse blob).
+    pub fn sha1_hex(&self) -> String {
+        self.sha1.map(hex::encode).unwrap_or_default()
+    }
+
+    /// The key a deploy pins the blob by: its digest and its form.
+    pub fn pin_key(&self) -> [u8; 33] {
+        let mut key = [0; 33];
+        key[..32].copy_from_slice(&self.sha256);
+        key[32] = u8::from(self.sparse);
+        key
+    }
+
+    pub fn to_info(&self) -> BlobInfo {
+        BlobInfo {
+            sha256: self.sha256_hex(),
+            sha1: self.sha1_hex(),
+            size: self.size,
+        }
+    }
+}
+
+impl std::fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobId({}, {} bytes)", self.sha256_hex(), self.size)
+    }
 }
 
 impl SnapshotEntry {
@@ -116,43 +212,52 @@ impl SnapshotEntry {
 }
 
 impl Snapshot {
-    /// Applies the ignore rules, sorts and digests. `entries` must not
-    /// contain the status directory's files.
+    /// Sorts, applies the ignore rules and digests. `entries` must not
+    /// contain the status directory's files. The list is taken, not
+    /// copied: the ignored entries move out of it and the rest stays.
     pub fn build(
         app: String,
         backend: BackendKind,
-        entries: &[SnapshotEntry],
+        mut entries: Vec<SnapshotEntry>,
         profile: &IgnoreProfile,
     ) -> Snapshot {
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let read_root = |name: &str| {
-            entries
-                .iter()
-                .find(|e| e.path == name)
+            find_in(&entries, name)
                 .and_then(|e| e.file())
                 .filter(|f| f.blob.size <= SPEC_LIMIT)
-                .and_then(|f| fs::read(&f.path).ok())
+                .and_then(|f| fs::read(f.path()).ok())
                 .map(without_bom)
         };
         let rules = IgnoreRules::new(profile, read_root);
-        let mut kept: Vec<SnapshotEntry> = entries
-            .iter()
-            .filter(|e| !rules.is_ignored(&e.path, matches!(e.kind, EntryKind::Dir)))
-            .cloned()
-            .collect();
-        kept.sort_by(|a, b| a.path.cmp(&b.path));
-        let digest = digest(&kept);
         let excluded_at_root = entries
             .iter()
             .filter(|e| !e.path.contains('/') && e.file().is_some())
             .filter_map(|e| Some((e.path.clone(), rules.why_ignored(&e.path, false)?)))
             .collect();
+        let mut ignored = Vec::new();
+        entries.retain(|e| {
+            let out = rules.is_ignored(&e.path, matches!(e.kind, EntryKind::Dir));
+            if out {
+                ignored.push(e.clone());
+            }
+            !out
+        });
+        let digest = digest(&entries);
         Snapshot {
             app,
             backend,
-            entries: kept,
+            entries: Arc::new(entries),
+            ignored: Arc::new(ignored),
             digest,
             excluded_at_root,
         }
+    }
+
+    /// The folder as the tree held it, before the ignore rules: the
+    /// packaged entries, then the ignored ones.
+    pub fn folder(&self) -> impl Iterator<Item = &SnapshotEntry> {
+        self.entries.iter().chain(self.ignored.iter())
     }
 
     /// Imports a real directory into the store and snapshots it (tests, tools).
@@ -163,19 +268,17 @@ impl Snapshot {
         store: &ContentStore,
     ) -> io::Result<Snapshot> {
         let mut entries = Vec::new();
-        walk(dir, dir, store, &mut entries)?;
+        let objects: Arc<Path> = store.objects_dir().into();
+        walk(dir, dir, store, &objects, &mut entries)?;
         let app = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(Snapshot::build(app, backend, &entries, profile))
+        Ok(Snapshot::build(app, backend, entries, profile))
     }
 
     pub fn find(&self, path: &str) -> Option<&SnapshotEntry> {
-        self.entries
-            .binary_search_by(|e| e.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.entries[i])
+        find_in(&self.entries, path)
     }
 
     /// Reads a spec or manifest of the snapshot: `Ok(None)` if absent. One
@@ -187,7 +290,7 @@ impl Snapshot {
                 path: path.to_string(),
                 size: content.blob.size,
             }),
-            Some(content) => match fs::read(&content.path) {
+            Some(content) => match fs::read(content.path()) {
                 Ok(bytes) => Ok(Some(without_bom(bytes))),
                 Err(source) => Err(SpecReadError::Io {
                     path: path.to_string(),
@@ -225,10 +328,19 @@ impl Snapshot {
     }
 }
 
+/// The entry at `path` of a list sorted by path.
+fn find_in<'a>(entries: &'a [SnapshotEntry], path: &str) -> Option<&'a SnapshotEntry> {
+    entries
+        .binary_search_by(|e| e.path.as_str().cmp(path))
+        .ok()
+        .map(|i| &entries[i])
+}
+
 fn walk(
     root: &Path,
     dir: &Path,
     store: &ContentStore,
+    objects: &Arc<Path>,
     out: &mut Vec<SnapshotEntry>,
 ) -> io::Result<()> {
     for item in fs::read_dir(dir)? {
@@ -242,7 +354,7 @@ fn walk(
             .into_owned();
         let mode = meta.permissions().mode() & 0o7777;
         let kind = if meta.is_dir() {
-            walk(root, &path, store, out)?;
+            walk(root, &path, store, objects, out)?;
             EntryKind::Dir
         } else if meta.file_type().is_symlink() {
             EntryKind::Symlink {
@@ -250,9 +362,11 @@ fn walk(
             }
         } else {
             let blob = store.import_file(&path)?;
+            let blob = BlobId::from_info(&blob)
+                .ok_or_else(|| io::Error::other("the store named a blob by a bad digest"))?;
             EntryKind::File(FileContent {
-                path: store.blob_path(&blob.sha256),
                 blob,
+                objects: objects.clone(),
                 inode: (meta.nlink() > 1).then(|| meta.ino()),
             })
         };
@@ -271,6 +385,7 @@ fn walk(
 fn digest(entries: &[SnapshotEntry]) -> String {
     let mut hasher = Sha256::new();
     let mut first_names: HashMap<u64, &str> = HashMap::new();
+    let mut sha256 = [0u8; 64];
     for entry in entries {
         let (tag, content) = match &entry.kind {
             EntryKind::File(FileContent {
@@ -280,7 +395,8 @@ fn digest(entries: &[SnapshotEntry]) -> String {
                 if let Some(inode) = f.inode {
                     first_names.insert(inode, entry.path.as_str());
                 }
-                ("F", f.blob.sha256.as_str())
+                hex::encode_to_slice(f.blob.sha256, &mut sha256).expect("64 hex digits");
+                ("F", std::str::from_utf8(&sha256).expect("hex is ASCII"))
             }
             EntryKind::Dir => ("D", ""),
             EntryKind::Symlink { target } => ("L", target.as_str()),

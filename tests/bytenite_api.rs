@@ -846,13 +846,7 @@ async fn an_unreadable_blob_fails_locally_not_as_a_network_error() {
         ],
     );
     let snapshot = env.snapshot(&dir);
-    let blob = snapshot
-        .find("app/z.bin")
-        .unwrap()
-        .file()
-        .unwrap()
-        .path
-        .clone();
+    let blob = snapshot.find("app/z.bin").unwrap().file().unwrap().path();
     fs::remove_file(blob).unwrap();
     let err = deploy(
         &env.token_config(&env.demo_token()),

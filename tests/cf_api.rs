@@ -55,7 +55,7 @@ async fn first_deploy_uploads_everything_then_only_what_changed() {
     let expected: Vec<(String, String)> = snap
         .files()
         .filter(|(e, _)| e.path != "spec.json")
-        .map(|(e, f)| (e.path.clone(), f.blob.sha1.clone()))
+        .map(|(e, f)| (e.path.clone(), f.blob.sha1_hex()))
         .collect();
     let stored: Vec<(String, String)> = package
         .iter()
@@ -81,7 +81,8 @@ async fn first_deploy_uploads_everything_then_only_what_changed() {
     let snap = h.snapshot(&client, &dir);
     for (entry, content) in snap.files().filter(|(e, _)| e.path != "spec.json") {
         assert_eq!(
-            package[&entry.path].sha1, content.blob.sha1,
+            package[&entry.path].sha1,
+            content.blob.sha1_hex(),
             "{}",
             entry.path
         );
@@ -130,7 +131,7 @@ async fn files_at_or_under_the_pool_minimum_are_always_resent() {
     }
     // The pool holds exactly-min.bin (inclusive bound) but never small.txt.
     let snap = h.snapshot(&client, &dir);
-    let sha1 = |p: &str| snap.find(p).unwrap().file().unwrap().blob.sha1.clone();
+    let sha1 = |p: &str| snap.find(p).unwrap().file().unwrap().blob.sha1_hex();
     assert!(h.emu.api.pool_has(&sha1("exactly-min.bin")));
     assert!(!h.emu.api.pool_has(&sha1("small.txt")));
 }
@@ -827,7 +828,7 @@ async fn emulator_follows_the_cloud_controller() {
     let client = h.v2_client();
     h.deploy(&client, &dir).await.0.unwrap();
     let snap = h.snapshot(&client, &dir);
-    let sha1 = |p: &str| snap.find(p).unwrap().file().unwrap().blob.sha1.clone();
+    let sha1 = |p: &str| snap.find(p).unwrap().file().unwrap().blob.sha1_hex();
     let asked = json!([
         {"sha1": sha1("big.bin"), "size": 70000, "mode": "644", "fn": "a", "extra": [1]},
         {"sha1": sha1("big.bin"), "size": 70000, "fn": "no-mode"},

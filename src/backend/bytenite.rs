@@ -495,7 +495,7 @@ impl ByteniteClient {
             report,
             &format!(
                 "package: tar of {} entries, {} bytes of files, {tar_len} bytes",
-                package.items().len(),
+                package.len(),
                 package.content_bytes()
             ),
         );

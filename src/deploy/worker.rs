@@ -133,7 +133,7 @@ pub async fn run(
             continue;
         }
         drop(live);
-        let snapshot = Snapshot::build(name, backend.kind(), &entries, &profile);
+        let snapshot = Snapshot::build(name, backend.kind(), entries, &profile);
         if let Some(remote) = backend.remote_name(&snapshot) {
             if let Err(other) = claims.claim(backend.kind(), &remote, &app.id, &snapshot.app) {
                 let message = format!(
@@ -211,30 +211,33 @@ pub async fn run(
         let resume = (!forced && status.digest.as_deref() == Some(snapshot.digest.as_str()))
             .then(|| RetryResume::from_status(&status))
             .flatten();
-        let digest = snapshot.digest.clone();
+        // The deploy takes the snapshot; the folder it keeps for the
+        // history is the same shared list, not a copy.
+        let deployed = snapshot.clone();
         if let Some(outcome) = deploy(&app, &*backend, &settings, snapshot, forced, resume).await {
             let kept = outcome != "failed" && outcome != "cancelled";
             let server = server_words(&app.status());
             let record = DeployRecord {
                 outcome,
-                digest: &digest,
+                digest: &deployed.digest,
                 server: server.as_deref(),
-                folder: kept.then_some(entries.as_slice()),
+                folder: kept.then_some(&deployed),
             };
             // Recorded while the pins hold the blobs the kept tree names.
             record_history(&app, &tree, record, settings.history_keep);
         }
         // The blobs may go now if the user deleted their files meanwhile.
         drop(pins);
-        drop(entries);
+        drop(deployed);
         give_back_memory();
     }
 }
 
-/// A deploy of a big app builds lists of every file several times over;
-/// glibc keeps freed memory in per-thread arenas for reuse, so a mount that
-/// deployed a 20,000-file app once would hold ~100 MiB for good. Handing it
-/// back after each deploy keeps an idle mount small.
+/// A deploy of a big app holds a list of every file, and its stages make
+/// many small short-lived allocations on several threads; glibc keeps freed
+/// memory in per-thread arenas for reuse, so a mount that deployed a big app
+/// once would keep tens of MiB for good. Handing it back after each deploy
+/// keeps an idle mount small.
 fn give_back_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it has no inputs.
@@ -437,7 +440,7 @@ async fn renew(app: &AppDeploy, backend: &dyn Backend, tree: &Weak<Tree>, blocks
         return;
     };
     drop(live);
-    let snapshot = Snapshot::build(name, backend.kind(), &entries, &backend.ignore_profile());
+    let snapshot = Snapshot::build(name, backend.kind(), entries, &backend.ignore_profile());
     let report = StatusReport { app };
     let stopped = app.stopped().clone();
     let result = tokio::select! {

@@ -45,7 +45,7 @@ impl Txn<'_> {
         &mut self,
         app: &str,
         line: &HistoryLine,
-        tree: Option<&[KeptEntry]>,
+        tree: Option<&mut dyn Iterator<Item = KeptEntry>>,
     ) -> MetaResult<i64> {
         self.conn
             .prepare_cached(
@@ -75,7 +75,7 @@ impl Txn<'_> {
         &mut self,
         app: &str,
         digest: &str,
-        entries: &[KeptEntry],
+        entries: &mut dyn Iterator<Item = KeptEntry>,
         used: i64,
     ) -> MetaResult<()> {
         let kept = self

@@ -27,7 +27,6 @@ mod txn;
 mod wal_check;
 mod xattr;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -65,9 +64,8 @@ pub struct MetaStore {
 /// What every transaction works with besides the connection.
 pub(crate) struct EngineParts {
     store: Arc<ContentStore>,
-    /// Blobs a deploy is reading, by SHA-256, with how many pins hold each.
-    /// Locked after `conn`, never before.
-    pins: Mutex<HashMap<String, u32>>,
+    /// Blobs deploys are reading. Locked after `conn`, never before.
+    pins: Mutex<pins::PinTable>,
     /// Room that lets deletes commit on a full disk.
     reserve: Reserve,
     /// The next inode number: never reused while mounted, as the kernel
@@ -111,7 +109,7 @@ impl MetaStore {
             wal: checkpoint::wal_path(&path),
             parts: EngineParts {
                 store,
-                pins: Mutex::new(HashMap::new()),
+                pins: Mutex::new(pins::PinTable::default()),
                 reserve,
                 next_ino: AtomicU64::new(max_ino as u64 + 1),
             },
@@ -152,33 +150,23 @@ impl MetaStore {
         sync_wal(&conn, &self.path)
     }
 
-    /// Keeps `sha256`s on disk until the returned pins drop, even if their
-    /// last reference goes meanwhile.
-    pub fn pin(self: &Arc<Self>, sha256s: impl IntoIterator<Item = String>) -> BlobPins {
-        let sha256s: Vec<String> = sha256s.into_iter().collect();
-        let mut pins = self.parts.pins.lock();
-        for sha in &sha256s {
-            *pins.entry(sha.clone()).or_default() += 1;
-        }
-        BlobPins::new(self.clone(), sha256s)
+    /// Keeps the blobs named by `sha256s` on disk until the returned pins
+    /// drop, even if their last reference goes meanwhile.
+    pub fn pin(self: &Arc<Self>, sha256s: impl IntoIterator<Item = pins::Sha256>) -> BlobPins {
+        let pins = BlobPins::new(self.clone(), sha256s);
+        self.parts.pins.lock().add(pins.set().clone());
+        pins
     }
 
     /// Drops pins; a blob that lost its last reference while pinned goes now.
-    fn unpin(&self, sha256s: &[String]) {
+    fn unpin(&self, set: &Arc<[pins::Sha256]>) {
         let conn = self.conn.lock();
         let mut pins = self.parts.pins.lock();
-        for sha in sha256s {
-            let Some(count) = pins.get_mut(sha) else {
-                continue;
-            };
-            *count -= 1;
-            if *count > 0 {
-                continue;
-            }
-            pins.remove(sha);
-            match txn::blob_referenced(&conn, sha) {
+        for sha in pins.remove(set) {
+            let sha = pins::name_of(sha);
+            match txn::blob_referenced(&conn, &sha) {
                 Ok(true) => {}
-                Ok(false) => self.parts.store.remove_blob(sha),
+                Ok(false) => self.parts.store.remove_blob(&sha),
                 Err(err) => {
                     tracing::warn!(%err, "cannot check a blob after a deploy; the sweep at the next mount decides")
                 }

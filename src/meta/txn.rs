@@ -222,7 +222,7 @@ impl<'a> Txn<'a> {
         for sha in std::mem::take(&mut self.freed_blobs) {
             // A later step of the same transaction may have named it again
             // (a rollback drops a tree and adds one sharing its blobs).
-            if !pins.contains_key(&sha) && blob_referenced(&self.conn, &sha).is_ok_and(|n| !n) {
+            if !pins.contains(&sha) && blob_referenced(&self.conn, &sha).is_ok_and(|n| !n) {
                 self.engine.store.remove_blob(&sha);
             }
         }
@@ -246,9 +246,7 @@ impl<'a> Txn<'a> {
         let _ = self.conn.execute_batch("ROLLBACK");
         let pins = self.engine.pins.lock();
         for sha in self.linked.drain(..) {
-            if !pins.contains_key(&sha)
-                && blob_referenced(&self.conn, &sha).is_ok_and(|named| !named)
-            {
+            if !pins.contains(&sha) && blob_referenced(&self.conn, &sha).is_ok_and(|named| !named) {
                 self.engine.store.remove_blob(&sha);
             }
         }
@@ -578,6 +576,14 @@ impl<'a> Txn<'a> {
     /// Every inode under `root`, parents before children, with its path.
     pub fn walk(&self, root: Ino) -> MetaResult<Vec<WalkEntry>> {
         let mut out = Vec::new();
+        self.walk_each(root, |path, row| out.push(WalkEntry { path, row }))?;
+        Ok(out)
+    }
+
+    /// Hands every inode under `root` to `visit`, parents before children,
+    /// with its path: a million-file app is never a list of rows at once,
+    /// only the directories still to walk are.
+    pub fn walk_each(&self, root: Ino, mut visit: impl FnMut(String, InodeRow)) -> MetaResult<()> {
         let mut pending = vec![(String::new(), root)];
         while let Some((prefix, dir)) = pending.pop() {
             for (name, row) in self.children(dir)? {
@@ -589,10 +595,10 @@ impl<'a> Txn<'a> {
                 if row.kind == InodeKind::Dir {
                     pending.push((path.clone(), row.ino));
                 }
-                out.push(WalkEntry { path, row });
+                visit(path, row);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Inodes with no name left: unlinked while open when pushfs stopped.

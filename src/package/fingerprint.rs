@@ -45,10 +45,10 @@ impl Fingerprint {
 /// A SHA-1 that cannot be read gives an empty one, which no pool holds:
 /// the file then goes in the zip, whose read reports the error.
 fn real_sha1(content: &FileContent) -> String {
-    match content.blob.real_sha1(&content.path) {
+    match content.blob.to_info().real_sha1(&content.path()) {
         Ok(sha1) => sha1.to_ascii_lowercase(),
         Err(err) => {
-            tracing::warn!(%err, blob = %content.blob.sha256, "cannot compute the SHA-1 of a sparse blob");
+            tracing::warn!(%err, blob = %content.blob.sha256_hex(), "cannot compute the SHA-1 of a sparse blob");
             String::new()
         }
     }
@@ -103,23 +103,23 @@ impl PoolWindow {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use std::path::Path;
 
     use super::*;
-    use crate::snapshot::EntryKind;
-    use crate::store::BlobInfo;
+    use crate::snapshot::{BlobId, EntryKind};
 
     fn file(path: &str, mode: u32, size: u64) -> SnapshotEntry {
         SnapshotEntry {
             path: path.into(),
             mode,
             kind: EntryKind::File(FileContent {
-                blob: BlobInfo {
-                    sha256: "00".repeat(32),
-                    sha1: "AB".repeat(20),
+                blob: BlobId {
+                    sha256: [0; 32],
+                    sparse: false,
+                    sha1: Some([0xAB; 20]),
                     size,
                 },
-                path: PathBuf::from("/nonexistent"),
+                objects: Path::new("/nonexistent").into(),
                 inode: None,
             }),
             mtime: std::time::SystemTime::UNIX_EPOCH,

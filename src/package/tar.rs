@@ -9,14 +9,16 @@
 //! A file with several names (hard links) is stored once, under the first
 //! of its names in the archive; the others are hard-link entries to it.
 //!
-//! A package is a plan ([`TarPackage`]) that owns what it needs, so it can be
-//! moved onto a blocking thread and written into a pipe while the upload
-//! streams; [`TarPackage::size`] knows the archive's length without reading
+//! A package is a plan ([`TarPackage`]) that owns what it needs (the
+//! snapshot's shared list and which of its entries go in, never a copy of
+//! them), so it can be moved onto a blocking thread and written into a pipe
+//! while the upload streams; [`TarPackage::size`] knows the archive's length without reading
 //! any file, for a `Content-Length` ahead of the bytes.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tar::{EntryType, Header};
 
@@ -64,10 +66,55 @@ impl TarBody {
     }
 }
 
-/// The entries of an archive, kept sorted by path with unique paths.
+/// The entries of an archive: a snapshot's, picked and perhaps re-rooted
+/// under a directory, plus entries added one by one, which replace a
+/// snapshot entry of the same path. The snapshot's list is shared, not
+/// copied: a million-file package costs an index per entry until its items
+/// are made, one at a time, as the archive is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TarPackage {
-    items: Vec<TarItem>,
+    from_snapshot: Option<SnapshotPart>,
+    /// Sorted by path, unique.
+    added: Vec<TarItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SnapshotPart {
+    entries: Arc<Vec<SnapshotEntry>>,
+    /// Indices into `entries` of what the package carries, ascending (so in
+    /// path order).
+    picked: Vec<u32>,
+    /// The directory the entries are stored under (`app` for `app/…`).
+    under: Option<String>,
+}
+
+impl SnapshotPart {
+    fn path_of(&self, entry: &SnapshotEntry) -> String {
+        match &self.under {
+            Some(dir) => format!("{dir}/{}", entry.path),
+            None => entry.path.clone(),
+        }
+    }
+
+    fn items(&self) -> impl Iterator<Item = TarItem> + '_ {
+        self.picked.iter().map(|&i| {
+            let entry = &self.entries[i as usize];
+            TarItem::from_entry(self.path_of(entry), entry)
+        })
+    }
+
+    fn get(&self, path: &str) -> Option<TarItem> {
+        let own = match &self.under {
+            Some(dir) => path.strip_prefix(dir.as_str())?.strip_prefix('/')?,
+            None => path,
+        };
+        let at = self
+            .entries
+            .binary_search_by(|e| e.path.as_str().cmp(own))
+            .ok()?;
+        self.picked.binary_search(&(at as u32)).ok()?;
+        Some(TarItem::from_entry(path.to_string(), &self.entries[at]))
+    }
 }
 
 impl TarPackage {
@@ -77,37 +124,81 @@ impl TarPackage {
 
     /// Every entry of `snapshot` that `keep` accepts, under the same path.
     pub fn from_snapshot(snapshot: &Snapshot, keep: impl Fn(&SnapshotEntry) -> bool) -> Self {
-        let mut package = TarPackage::new();
-        for entry in snapshot.entries.iter().filter(|e| keep(e)) {
-            package.insert(TarItem::from_entry(entry.path.clone(), entry));
+        Self::picked(snapshot, None, keep)
+    }
+
+    /// Every entry of `snapshot` that `keep` accepts, stored under `dir/`.
+    pub fn from_snapshot_under(
+        snapshot: &Snapshot,
+        dir: &str,
+        keep: impl Fn(&SnapshotEntry) -> bool,
+    ) -> Self {
+        Self::picked(snapshot, Some(dir.to_string()), keep)
+    }
+
+    fn picked(
+        snapshot: &Snapshot,
+        under: Option<String>,
+        keep: impl Fn(&SnapshotEntry) -> bool,
+    ) -> Self {
+        let picked = (0..snapshot.entries.len())
+            .filter(|&i| keep(&snapshot.entries[i]))
+            .map(|i| u32::try_from(i).expect("fewer than 4 billion entries"))
+            .collect();
+        TarPackage {
+            from_snapshot: Some(SnapshotPart {
+                entries: snapshot.entries.clone(),
+                picked,
+                under,
+            }),
+            added: Vec::new(),
         }
-        package
     }
 
     /// Adds `item`, replacing an entry with the same path.
     pub fn insert(&mut self, item: TarItem) {
         match self
-            .items
+            .added
             .binary_search_by(|i| i.path.as_str().cmp(&item.path))
         {
-            Ok(at) => self.items[at] = item,
-            Err(at) => self.items.insert(at, item),
+            Ok(at) => self.added[at] = item,
+            Err(at) => self.added.insert(at, item),
         }
     }
 
-    pub fn items(&self) -> &[TarItem] {
-        &self.items
+    /// The entries in archive order, each made as it is asked for.
+    pub fn items(&self) -> impl Iterator<Item = TarItem> + '_ {
+        let base = self.from_snapshot.iter().flat_map(SnapshotPart::items);
+        Merged {
+            base: base.peekable(),
+            added: self.added.iter().peekable(),
+        }
+    }
+
+    /// The entry stored under `path`.
+    pub fn get(&self, path: &str) -> Option<TarItem> {
+        if let Ok(at) = self.added.binary_search_by(|i| i.path.as_str().cmp(path)) {
+            return Some(self.added[at].clone());
+        }
+        self.from_snapshot.as_ref()?.get(path)
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        self.items
-            .binary_search_by(|i| i.path.as_str().cmp(path))
-            .is_ok()
+        self.get(path).is_some()
+    }
+
+    /// How many entries the archive holds.
+    pub fn len(&self) -> usize {
+        self.items().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items().next().is_none()
     }
 
     /// Bytes of regular-file content, before headers and padding.
     pub fn content_bytes(&self) -> u64 {
-        self.items.iter().map(|i| i.body.data_len()).sum()
+        self.items().map(|i| i.body.data_len()).sum()
     }
 
     /// Writes the archive to `out` and returns its length in bytes.
@@ -126,23 +217,51 @@ impl TarPackage {
             inner: out,
             count: 0,
         });
-        let mut first_names: HashMap<u64, &str> = HashMap::new();
-        for item in &self.items {
+        let mut first_names: HashMap<u64, String> = HashMap::new();
+        for item in self.items() {
             if let TarBody::Blob {
                 inode: Some(inode), ..
             } = item.body
             {
                 if let Some(first) = first_names.get(&inode) {
-                    append_hard_link(&mut builder, item, first)?;
+                    append_hard_link(&mut builder, &item, first)?;
                     continue;
                 }
-                first_names.insert(inode, &item.path);
+                first_names.insert(inode, item.path.clone());
             }
-            append(&mut builder, item, zeros)?;
+            append(&mut builder, &item, zeros)?;
         }
         let mut counted = builder.into_inner()?;
         counted.flush()?;
         Ok(counted.count)
+    }
+}
+
+/// The snapshot's items and the added ones, merged by path; an added item
+/// replaces a snapshot item of the same path.
+struct Merged<'a, B: Iterator<Item = TarItem>> {
+    base: std::iter::Peekable<B>,
+    added: std::iter::Peekable<std::slice::Iter<'a, TarItem>>,
+}
+
+impl<B: Iterator<Item = TarItem>> Iterator for Merged<'_, B> {
+    type Item = TarItem;
+
+    fn next(&mut self) -> Option<TarItem> {
+        let order = match (self.base.peek(), self.added.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(b), Some(a)) => b.path.cmp(&a.path),
+        };
+        match order {
+            std::cmp::Ordering::Less => self.base.next(),
+            std::cmp::Ordering::Equal => {
+                self.base.next();
+                self.added.next().cloned()
+            }
+            std::cmp::Ordering::Greater => self.added.next().cloned(),
+        }
     }
 }
 
@@ -155,7 +274,7 @@ impl TarItem {
                 target: target.clone(),
             },
             EntryKind::File(content) => TarBody::Blob {
-                path: content.path.clone(),
+                path: content.path(),
                 size: content.blob.size,
                 inode: content.inode,
             },
@@ -446,7 +565,7 @@ mod tests {
                 body: TarBody::Bytes(path.as_bytes().to_vec()),
             });
         }
-        let paths: Vec<_> = package.items().iter().map(|i| i.path.as_str()).collect();
+        let paths: Vec<_> = package.items().map(|i| i.path).collect();
         assert_eq!(paths, ["a", "b", "c"]);
         assert!(package.contains("b"));
         assert_eq!(package.content_bytes(), 3);

@@ -91,16 +91,14 @@ pub fn write_zip<'a, W: Write + Seek>(
                 let options = options.large_file(content.blob.size >= ZIP64_THRESHOLD);
                 zip.start_file(&entry.path, options)?;
                 // Holes come as zeros made in memory, not read from the disk.
-                let blob =
-                    BlobReader::open(&content.path).map_err(|source| ZipWriteError::Read {
-                        path: content.path.clone(),
-                        source,
-                    })?;
-                let mut blob = CountingReader::new(blob, read.clone());
-                io::copy(&mut blob, &mut zip).map_err(|source| ZipWriteError::Read {
-                    path: content.path.clone(),
+                let path = content.path();
+                let blob = BlobReader::open(&path).map_err(|source| ZipWriteError::Read {
+                    path: path.clone(),
                     source,
                 })?;
+                let mut blob = CountingReader::new(blob, read.clone());
+                io::copy(&mut blob, &mut zip)
+                    .map_err(|source| ZipWriteError::Read { path, source })?;
             }
         }
     }
@@ -230,7 +228,7 @@ mod tests {
         let mut snap =
             Snapshot::from_dir(&app, BackendKind::Cf, &IgnoreProfile::default(), &store).unwrap();
         // Two imports must not differ by the second they were written in.
-        for entry in &mut snap.entries {
+        for entry in std::sync::Arc::make_mut(&mut snap.entries) {
             entry.mtime = mtime();
         }
         snap
@@ -252,7 +250,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let snap = snapshot(tmp.path());
         let a = zip_bytes(&snap.entries);
-        let mut reversed = snap.entries.clone();
+        let mut reversed = snap.entries.to_vec();
         reversed.reverse();
         let b = zip_bytes(&reversed);
         assert_eq!(a, b);
@@ -333,7 +331,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let snap = snapshot(tmp.path());
         let read = ByteCounter::new();
-        let (mut file, summary) = write_zip_to_temp(&snap.entries, tmp.path(), &read).unwrap();
+        let (mut file, summary) =
+            write_zip_to_temp(snap.entries.iter(), tmp.path(), &read).unwrap();
         let content: u64 = snap.files().map(|(_, f)| f.blob.size).sum();
         assert_eq!(
             read.get(),

@@ -57,6 +57,13 @@ pub struct ContentStore {
     next_temp: AtomicU64,
 }
 
+/// A blob's file under an objects directory: fanned out by the first two
+/// hex digits of its SHA-256, so no directory holds millions of names.
+pub fn object_path(objects: &Path, sha256: &str) -> PathBuf {
+    let (prefix, rest) = sha256.split_at(2.min(sha256.len()));
+    objects.join(prefix).join(rest)
+}
+
 impl ContentStore {
     /// Opens (creating if needed) the store under `root`. Temp files left
     /// by a previous run stay until [`ContentStore::set_aside_temp`], so the
@@ -78,8 +85,12 @@ impl ContentStore {
 
     /// Where the blob with this SHA-256 lives (it may not exist).
     pub fn blob_path(&self, sha256: &str) -> PathBuf {
-        let (prefix, rest) = sha256.split_at(2.min(sha256.len()));
-        self.root.join("objects").join(prefix).join(rest)
+        object_path(&self.objects_dir(), sha256)
+    }
+
+    /// Where the blobs live: `objects/ab/cdef…` under the store's root.
+    pub fn objects_dir(&self) -> PathBuf {
+        self.root.join("objects")
     }
 
     pub fn has_blob(&self, sha256: &str) -> bool {

@@ -7,6 +7,6 @@ mod blobs;
 pub mod lost_found;
 mod sparse;
 
-pub use blobs::{hash_file, BlobInfo, ContentStore};
+pub use blobs::{hash_file, object_path, BlobInfo, ContentStore};
 pub use lost_found::{lost_found_dir, SetAside, LOST_FOUND_DIR};
-pub use sparse::{looks_sparse, seek, BlobReader};
+pub use sparse::{looks_sparse, seek, BlobReader, SPARSE_SUFFIX};

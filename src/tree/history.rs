@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{app_name, AppId, Ino, Tree, TreeError, TreeResult};
 use crate::meta::{HistoryLine, InodeKind, InodeRow, KeptEntry, NewInode};
-use crate::snapshot::{EntryKind, FileContent, Snapshot, SnapshotEntry};
+use crate::snapshot::{BlobId, EntryKind, FileContent, Snapshot, SnapshotEntry};
 
 /// The shortest digest prefix `rollback` accepts, as git does.
 const MIN_PREFIX: usize = 4;
@@ -21,8 +23,9 @@ pub struct DeployRecord<'a> {
     pub digest: &'a str,
     /// The server's hash, revision or id, as `key=value` words.
     pub server: Option<&'a str>,
-    /// The folder as it was deployed, to keep for a rollback.
-    pub folder: Option<&'a [SnapshotEntry]>,
+    /// The snapshot deployed: its folder (before the ignore rules) is
+    /// kept for a rollback.
+    pub folder: Option<&'a Snapshot>,
 }
 
 /// What a rollback did.
@@ -40,7 +43,8 @@ impl Tree {
     /// only the `keep` most recent kept trees stay. An app removed
     /// meanwhile records nothing.
     pub fn record_deploy(&self, app: &AppId, record: DeployRecord, keep: usize) -> TreeResult<()> {
-        let folder: Option<Vec<KeptEntry>> = record.folder.map(|f| f.iter().map(kept).collect());
+        // Streamed into the engine: the kept tree is never a second list.
+        let mut folder = record.folder.map(|s| s.folder().map(kept));
         let mut txn = self.meta.begin()?;
         if self.app_root(app).is_none() {
             return Ok(());
@@ -52,7 +56,13 @@ impl Tree {
             server: record.server.map(str::to_string),
             kept: folder.is_some(),
         };
-        txn.add_history(&app.0, &line, folder.as_deref())?;
+        txn.add_history(
+            &app.0,
+            &line,
+            folder
+                .as_mut()
+                .map(|f| f as &mut dyn Iterator<Item = KeptEntry>),
+        )?;
         if folder.is_some() {
             txn.prune_kept_trees(&app.0, keep)?;
         }
@@ -122,16 +132,18 @@ impl Tree {
             return Err(TreeError::KeptTreeDamaged(target));
         }
         let walked = txn.walk(root)?;
+        let objects: Arc<Path> = self.store.objects_dir().into();
         let mut current = Vec::with_capacity(walked.len());
         for item in &walked {
             current.push(
-                self.entry_of(&item.path, &item.row)
+                self.entry_of(&item.path, &item.row, &objects)
                     .ok_or(TreeError::AppBusy)?,
             );
         }
         let name = app_name(&txn, root);
         let profile = self.hooks.ignore_profile(backend);
-        let digest = Snapshot::build(name, backend, &current, &profile).digest;
+        let current = Snapshot::build(name, backend, current, &profile);
+        let digest = current.digest.clone();
         if digest == target {
             return Ok(RolledBack {
                 to: target,
@@ -145,8 +157,7 @@ impl Tree {
             server: None,
             kept: true,
         };
-        let current: Vec<KeptEntry> = current.iter().map(kept).collect();
-        txn.add_history(&app.0, &replaced, Some(&current))?;
+        txn.add_history(&app.0, &replaced, Some(&mut current.folder().map(kept)))?;
 
         // Children before parents: every directory is empty when it goes.
         let mut dirs: HashMap<&str, Ino> = HashMap::from([("", root)]);
@@ -238,9 +249,14 @@ impl Tree {
         })
     }
 
-    /// One walked inode as a snapshot entry; `None` for a file whose bytes
-    /// are still in a temp file.
-    pub(super) fn entry_of(&self, path: &str, row: &InodeRow) -> Option<SnapshotEntry> {
+    /// One walked inode as a snapshot entry, its blob under `objects` (the
+    /// store's); `None` for a file whose bytes are still in a temp file.
+    pub(super) fn entry_of(
+        &self,
+        path: &str,
+        row: &InodeRow,
+        objects: &Arc<Path>,
+    ) -> Option<SnapshotEntry> {
         let kind = match row.kind {
             InodeKind::Dir => EntryKind::Dir,
             InodeKind::Symlink => EntryKind::Symlink {
@@ -248,8 +264,8 @@ impl Tree {
             },
             InodeKind::File => match (&row.blob, &row.temp) {
                 (Some(blob), None) => EntryKind::File(FileContent {
-                    path: self.store.blob_path(&blob.sha256),
-                    blob: blob.clone(),
+                    blob: BlobId::from_info(blob)?,
+                    objects: objects.clone(),
                     inode: (row.nlink > 1).then_some(row.ino),
                 }),
                 _ => return None,
@@ -274,7 +290,7 @@ fn kept(entry: &SnapshotEntry) -> KeptEntry {
         EntryKind::Dir => (InodeKind::Dir, None, None, None),
         EntryKind::File(content) => (
             InodeKind::File,
-            Some(content.blob.clone()),
+            Some(content.blob.to_info()),
             None,
             content.inode,
         ),

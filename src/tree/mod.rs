@@ -317,7 +317,9 @@ impl Tree {
 
     /// The app's entries for a snapshot (status files excluded), its name,
     /// and pins that keep their blobs until the deploy is done. `None` if
-    /// the app is gone or a file is still being written.
+    /// the app is gone or a file is still being written. The engine's rows
+    /// are turned into entries as they are read: a million-file app is one
+    /// list of compact entries, never a list of rows beside it.
     pub fn snapshot_entries(
         &self,
         app: &AppId,
@@ -325,23 +327,24 @@ impl Tree {
         let root = self.app_root(app)?;
         let txn = self.meta.read().ok()?;
         let name = app_name(&txn, root);
-        let walked = txn.walk(root).ok()?;
-        let mut entries = Vec::with_capacity(walked.len());
+        let objects: Arc<Path> = self.store.objects_dir().into();
+        let mut entries = Vec::new();
         // Files whose bytes are still in a temp file: open for writing, or
         // closed and waiting for their seal. The deploy decides whether its
         // package would carry them.
         let mut being_written = Vec::new();
-        for item in walked {
-            match self.entry_of(&item.path, &item.row) {
+        txn.walk_each(root, |path, row| {
+            match self.entry_of(&path, &row, &objects) {
                 Some(entry) => entries.push(entry),
-                None => being_written.push(item.path),
+                None => being_written.push(path),
             }
-        }
+        })
+        .ok()?;
         // Pinned under the engine's lock: no blob can go in between.
         let pins = self.meta.pin(
             entries
                 .iter()
-                .filter_map(|e| e.file().map(|f| f.blob.sha256.clone())),
+                .filter_map(|e| e.file().map(|f| f.blob.pin_key())),
         );
         drop(txn);
         Some((name, entries, being_written, pins))

@@ -880,12 +880,13 @@ fn record_deployed(f: &Fixture, keep: usize) -> String {
     let app = f.app_id();
     let (name, entries, _, _pins) = f.tree().snapshot_entries(&app).unwrap();
     let profile = crate::kind::IgnoreProfile::default();
-    let digest = crate::snapshot::Snapshot::build(name, BackendKind::Cf, &entries, &profile).digest;
+    let snapshot = crate::snapshot::Snapshot::build(name, BackendKind::Cf, entries, &profile);
+    let digest = snapshot.digest.clone();
     let record = DeployRecord {
         outcome: "deployed",
         digest: &digest,
         server: Some("revision=1"),
-        folder: Some(&entries),
+        folder: Some(&snapshot),
     };
     f.tree().record_deploy(&app, record, keep).unwrap();
     digest

@@ -83,11 +83,15 @@ impl Backend for ScriptedBackend {
         report: &dyn Report,
     ) -> Result<DeployOutcome, DeployError> {
         let mut kept = snapshot.clone();
-        for entry in &mut kept.entries {
+        // The copies keep the store's layout, so an entry finds them as it
+        // found the blobs.
+        let copies: std::sync::Arc<std::path::Path> = self.copies.path().into();
+        for entry in std::sync::Arc::make_mut(&mut kept.entries) {
             if let EntryKind::File(content) = &mut entry.kind {
-                let copy = self.copies.path().join(&content.blob.sha256);
-                std::fs::copy(&content.path, &copy).expect("the blob is there during the deploy");
-                content.path = copy;
+                let copy = pushfs::store::object_path(&copies, &content.blob.sha256_hex());
+                std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+                std::fs::copy(content.path(), &copy).expect("the blob is there during the deploy");
+                content.objects = copies.clone();
             }
         }
         self.received.lock().push(kept);

@@ -72,27 +72,19 @@ pub fn bundle(snapshot: &Snapshot) -> Result<Bundle, BundleError> {
     let mut package = match layout {
         Layout::AppDir => TarPackage::from_snapshot(snapshot, |e| !is_spec(e)),
         Layout::Flat => {
-            let mut package = TarPackage::new();
+            let mut package = TarPackage::from_snapshot_under(snapshot, APP_DIR, |e| !is_spec(e));
             package.insert(TarItem {
                 path: APP_DIR.to_string(),
                 mode: 0o755,
                 body: TarBody::Dir,
             });
-            for entry in snapshot.entries.iter().filter(|e| !is_spec(e)) {
-                package.insert(TarItem::from_entry(
-                    format!("{APP_DIR}/{}", entry.path),
-                    entry,
-                ));
-            }
             package
         }
     };
 
     let entry_path = format!("{APP_DIR}/{}", app.entrypoint);
     let entry_ok = package
-        .items()
-        .iter()
-        .find(|i| i.path == entry_path)
+        .get(&entry_path)
         .is_some_and(|i| !matches!(i.body, TarBody::Dir));
     if !entry_ok {
         let (wanted, hint) = match layout {
@@ -136,22 +128,12 @@ mod tests {
         Snapshot::from_dir(dir, BackendKind::Bytenite, &IgnoreProfile::default(), store).unwrap()
     }
 
-    fn paths(bundle: &Bundle) -> Vec<&str> {
-        bundle
-            .package
-            .items()
-            .iter()
-            .map(|i| i.path.as_str())
-            .collect()
+    fn paths(bundle: &Bundle) -> Vec<String> {
+        bundle.package.items().map(|i| i.path).collect()
     }
 
     fn manifest_bytes(bundle: &Bundle) -> serde_json::Value {
-        let item = bundle
-            .package
-            .items()
-            .iter()
-            .find(|i| i.path == MANIFEST_FILE)
-            .unwrap();
+        let item = bundle.package.get(MANIFEST_FILE).unwrap();
         let TarBody::Bytes(bytes) = &item.body else {
             panic!("generated")
         };

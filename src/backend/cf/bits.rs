@@ -120,9 +120,8 @@ pub fn zip_dir(entries: &[&SnapshotEntry]) -> PathBuf {
     entries
         .iter()
         .find_map(|e| e.file())
-        .and_then(|f| f.path.parent())
+        .and_then(|f| f.path().parent().map(Path::to_path_buf))
         .filter(|dir| dir.is_dir())
-        .map(Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir)
 }
 

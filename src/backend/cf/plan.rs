@@ -201,7 +201,7 @@ fn source_at(
     match snapshot.find(&clean).map(|e| &e.kind) {
         Some(EntryKind::Dir) => Ok(AppSource::Folder(clean)),
         Some(EntryKind::File(content)) => {
-            if is_zip(&content.path) {
+            if is_zip(&content.path()) {
                 Ok(AppSource::Archive(clean))
             } else {
                 Err(invalid(format!(

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use sha1::Sha1;
@@ -17,8 +18,8 @@ use super::plan::{AppSource, DeployPlan};
 use crate::backend::DeployError;
 use crate::ignore::IgnoreRules;
 use crate::kind::IgnoreProfile;
-use crate::snapshot::{EntryKind, FileContent, Snapshot, SnapshotEntry};
-use crate::store::BlobInfo;
+use crate::snapshot::{BlobId, EntryKind, FileContent, Snapshot, SnapshotEntry};
+use crate::store::{object_path, BlobInfo};
 
 /// The Cloud Controller's `max_package_size`: an archive that unpacks to
 /// more is refused before anything is sent.
@@ -59,7 +60,7 @@ impl<'a> AppBits<'a> {
                 let archive = snapshot
                     .find(path)
                     .and_then(|e| e.file())
-                    .map(|f| f.path.clone())
+                    .map(|f| f.path())
                     .ok_or_else(|| {
                         DeployError::InvalidSpec(format!("{path} is no longer in the app folder"))
                     })?;
@@ -149,6 +150,9 @@ fn unpack(name: &str, archive: &Path) -> Result<(Vec<SnapshotEntry>, TempDir), D
     let scratch = tempfile::Builder::new()
         .prefix("pushfs-archive-")
         .tempdir()?;
+    // The unpacked files are named by content, as in the store, so an entry
+    // finds its bytes the same way a snapshot's does.
+    let objects: Arc<Path> = scratch.path().join("objects").into();
     let mut entries = Vec::with_capacity(zip.len());
     let mut total: u64 = 0;
     for i in 0..zip.len() {
@@ -197,13 +201,19 @@ fn unpack(name: &str, archive: &Path) -> Result<(Vec<SnapshotEntry>, TempDir), D
         }
         let out = scratch.path().join(format!("{i}"));
         let blob = copy_hashed(&mut entry, &out, ARCHIVE_LIMIT)
+            .and_then(|blob| {
+                let named = object_path(&objects, &blob.sha256);
+                std::fs::create_dir_all(named.parent().unwrap_or(&objects))?;
+                std::fs::rename(&out, &named)?;
+                BlobId::from_info(&blob).ok_or_else(|| io::Error::other("bad digest"))
+            })
             .map_err(|err| invalid(format!("entry {path} cannot be unpacked: {err}")))?;
         entries.push(SnapshotEntry {
             path,
             mode: unix.map(|m| m & 0o7777).unwrap_or(0o644),
             kind: EntryKind::File(FileContent {
                 blob,
-                path: out,
+                objects: objects.clone(),
                 inode: None,
             }),
             mtime,
@@ -277,9 +287,9 @@ mod tests {
         assert_eq!(paths, ["META-INF", "META-INF/MANIFEST.MF", "a.class"]);
         let class = entries[2].file().unwrap();
         assert_eq!(class.blob.size, 4);
-        assert_eq!(class.blob.sha1, hex::encode(Sha1::digest(b"cafe")));
-        assert_eq!(std::fs::read(&class.path).unwrap(), b"cafe");
-        assert!(class.path.starts_with(scratch.path()));
+        assert_eq!(class.blob.sha1_hex(), hex::encode(Sha1::digest(b"cafe")));
+        assert_eq!(std::fs::read(class.path()).unwrap(), b"cafe");
+        assert!(class.path().starts_with(scratch.path()));
     }
 
     #[test]
