@@ -399,3 +399,50 @@ fn a_file_closed_right_before_an_unmount_leaves_a_clean_stop() {
         );
     }
 }
+
+/// A reader that opened a file while it was being written shares the
+/// writer's temp file (the kernel reads it directly): it sees a later
+/// writer's bytes too, and the file counts as being written, named in
+/// `waiting_for`, until the reader closes.
+#[test]
+fn a_reader_opened_during_a_write_sees_later_writers_and_is_named_while_open() {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let (backend, all) = scripted_set();
+    let t = TestMount::with_backends(all);
+    let app = t.app("cf", "follow");
+    fs::create_dir(&app).unwrap();
+    spec(&app);
+    assert_eq!(wait(&app), "deployed");
+    let deploys = backend.deploys();
+
+    let path = app.join("server.log");
+    let mut writer = fs::File::create(&path).unwrap();
+    writer.write_all(b"one\n").unwrap();
+    let reader = fs::File::open(&path).unwrap();
+    writer.write_all(b"two\n").unwrap();
+    drop(writer);
+    let mut again = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    again.write_all(b"three\n").unwrap();
+    drop(again);
+    let mut seen = vec![0u8; 14];
+    reader.read_exact_at(&mut seen, 0).unwrap();
+    assert_eq!(seen, b"one\ntwo\nthree\n");
+    assert_eq!(reader.metadata().unwrap().len(), 14, "fstat and read agree");
+
+    eventually("server.log named in waiting_for", || {
+        status_json(&app)["waiting_for"] == serde_json::json!(["server.log"])
+    });
+    assert_eq!(
+        backend.deploys(),
+        deploys,
+        "nothing deploys while it is open"
+    );
+    drop(reader);
+    assert_eq!(wait(&app), "deployed");
+    assert_eq!(backend.deploys(), deploys + 1);
+    assert_eq!(
+        backend.last().read("server.log").unwrap().as_deref(),
+        Some(&b"one\ntwo\nthree\n"[..])
+    );
+}
