@@ -446,3 +446,35 @@ fn a_reader_opened_during_a_write_sees_later_writers_and_is_named_while_open() {
         Some(&b"one\ntwo\nthree\n"[..])
     );
 }
+
+/// Writes through passthrough reach the temp file without pushfs, and the
+/// kernel tells it of the close only afterwards: `.pushfs/wait` read right
+/// after an append must still answer for the appended content.
+#[test]
+fn wait_right_after_an_append_answers_for_the_append() {
+    use std::io::Write;
+    let (backend, all) = scripted_set();
+    let t = TestMount::with_backends(all);
+    let app = t.app("cf", "append");
+    fs::create_dir(&app).unwrap();
+    spec(&app);
+    fs::write(app.join("log.txt"), "").unwrap();
+    assert_eq!(wait(&app), "deployed");
+    let mut expected = String::new();
+    for round in 0..15 {
+        let line = format!("line {round}\n");
+        let mut log = fs::OpenOptions::new()
+            .append(true)
+            .open(app.join("log.txt"))
+            .unwrap();
+        log.write_all(line.as_bytes()).unwrap();
+        drop(log);
+        expected.push_str(&line);
+        assert_eq!(wait(&app), "deployed");
+        assert_eq!(
+            backend.last().read("log.txt").unwrap().as_deref(),
+            Some(expected.as_bytes()),
+            "round {round}"
+        );
+    }
+}

@@ -108,7 +108,10 @@ impl Tree {
             Handle::File { app, open, .. } => (*app, open.clone()),
             _ => (None, None),
         };
-        if truncate {
+        // Writes through passthrough never reach us, and the kernel sends
+        // RELEASE after close() returns: without this, a `.pushfs/wait`
+        // read right after the close could answer for the content before.
+        if writing {
             self.notify(app);
         }
         Ok(Opened {
