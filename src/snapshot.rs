@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ignore::IgnoreRules;
 use crate::kind::{BackendKind, IgnoreProfile};
-use crate::store::{object_path, BlobInfo, ContentStore, SPARSE_SUFFIX};
+use crate::store::{blob_name, object_path, parse_blob_name, BlobInfo, ContentStore};
 
 /// The most pushfs reads into memory of a spec, manifest or ignore file.
 pub const SPEC_LIMIT: u64 = 1 << 20;
@@ -140,12 +140,7 @@ pub struct BlobId {
 impl BlobId {
     /// `None` if a digest is not hex of the right length.
     pub fn from_info(info: &BlobInfo) -> Option<BlobId> {
-        let (hex_name, sparse) = match info.sha256.strip_suffix(SPARSE_SUFFIX) {
-            Some(hex_name) => (hex_name, true),
-            None => (info.sha256.as_str(), false),
-        };
-        let mut sha256 = [0; 32];
-        hex::decode_to_slice(hex_name, &mut sha256).ok()?;
+        let (sha256, sparse) = parse_blob_name(&info.sha256)?;
         let sha1 = match info.sha1.as_str() {
             "" if sparse => None,
             sha1 => {
@@ -165,12 +160,7 @@ impl BlobId {
     /// The blob's name in the store: lowercase hex SHA-256 (with
     /// `.sparse` for a sparse address).
     pub fn sha256_hex(&self) -> String {
-        let hex_name = hex::encode(self.sha256);
-        if self.sparse {
-            format!("{hex_name}{SPARSE_SUFFIX}")
-        } else {
-            hex_name
-        }
+        blob_name(&self.sha256, self.sparse)
     }
 
     /// Lowercase hex SHA-1 (Cloud Foundry fingerprints); empty when not

@@ -16,24 +16,17 @@ pub type Sha256 = [u8; 33];
 
 /// The key of the blob named `name` in the store, if it is a blob name.
 pub(super) fn key_of(name: &str) -> Option<Sha256> {
-    let (hex_name, sparse) = match name.strip_suffix(crate::store::SPARSE_SUFFIX) {
-        Some(hex_name) => (hex_name, true),
-        None => (name, false),
-    };
+    let (digest, sparse) = crate::store::parse_blob_name(name)?;
     let mut key = [0u8; 33];
-    hex::decode_to_slice(hex_name, &mut key[..32]).ok()?;
+    key[..32].copy_from_slice(&digest);
     key[32] = u8::from(sparse);
     Some(key)
 }
 
 /// The store's name of the blob keyed `key`.
 pub(super) fn name_of(key: &Sha256) -> String {
-    let hex_name = hex::encode(&key[..32]);
-    if key[32] == 1 {
-        format!("{hex_name}{}", crate::store::SPARSE_SUFFIX)
-    } else {
-        hex_name
-    }
+    let digest: &[u8; 32] = key[..32].try_into().expect("a key starts with 32 bytes");
+    crate::store::blob_name(digest, key[32] == 1)
 }
 
 /// The sets of blobs pinned by running deploys. Locked after the engine's

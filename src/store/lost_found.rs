@@ -83,11 +83,6 @@ fn read_dir_or_empty(dir: &Path) -> io::Result<Box<dyn Iterator<Item = io::Resul
 /// A blob's content address: 64 lowercase hex digits, with `.sparse` for
 /// a file stored with its holes.
 fn is_blob_name(name: &str) -> bool {
-    let hex = name
-        .strip_suffix(super::sparse::SPARSE_SUFFIX)
-        .unwrap_or(name);
-    hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    // The store writes lowercase only; another spelling is not ours.
+    !name.bytes().any(|b| b.is_ascii_uppercase()) && super::sparse::parse_blob_name(name).is_some()
 }

@@ -9,4 +9,4 @@ mod sparse;
 
 pub use blobs::{hash_file, object_path, BlobInfo, ContentStore};
 pub use lost_found::{lost_found_dir, SetAside, LOST_FOUND_DIR};
-pub use sparse::{looks_sparse, seek, BlobReader, SPARSE_SUFFIX};
+pub use sparse::{blob_name, looks_sparse, parse_blob_name, read_full_at, seek, BlobReader};

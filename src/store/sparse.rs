@@ -49,6 +49,29 @@ pub fn is_sparse_name(name: &str) -> bool {
     name.ends_with(SPARSE_SUFFIX)
 }
 
+/// A blob's name as bytes: its 32-byte digest and whether it is the
+/// sparse form. `None` for anything else.
+pub fn parse_blob_name(name: &str) -> Option<([u8; 32], bool)> {
+    let (hex_name, sparse) = match name.strip_suffix(SPARSE_SUFFIX) {
+        Some(hex_name) => (hex_name, true),
+        None => (name, false),
+    };
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(hex_name, &mut digest).ok()?;
+    Some((digest, sparse))
+}
+
+/// The store's name of a blob: lowercase hex, with `.sparse` for the
+/// sparse form.
+pub fn blob_name(digest: &[u8; 32], sparse: bool) -> String {
+    let hex_name = hex::encode(digest);
+    if sparse {
+        format!("{hex_name}{SPARSE_SUFFIX}")
+    } else {
+        hex_name
+    }
+}
+
 /// `lseek(2)` with `SEEK_DATA` or `SEEK_HOLE`; `None` past the last data
 /// (`ENXIO`).
 pub fn seek(file: &File, offset: u64, whence: i32) -> io::Result<Option<u64>> {
@@ -119,13 +142,14 @@ pub fn hash_sparse(file: &File, size: u64, buf: &mut [u8]) -> io::Result<BlobInf
         }
     }
     Ok(BlobInfo {
-        sha256: format!("{}{SPARSE_SUFFIX}", hex::encode(sha256.finalize())),
+        sha256: blob_name(&sha256.finalize().into(), true),
         sha1: String::new(),
         size,
     })
 }
 
-fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+/// Fills `buf` from `offset`, short only at end of file; the count read.
+pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], offset + filled as u64) {

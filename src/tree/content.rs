@@ -191,15 +191,7 @@ impl OpenFile {
 /// Reads up to `len` bytes at `offset`, fewer only at end of file.
 pub fn read_exact_or_eof(file: &File, offset: u64, len: u32) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len as usize];
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    let filled = crate::store::read_full_at(file, &mut buf, offset)?;
     buf.truncate(filled);
     Ok(buf)
 }
