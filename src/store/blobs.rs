@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -361,22 +361,34 @@ pub fn hash_file(path: &Path) -> io::Result<BlobInfo> {
 }
 
 fn hash_file_with(path: &Path, buf: &mut [u8]) -> io::Result<BlobInfo> {
-    let mut file = File::open(path)?;
+    hash_open_with(&File::open(path)?, buf)
+}
+
+/// As [`hash_file`], through a file already open for reading: the sealer
+/// hashes each temp file through the handle it was written by, which saves
+/// an open and a close per file. Reads by position, so the handle's offset
+/// is left alone.
+pub fn hash_open_file(file: &File) -> io::Result<BlobInfo> {
+    HASH_BUFFER.with(|buf| hash_open_with(file, &mut buf.borrow_mut()))
+}
+
+fn hash_open_with(file: &File, buf: &mut [u8]) -> io::Result<BlobInfo> {
     let meta = file.metadata()?;
     if super::sparse::looks_sparse(&meta) {
-        return super::sparse::hash_sparse(&file, meta.len(), buf);
+        return super::sparse::hash_sparse(file, meta.len(), buf);
     }
     let mut sha256 = Sha256::new();
     let mut sha1 = Sha1::new();
     let mut size = 0u64;
     loop {
-        let n = file.read(buf)?;
-        if n == 0 {
-            break;
-        }
+        let n = super::read_full_at(file, buf, size)?;
         sha256.update(&buf[..n]);
         sha1.update(&buf[..n]);
         size += n as u64;
+        // Short only at the end: no extra read to learn it.
+        if n < buf.len() {
+            break;
+        }
     }
     Ok(BlobInfo {
         sha256: hex::encode(sha256.finalize()),

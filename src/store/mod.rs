@@ -7,6 +7,6 @@ mod blobs;
 pub mod lost_found;
 mod sparse;
 
-pub use blobs::{hash_file, object_path, BlobInfo, ContentStore};
+pub use blobs::{hash_file, hash_open_file, object_path, BlobInfo, ContentStore};
 pub use lost_found::{lost_found_dir, SetAside, LOST_FOUND_DIR};
 pub use sparse::{blob_name, looks_sparse, parse_blob_name, read_full_at, seek, BlobReader};

@@ -172,7 +172,7 @@ impl OpenFile {
     /// Hashes the temp file without moving it. Slow for big files: call
     /// without holding the tree lock.
     pub fn hash(&self) -> io::Result<BlobInfo> {
-        crate::store::hash_file(&self.temp)
+        crate::store::hash_open_file(&self.file)
     }
 
     /// Links the temp file into the store under `info`; the temp file

@@ -210,8 +210,15 @@ impl Tree {
             writable: true,
         });
         self.notify(app);
+        // The row in hand: no second query. The engine's lock is still
+        // what attr_of_row asks for, though nothing can seal the file
+        // while its creator holds it open.
+        let attr = {
+            let held = self.meta.read()?;
+            self.attr_of_row(&held, &row)?
+        };
         Ok((
-            self.attr(row.ino)?,
+            attr,
             Opened {
                 fh,
                 direct_io: false,

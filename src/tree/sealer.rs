@@ -19,6 +19,12 @@ use crate::store::BlobInfo;
 const BATCH: usize = 512;
 /// After a failed batch (a full disk), wait this long before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long the thread lets a batch gather once a file is queued. A tool
+/// closing files one after another (`cp -r`, `tar x`) queues one every
+/// 50-200 µs; sealing each alone costs an engine commit apiece, and the
+/// files are safe in their temp files meanwhile. Only `.pushfs/wait` and a
+/// stop wait on it, for at most this long more.
+const GATHER: Duration = Duration::from_millis(2);
 
 pub(super) struct Job {
     pub ino: Ino,
@@ -104,6 +110,13 @@ fn run(shared: &Shared, tree: &Weak<Tree>) {
             }
             if queue.stopping {
                 return;
+            }
+            if queue.jobs.len() < BATCH {
+                // Not a wait on the condvar: every queued file would end it.
+                parking_lot::MutexGuard::unlocked(&mut queue, || std::thread::sleep(GATHER));
+                if queue.stopping {
+                    return;
+                }
             }
             let n = queue.jobs.len().min(BATCH);
             queue.in_flight = n;
