@@ -126,6 +126,11 @@ pub fn to_ns(t: SystemTime) -> i64 {
     }
 }
 
+/// A time as the engine stores it and reads it back.
+pub fn as_stored(t: SystemTime) -> SystemTime {
+    from_ns(to_ns(t))
+}
+
 pub fn from_ns(ns: i64) -> SystemTime {
     if ns >= 0 {
         UNIX_EPOCH + Duration::from_nanos(ns as u64)

@@ -17,7 +17,7 @@ use super::{
     TreeError, TreeResult, ROOT_INO,
 };
 use crate::kind::BackendKind;
-use crate::meta::{InodeKind, InodeRow, NewInode, Txn};
+use crate::meta::{as_stored, InodeKind, InodeRow, NewInode, Txn};
 
 /// A setattr request; `None` leaves the attribute alone.
 #[derive(Debug, Clone, Copy, Default)]
@@ -680,7 +680,13 @@ impl Tree {
         self.mark(&mut txn, row.app)?;
         txn.commit()?;
         self.notify(row.app);
-        self.attr(row.ino)
+        // The row as stored (times to the nanosecond, within the engine's
+        // range), without querying it again.
+        row.atime = as_stored(row.atime);
+        row.mtime = as_stored(row.mtime);
+        row.ctime = as_stored(row.ctime);
+        let held = self.meta.read()?;
+        self.attr_of_row(&held, &row)
     }
 
     /// Sets a regular file's size, through its temp file if it is being
