@@ -251,6 +251,64 @@ fn with_allow_other_the_files_own_modes_decide() {
     other_is_refused("ls", &t.config.state_dir);
 }
 
+/// Set-user-ID and set-group-ID go where the kernel takes them off on any
+/// Linux file system: when another user writes, truncates or opens the file
+/// truncating, and on chown even by root. Writes through passthrough never
+/// reach pushfs, so this holds only while the kernel keeps doing it itself
+/// (FUSE_HANDLE_KILLPRIV and _V2 would hand it to pushfs, which cannot).
+#[test]
+fn writes_by_another_user_and_chown_take_set_id_bits_off() {
+    open_umask();
+    let mut t = TestMount::with_emulators_and(|config, _| config.allow_other = true);
+    open_parents(&t);
+    let app = t.app("cf", "setid");
+    fs::create_dir(&app).unwrap();
+    set_mode(&app, 0o777);
+    let write = |name: &str, how: &str| {
+        let path = app.join(name);
+        fs::write(&path, "#!/bin/sh\necho hello\n").unwrap();
+        set_mode(&path, 0o6777);
+        common::wait(&app);
+        assert_eq!(mode(&path), 0o6777, "{name}: chmod 6777");
+        let (uid, gid) = other_user();
+        let out = Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups")
+            .args(["sh", "-c", how])
+            .arg(&path)
+            .output()
+            .expect("setpriv runs");
+        assert!(
+            out.status.success(),
+            "{OTHER_USER}: {how}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(mode(&path), 0o777, "{name}: {how} as {OTHER_USER}");
+    };
+    write("appended", "echo more >> \"$0\"");
+    write("truncated", "truncate -s 2 \"$0\"");
+    write("rewritten", "echo new > \"$0\"");
+
+    let chowned = app.join("chowned");
+    fs::write(&chowned, "x").unwrap();
+    set_mode(&chowned, 0o6755);
+    let (uid, gid) = other_user();
+    std::os::unix::fs::chown(&chowned, Some(uid), Some(gid)).unwrap();
+    assert_eq!(mode(&chowned), 0o755, "chown by root");
+    // What the engine kept, not only what the kernel cached.
+    common::wait(&app);
+    t.remount();
+    for (name, want) in [
+        ("appended", 0o777),
+        ("truncated", 0o777),
+        ("rewritten", 0o777),
+        ("chowned", 0o755),
+    ] {
+        assert_eq!(mode(&app.join(name)), want, "{name} after a remount");
+    }
+}
+
 /// `pushfs mount`, stopped with SIGTERM once mounted; returns its stderr.
 fn mount_and_stop(dir: &Path, extra: &[&Path]) -> String {
     let mnt = dir.join("mnt");
