@@ -312,6 +312,12 @@ impl<'a> Txn<'a> {
     /// Adds an inode (times now, one link unless a directory's two) and
     /// takes a reference on its blob.
     pub fn insert_inode(&mut self, new: &NewInode) -> MetaResult<Ino> {
+        Ok(self.insert_inode_row(new)?.ino)
+    }
+
+    /// As [`Txn::insert_inode`], with the row as stored: a create answers
+    /// with it and need not query it back.
+    pub fn insert_inode_row(&mut self, new: &NewInode) -> MetaResult<InodeRow> {
         let ino = self.engine.next_ino.fetch_add(1, Ordering::Relaxed);
         let now = to_ns(SystemTime::now());
         if let Some(blob) = &new.blob {
@@ -340,7 +346,23 @@ impl<'a> Txn<'a> {
                 ino as i64,
                 new.blob.as_ref().map(|b| b.sha1.as_str()),
             ])?;
-        Ok(ino)
+        Ok(InodeRow {
+            ino,
+            kind: new.kind,
+            parent: new.parent,
+            app: new.app,
+            perm: new.perm,
+            uid: new.uid,
+            gid: new.gid,
+            atime: from_ns(now),
+            mtime: from_ns(now),
+            ctime: from_ns(now),
+            nlink,
+            size: new.blob.as_ref().map_or(0, |b| b.size),
+            blob: new.blob.clone(),
+            temp: new.temp.clone(),
+            target: new.target.clone(),
+        })
     }
 
     /// Writes a row's attributes: parent, app, mode, owner, times, links, size.

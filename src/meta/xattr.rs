@@ -108,6 +108,29 @@ mod tests {
     }
 
     #[test]
+    fn a_new_inode_row_is_the_row_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = engine(dir.path());
+        let store = ContentStore::open(dir.path()).unwrap();
+        let mut with_blob = file(1);
+        with_blob.blob = Some(store.put_bytes(b"content").unwrap());
+        with_blob.app = Some(7);
+        let mut writing = file(1);
+        writing.temp = Some(dir.path().join("tmp/00/1-2"));
+        let mut symlink = file(1);
+        symlink.kind = InodeKind::Symlink;
+        symlink.target = Some("../elsewhere".into());
+        let mut directory = file(1);
+        directory.kind = InodeKind::Dir;
+        let mut txn = meta.begin().unwrap();
+        for new in [with_blob, writing, symlink, directory] {
+            let row = txn.insert_inode_row(&new).unwrap();
+            assert_eq!(Some(row.clone()), txn.inode(row.ino).unwrap(), "{new:?}");
+        }
+        txn.commit().unwrap();
+    }
+
+    #[test]
     fn attributes_go_with_their_inode() {
         let dir = tempfile::tempdir().unwrap();
         let meta = engine(dir.path());

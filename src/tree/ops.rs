@@ -238,11 +238,11 @@ impl Tree {
         let mut parent_row = self.require_in_app(&txn, parent, name)?;
         let mut new = creator.new_inode(InodeKind::File, &parent_row);
         new.temp = Some(open.temp.clone());
-        let ino = txn.insert_inode(&new)?;
+        let row = txn.insert_inode_row(&new)?;
+        let ino = row.ino;
         txn.insert_dentry(parent, name, ino)?;
         touch_dir(&mut txn, &mut parent_row)?;
         self.mark(&mut txn, parent_row.app)?;
-        let row = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
         // Registered before the commit, under the engine's lock: nobody can
         // see the new inode without its temp file.
         let mut open_table = self.open.lock();
