@@ -22,6 +22,7 @@ mod inspect;
 mod legacy;
 mod pins;
 mod reserve;
+mod row_cache;
 mod schema;
 mod txn;
 mod wal_check;
@@ -71,6 +72,8 @@ pub(crate) struct EngineParts {
     /// The next inode number: never reused while mounted, as the kernel
     /// caches them (a new mount starts a new kernel cache).
     next_ino: AtomicU64,
+    /// Inode rows as committed. Locked after `conn`, never before.
+    rows: Mutex<row_cache::RowCache>,
 }
 
 impl MetaStore {
@@ -112,6 +115,7 @@ impl MetaStore {
                 pins: Mutex::new(pins::PinTable::default()),
                 reserve,
                 next_ino: AtomicU64::new(max_ino as u64 + 1),
+                rows: Mutex::new(row_cache::RowCache::default()),
             },
             path,
             checkpointer,

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::MutexGuard;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::row_cache::{Known, RowChanges};
 use super::{EngineParts, Ino, MetaResult};
 use crate::store::BlobInfo;
 
@@ -104,6 +105,8 @@ pub struct Txn<'a> {
     freed_temps: Vec<PathBuf>,
     /// Blob files made for this transaction: removed again if it fails.
     linked: Vec<String>,
+    /// Inode rows this transaction changed, for the row cache at commit.
+    changes: RowChanges,
     writing: bool,
     finished: bool,
 }
@@ -202,6 +205,7 @@ impl<'a> Txn<'a> {
             freed_blobs: Vec::new(),
             freed_temps: Vec::new(),
             linked: Vec::new(),
+            changes: RowChanges::default(),
             writing,
             finished: false,
         }
@@ -222,6 +226,7 @@ impl<'a> Txn<'a> {
             self.roll_back();
             return Err(err.into());
         }
+        std::mem::take(&mut self.changes).apply(&mut self.engine.rows.lock());
         let freed_space = !self.freed_temps.is_empty() || !self.freed_blobs.is_empty();
         let pins = self.engine.pins.lock();
         for sha in std::mem::take(&mut self.freed_blobs) {
@@ -257,7 +262,25 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// One inode's row: as this transaction has it, else as the row cache
+    /// holds it, else from the database (and then into the cache).
     pub fn inode(&self, ino: Ino) -> MetaResult<Option<InodeRow>> {
+        match self.changes.known(ino) {
+            Known::Row(row) => return Ok(Some(row)),
+            Known::AskTheDatabase => return self.inode_from_database(ino),
+            Known::Committed => {}
+        }
+        if let Some(row) = self.engine.rows.lock().get(ino) {
+            return Ok(Some(row));
+        }
+        let row = self.inode_from_database(ino)?;
+        if let Some(row) = &row {
+            self.engine.rows.lock().put(row.clone());
+        }
+        Ok(row)
+    }
+
+    pub(super) fn inode_from_database(&self, ino: Ino) -> MetaResult<Option<InodeRow>> {
         const SQL: &str = concat!(
             "SELECT ",
             inode_columns!(),
@@ -346,7 +369,7 @@ impl<'a> Txn<'a> {
                 ino as i64,
                 new.blob.as_ref().map(|b| b.sha1.as_str()),
             ])?;
-        Ok(InodeRow {
+        let row = InodeRow {
             ino,
             kind: new.kind,
             parent: new.parent,
@@ -362,7 +385,9 @@ impl<'a> Txn<'a> {
             blob: new.blob.clone(),
             temp: new.temp.clone(),
             target: new.target.clone(),
-        })
+        };
+        self.changes.now(row.clone());
+        Ok(row)
     }
 
     /// Writes a row's attributes: parent, app, mode, owner, times, links, size.
@@ -386,6 +411,29 @@ impl<'a> Txn<'a> {
                 i64::from(row.nlink),
                 row.size as i64,
             ])?;
+        // The row as it now stands: the columns written, over the rest as
+        // this transaction knew them.
+        let before = match self.changes.known(row.ino) {
+            Known::Row(before) => Some(before),
+            Known::AskTheDatabase => None,
+            Known::Committed => self.engine.rows.lock().get(row.ino),
+        };
+        match before {
+            Some(before) => self.changes.now(InodeRow {
+                parent: row.parent,
+                app: row.app,
+                perm: row.perm,
+                uid: row.uid,
+                gid: row.gid,
+                atime: as_stored(row.atime),
+                mtime: as_stored(row.mtime),
+                ctime: as_stored(row.ctime),
+                nlink: row.nlink,
+                size: row.size,
+                ..before
+            }),
+            None => self.changes.unknown(row.ino),
+        }
         Ok(())
     }
 
@@ -421,6 +469,7 @@ impl<'a> Txn<'a> {
             blob.map_or(0, |b| b.size as i64),
             blob.map(|b| b.sha1.as_str()),
         ])?;
+        self.changes.unknown(ino);
         Ok(())
     }
 
@@ -439,6 +488,7 @@ impl<'a> Txn<'a> {
         self.conn
             .prepare_cached("UPDATE inode SET mtime = ?2, ctime = max(ctime, ?3) WHERE ino = ?1")?
             .execute(params![ino as i64, to_ns(mtime), to_ns(ctime)])?;
+        self.changes.unknown(ino);
         Ok(())
     }
 
@@ -451,6 +501,7 @@ impl<'a> Txn<'a> {
                  UPDATE inode SET app = ?2 WHERE ino IN sub",
             )?
             .execute(params![top as i64, app.map(|a| a as i64)])?;
+        self.changes.all_unknown();
         Ok(())
     }
 
@@ -467,6 +518,7 @@ impl<'a> Txn<'a> {
         self.conn
             .prepare_cached("DELETE FROM inode WHERE ino = ?1")?
             .execute([row.ino as i64])?;
+        self.changes.unknown(row.ino);
         Ok(())
     }
 
