@@ -60,9 +60,9 @@ pub(crate) struct RowChanges {
 }
 
 /// What the transaction knows of one row.
-pub(crate) enum Known {
+pub(crate) enum Known<'a> {
     /// As the transaction now has it.
-    Row(InodeRow),
+    Row(&'a InodeRow),
     /// Changed here in ways only the database knows.
     AskTheDatabase,
     /// Not changed here: the committed row, which the cache may hold.
@@ -70,12 +70,12 @@ pub(crate) enum Known {
 }
 
 impl RowChanges {
-    pub fn known(&self, ino: Ino) -> Known {
+    pub fn known(&self, ino: Ino) -> Known<'_> {
         if self.all {
             return Known::AskTheDatabase;
         }
         match self.rows.get(&ino) {
-            Some(Some(row)) => Known::Row(row.clone()),
+            Some(Some(row)) => Known::Row(row),
             Some(None) => Known::AskTheDatabase,
             None => Known::Committed,
         }
@@ -247,7 +247,7 @@ mod tests {
         changed.perm = 0o600;
         changes.now(changed.clone());
         changes.unknown(3);
-        assert!(matches!(changes.known(2), Known::Row(r) if r == changed));
+        assert!(matches!(changes.known(2), Known::Row(r) if *r == changed));
         assert!(matches!(changes.known(3), Known::AskTheDatabase));
         assert!(matches!(changes.known(4), Known::Committed));
         changes.apply(&mut cache);

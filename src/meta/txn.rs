@@ -266,7 +266,7 @@ impl<'a> Txn<'a> {
     /// holds it, else from the database (and then into the cache).
     pub fn inode(&self, ino: Ino) -> MetaResult<Option<InodeRow>> {
         match self.changes.known(ino) {
-            Known::Row(row) => return Ok(Some(row)),
+            Known::Row(row) => return Ok(Some(row.clone())),
             Known::AskTheDatabase => return self.inode_from_database(ino),
             Known::Committed => {}
         }
@@ -414,7 +414,7 @@ impl<'a> Txn<'a> {
         // The row as it now stands: the columns written, over the rest as
         // this transaction knew them.
         let before = match self.changes.known(row.ino) {
-            Known::Row(before) => Some(before),
+            Known::Row(before) => Some(before.clone()),
             Known::AskTheDatabase => None,
             Known::Committed => self.engine.rows.lock().get(row.ino),
         };
