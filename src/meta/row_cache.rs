@@ -169,7 +169,9 @@ mod tests {
 
         let mut txn = meta.begin().unwrap();
         let dir_row = txn.insert_inode_row(&new(InodeKind::Dir, 1)).unwrap();
-        let file_row = txn.insert_inode_row(&new(InodeKind::File, dir_row.ino)).unwrap();
+        let file_row = txn
+            .insert_inode_row(&new(InodeKind::File, dir_row.ino))
+            .unwrap();
         txn.commit().unwrap();
         let (d, f) = (dir_row.ino, file_row.ino);
         agree(&[d, f], "inserted");
