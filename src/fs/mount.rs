@@ -4,9 +4,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL};
+use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL, Transport};
 
 use super::PushFs;
+use crate::config::IoUringMode;
 use crate::tree::{KernelCache, Tree};
 
 /// The source name in /proc/mounts, used to find our mounts.
@@ -16,12 +17,16 @@ pub const FS_NAME: &str = "pushfs";
 /// does not stall lookups from other processes.
 const THREADS: usize = 4;
 
+/// Where the kernel says whether it may offer FUSE over io_uring.
+const ENABLE_URING: &str = "/sys/module/fuse/parameters/enable_uring";
+
 pub fn spawn(
     tree: Arc<Tree>,
     mountpoint: &Path,
     allow_other: bool,
     passthrough: bool,
-) -> io::Result<BackgroundSession> {
+    io_uring: IoUringMode,
+) -> io::Result<(BackgroundSession, Transport)> {
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(FS_NAME.to_string()),
@@ -35,10 +40,46 @@ pub fn spawn(
         SessionACL::Owner
     };
     config.n_threads = Some(THREADS);
-    let session = fuser::Session::new(PushFs::new(tree.clone(), passthrough), mountpoint, &config)?
-        .spawn()?;
+    let want_io_uring = io_uring != IoUringMode::Off;
+    let fs = PushFs::new(tree.clone(), passthrough, want_io_uring);
+    let session = fuser::Session::new(fs, mountpoint, &config)?;
+    let transport = session.transport();
+    match (&transport, io_uring) {
+        (Transport::IoUring { .. }, _) => tracing::info!(%transport, "FUSE transport"),
+        (_, IoUringMode::Off) => tracing::info!("FUSE transport: /dev/fuse (io_uring = off)"),
+        (_, IoUringMode::Auto) => tracing::info!(
+            "FUSE transport: /dev/fuse; io_uring not used: {}",
+            why_no_io_uring(&transport)
+        ),
+        (_, IoUringMode::On) => {
+            // Dropping the session unmounts it.
+            drop(session);
+            return Err(io::Error::other(format!(
+                "io_uring = on, but FUSE over io_uring is not available: {}",
+                why_no_io_uring(&transport)
+            )));
+        }
+    }
+    let session = session.spawn()?;
     tree.set_kernel_cache(Box::new(KernelNotifier(session.notifier())));
-    Ok(session)
+    Ok((session, transport))
+}
+
+/// Why a mount that asked for io_uring got /dev/fuse, and what would fix it.
+fn why_no_io_uring(transport: &Transport) -> String {
+    if let Transport::IoUringFailed(why) = transport {
+        return why.clone();
+    }
+    match std::fs::read_to_string(ENABLE_URING) {
+        Ok(value) if value.trim() == "N" => {
+            format!("enable_uring is off: echo 1 > {ENABLE_URING}")
+        }
+        Ok(_) => "the kernel did not offer it for this mount".to_string(),
+        Err(_) => {
+            "this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING)"
+                .to_string()
+        }
+    }
 }
 
 /// Tells the kernel about names the tree changed on its own.

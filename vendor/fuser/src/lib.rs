@@ -79,6 +79,9 @@ use crate::session::MAX_WRITE_SIZE;
 pub use crate::session::Session;
 pub use crate::session::SessionACL;
 pub use crate::session::SessionUnmounter;
+// pushfs patch: which transport a session uses
+#[cfg(target_os = "linux")]
+pub use crate::uring::Transport;
 
 mod access_flags;
 mod bsd_file_flags;
@@ -101,6 +104,9 @@ mod request;
 mod request_param;
 mod session;
 mod time;
+// pushfs patch: FUSE over io_uring
+#[cfg(target_os = "linux")]
+mod uring;
 
 /// We generally support async reads
 #[cfg(not(target_os = "macos"))]

@@ -139,6 +139,12 @@ pub struct Session<FS: Filesystem> {
     /// The field is set to `Some` when the init message is received.
     pub(crate) proto_version: Option<Version>,
     pub(crate) config: Config,
+    /// pushfs patch: the io_uring rings, when the handshake set them up.
+    #[cfg(target_os = "linux")]
+    rings: Option<crate::uring::Rings>,
+    /// pushfs patch: which transport carries requests.
+    #[cfg(target_os = "linux")]
+    transport: crate::uring::Transport,
 }
 
 impl<FS: Filesystem> AsFd for Session<FS> {
@@ -186,6 +192,10 @@ impl<FS: Filesystem> Session<FS> {
             session_owner: geteuid(),
             proto_version: None,
             config: options.clone(),
+            #[cfg(target_os = "linux")]
+            rings: None,
+            #[cfg(target_os = "linux")]
+            transport: crate::uring::Transport::DevFuse,
         };
 
         session.handshake()?;
@@ -214,6 +224,10 @@ impl<FS: Filesystem> Session<FS> {
             session_owner: geteuid(),
             proto_version: None,
             config,
+            #[cfg(target_os = "linux")]
+            rings: None,
+            #[cfg(target_os = "linux")]
+            transport: crate::uring::Transport::DevFuse,
         };
 
         session.handshake()?;
@@ -252,6 +266,10 @@ impl<FS: Filesystem> Session<FS> {
             session_owner,
             proto_version: _,
             config,
+            #[cfg(target_os = "linux")]
+            mut rings,
+            #[cfg(target_os = "linux")]
+                transport: _,
         } = self;
 
         let n_threads = config.n_threads.unwrap_or(1);
@@ -288,6 +306,19 @@ impl<FS: Filesystem> Session<FS> {
         }
         channels.push(ch);
 
+        // pushfs patch: the ring threads serve what the kernel sends over io_uring.
+        #[cfg(target_os = "linux")]
+        if let Some(rings) = &mut rings {
+            let ring_ch = channels[0].clone();
+            rings.start(|i| SessionEventLoop {
+                thread_name: format!("fuser-ring-{i}"),
+                filesystem: filesystem.clone(),
+                ch: ring_ch.clone(),
+                allowed,
+                session_owner,
+            });
+        }
+
         let mut threads = Vec::with_capacity(n_threads);
 
         for (i, ch) in channels.into_iter().enumerate() {
@@ -320,6 +351,11 @@ impl<FS: Filesystem> Session<FS> {
                 }
             }
         }
+
+        // pushfs patch: /dev/fuse is gone, so the kernel has failed every
+        // pending ring command; the ring threads can stop.
+        #[cfg(target_os = "linux")]
+        drop(rings.take());
 
         let Some(filesystem) = Arc::get_mut(&mut filesystem) else {
             return Err(io::Error::other(
@@ -469,12 +505,65 @@ impl<FS: Filesystem> Session<FS> {
                 config.max_write
             );
 
+            // pushfs patch: build the rings before the reply promises io_uring,
+            // so a failure here can still leave it out.
+            #[cfg(target_os = "linux")]
+            let mut rings = self.prepare_uring(&init.capabilities(), &mut config);
+
             let response = init.reply(&config);
             <ReplyRaw as Reply>::new(request.unique(), ReplySender::Channel(self.ch.sender()))
                 .send_ll(&response);
 
+            #[cfg(target_os = "linux")]
+            if let Some(mut ready) = rings.take() {
+                match ready.register() {
+                    Ok(()) => self.transport = ready.transport(),
+                    Err(e) => {
+                        warn!("FUSE over io_uring: registration failed ({e}), staying on /dev/fuse");
+                        self.transport = crate::uring::Transport::IoUringFailed(format!(
+                            "registering ring entries: {e}"
+                        ));
+                    }
+                }
+                // Kept even after a refusal: entries that did register may get requests.
+                self.rings = Some(ready);
+            }
+
             return Ok(());
         }
+    }
+
+    /// pushfs patch: builds the io_uring rings when the filesystem asked for
+    /// FUSE_OVER_IO_URING and the kernel offers it; on failure takes the flag
+    /// back out of the INIT reply.
+    #[cfg(target_os = "linux")]
+    fn prepare_uring(
+        &mut self,
+        offered: &InitFlags,
+        config: &mut KernelConfig,
+    ) -> Option<crate::uring::Rings> {
+        let flag = InitFlags::FUSE_OVER_IO_URING;
+        if !(offered.contains(flag) && config.requested.contains(flag)) {
+            return None;
+        }
+        let payload = crate::uring::payload_size(config.max_write, config.max_pages());
+        let threads = self.config.n_threads.unwrap_or(1);
+        match crate::uring::Rings::create(&self.ch, threads, payload) {
+            Ok(rings) => Some(rings),
+            Err(e) => {
+                warn!("FUSE over io_uring: cannot set up rings ({e}), staying on /dev/fuse");
+                config.requested.remove(flag);
+                self.transport =
+                    crate::uring::Transport::IoUringFailed(format!("setting up rings: {e}"));
+                None
+            }
+        }
+    }
+
+    /// pushfs patch: which transport carries requests after the handshake.
+    #[cfg(target_os = "linux")]
+    pub fn transport(&self) -> crate::uring::Transport {
+        self.transport.clone()
     }
 
     /// Unmount the filesystem
