@@ -8,11 +8,15 @@
 //! `FUSE_IO_URING_CMD_COMMIT_AND_FETCH`, which also parks the entry for the
 //! next request.
 //!
-//! Each worker thread owns one ring and registers entries on every kernel
-//! queue (one per possible CPU). The ring thread is the only task that ever
-//! enters the ring: io_uring ties a command to the task that submitted it
-//! and cancels it when that task exits, so a reply sent from another thread
-//! only queues its SQE and wakes the ring thread through an eventfd.
+//! One ring holds entries for every kernel queue (one per possible CPU) and is
+//! served by a few ring threads, leader/follower style: one thread at a time
+//! waits for a completion, takes it, lets the next thread wait, and handles
+//! the request inline. A handler that blocks (an inode invalidation waiting
+//! for a page a pending READ holds) therefore never holds a request hostage,
+//! as with the /dev/fuse reader threads. Only ring threads enter the ring:
+//! io_uring ties a command to the task that submitted it and cancels it when
+//! that task exits, so a reply sent from any other thread only queues its SQE
+//! and wakes the waiting ring thread through an eventfd.
 //!
 //! Requests are rebuilt into the contiguous `[fuse_in_header][op struct][payload]`
 //! layout that /dev/fuse delivers and go through fuser's normal parser and
@@ -30,7 +34,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::thread;
 use std::thread::JoinHandle;
-use std::thread::ThreadId;
 
 use io_uring::IoUring;
 use io_uring::cqueue;
@@ -69,11 +72,15 @@ const MIN_PAYLOAD: usize = 8192;
 /// Without FUSE_MAX_PAGES the kernel keeps its default of 32 pages per request.
 const DEFAULT_MAX_PAGES: usize = 32;
 
-/// Entries per kernel queue, shared out among the ring threads. A reply the
-/// filesystem parks (answered later from another thread) holds its entry
-/// until then, so a queue needs room for a few of those besides the ones
-/// in flight.
+/// Entries per kernel queue. A reply the filesystem parks (answered later
+/// from another thread) holds its entry until then, so a queue needs room for
+/// a few of those besides the ones in flight.
 const ENTRIES_PER_QUEUE: usize = 16;
+
+thread_local! {
+    /// Set on ring threads: they may enter the ring themselves.
+    static ON_RING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// user_data of the eventfd poll that wakes a ring thread.
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -217,10 +224,10 @@ pub(crate) struct Ring {
     entries: Vec<Entry>,
     /// Serialises pushes onto the submission queue; never held across a wait.
     sq: Mutex<()>,
+    /// Held by the one ring thread that waits for and takes completions.
+    cq: Mutex<()>,
     wake: OwnedEventFd,
     stop: AtomicBool,
-    /// The ring thread, once it runs: only it enters the ring.
-    owner: Mutex<Option<ThreadId>>,
 }
 
 // SAFETY: the raw pointers in `entries` point into mappings owned by the Ring.
@@ -316,9 +323,9 @@ impl Ring {
             uring,
             entries,
             sq: Mutex::new(()),
+            cq: Mutex::new(()),
             wake: OwnedEventFd::new()?,
             stop: AtomicBool::new(false),
-            owner: Mutex::new(None),
         })
     }
 
@@ -331,14 +338,13 @@ impl Ring {
         unsafe { sq.push(sqe) }.map_err(|_| io::Error::other("io_uring submission queue full"))
     }
 
-    fn on_ring_thread(&self) -> bool {
-        *self.owner.lock() == Some(thread::current().id())
-    }
-
-    /// Submits queued SQEs when called on the ring thread, else wakes it to do so.
+    /// Submits queued SQEs when called on a ring thread, else wakes the
+    /// waiting ring thread to do so.
     fn kick(&self) {
-        if self.on_ring_thread() {
-            // The ring loop submits everything before it waits again.
+        if ON_RING_THREAD.with(|on| on.get()) {
+            if let Err(e) = self.uring.submit() {
+                error!("io_uring submit failed: {e}");
+            }
         } else {
             self.wake.signal();
         }
@@ -376,42 +382,50 @@ impl Ring {
 
     /// Serves requests until told to stop.
     fn serve(&self, dispatch: &dyn Dispatch, scratch: &mut Vec<u64>) {
-        let mut done: Vec<(u64, i32)> = Vec::new();
+        while let Some((index, result)) = self.next_completion() {
+            match result {
+                0 => self.handle(index, dispatch, scratch),
+                // The connection is going away: the entry is done.
+                e if e == -libc::ENOTCONN || e == -libc::ECANCELED => {}
+                e => warn!(
+                    "io_uring entry {index} failed: {}",
+                    io::Error::from_raw_os_error(-e)
+                ),
+            }
+        }
+    }
+
+    /// Waits for the next entry completion, as the one thread holding `cq`.
+    /// `None` once the session stops the ring.
+    fn next_completion(&self) -> Option<(usize, i32)> {
+        let _leader = self.cq.lock();
         loop {
-            if let Err(e) = self.uring.submit_and_wait(1) {
-                if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
-                    error!("io_uring wait failed: {e}");
-                    return;
-                }
+            if self.stop.load(Ordering::Acquire) {
+                return None;
             }
-            // Collect first: dispatching pushes SQEs and must not overlap the
-            // completion queue borrow.
-            done.clear();
-            {
-                // SAFETY: only the ring thread reads the completion queue.
-                let cq = unsafe { self.uring.completion_shared() };
-                done.extend(cq.map(|c| (c.user_data(), c.result())));
-            }
-            for &(user_data, result) in &done {
-                if user_data == WAKE_TOKEN {
+            let next = {
+                // SAFETY: only the holder of `cq` reads the completion queue.
+                let mut cq = unsafe { self.uring.completion_shared() };
+                cq.next().map(|c| (c.user_data(), c.result()))
+            };
+            match next {
+                Some((WAKE_TOKEN, _)) => {
                     self.wake.drain();
-                    if self.stop.load(Ordering::Acquire) {
-                        return;
-                    }
                     if let Err(e) = self.arm_wake() {
                         error!("io_uring: cannot re-arm wake-up: {e}");
                     }
-                    continue;
                 }
-                let index = user_data as usize;
-                match result {
-                    0 => self.handle(index, dispatch, scratch),
-                    // The connection is going away: the entry is done.
-                    e if e == -libc::ENOTCONN || e == -libc::ECANCELED => {}
-                    e => warn!(
-                        "io_uring entry {index} failed: {}",
-                        io::Error::from_raw_os_error(-e)
-                    ),
+                Some((user_data, result)) => return Some((user_data as usize, result)),
+                None => {
+                    // Also submits what other threads queued.
+                    if let Err(e) = self.uring.submit_and_wait(1) {
+                        if e.raw_os_error() != Some(libc::EINTR)
+                            && e.raw_os_error() != Some(libc::EBUSY)
+                        {
+                            error!("io_uring wait failed: {e}");
+                            return None;
+                        }
+                    }
                 }
             }
         }
@@ -590,131 +604,104 @@ impl<FS: Filesystem> Dispatch for RingDispatch<FS> {
 /// Everything a session needs to hand a ring thread once the filesystem runs.
 type Starter = Box<dyn FnOnce(Arc<Ring>) -> Box<dyn Dispatch> + Send>;
 
-struct RingThread {
-    ring: Arc<Ring>,
-    start: Option<mpsc::Sender<Starter>>,
-    handle: Option<JoinHandle<()>>,
-}
-
-/// The rings of one session: built before the INIT reply (so a failure can
+/// The ring of one session: built before the INIT reply (so a failure can
 /// still keep io_uring out of it), registered right after it.
 pub(crate) struct Rings {
-    threads: Vec<RingThread>,
+    ring: Arc<Ring>,
+    threads: usize,
     queues: usize,
+    starts: Vec<mpsc::Sender<Starter>>,
+    handles: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for Rings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Rings")
-            .field("threads", &self.threads.len())
+            .field("threads", &self.threads)
             .field("queues", &self.queues)
             .finish()
     }
 }
 
 impl Rings {
-    /// Builds `threads` rings with entries for every kernel queue. Nothing is
-    /// sent to the kernel yet.
+    /// Builds the ring with entries for every kernel queue. Nothing is sent
+    /// to the kernel yet.
     pub(crate) fn create(ch: &Channel, threads: usize, payload_len: usize) -> io::Result<Rings> {
         let queues = possible_cpus()?;
-        let threads = threads.max(1);
-        let per_queue = ENTRIES_PER_QUEUE.div_ceil(threads).max(1);
         let dev = ch.as_fd().as_raw_fd();
-        let mut rings = Vec::with_capacity(threads);
-        for _ in 0..threads {
-            rings.push(RingThread {
-                ring: Arc::new(Ring::new(dev, queues, per_queue, payload_len)?),
-                start: None,
-                handle: None,
-            });
-        }
+        let ring = Arc::new(Ring::new(dev, queues, ENTRIES_PER_QUEUE, payload_len)?);
         Ok(Rings {
-            threads: rings,
+            ring,
+            threads: threads.max(1),
             queues,
+            starts: Vec::new(),
+            handles: Vec::new(),
         })
     }
 
-    /// After the INIT reply: starts the ring threads, which register their
-    /// entries and then wait for `run` to hand them the filesystem.
-    /// Once every queue has an entry the kernel sends requests to the rings.
+    /// After the INIT reply: starts the ring threads; the first registers the
+    /// entries. They then wait for `start` to hand them the filesystem.
+    /// Once every queue has an entry the kernel sends requests to the ring.
     pub(crate) fn register(&mut self) -> io::Result<()> {
-        let mut first_error = None;
-        for (i, t) in self.threads.iter_mut().enumerate() {
-            let (registered_tx, registered_rx) = mpsc::channel();
+        let (registered_tx, registered_rx) = mpsc::channel();
+        for i in 0..self.threads {
             let (start_tx, start_rx) = mpsc::channel::<Starter>();
-            let ring = t.ring.clone();
-            let spawned = thread::Builder::new()
+            let ring = self.ring.clone();
+            let registered_tx = (i == 0).then(|| registered_tx.clone());
+            let handle = thread::Builder::new()
                 .name(format!("fuser-ring-{i}"))
                 .spawn(move || {
-                    *ring.owner.lock() = Some(thread::current().id());
-                    let registered = ring.register();
-                    // Even after a refusal, entries that did register may
-                    // get requests, so the thread serves all the same.
-                    let _ = registered_tx.send(registered);
+                    ON_RING_THREAD.with(|on| on.set(true));
+                    if let Some(tx) = registered_tx {
+                        // Even after a refusal, entries that did register may
+                        // get requests, so the threads serve all the same.
+                        let _ = tx.send(ring.register());
+                    }
                     let Ok(starter) = start_rx.recv() else {
                         return;
                     };
                     let dispatch = starter(ring.clone());
                     let mut scratch = Vec::new();
                     ring.serve(dispatch.as_ref(), &mut scratch);
-                });
-            match spawned {
-                Ok(handle) => {
-                    t.handle = Some(handle);
-                    t.start = Some(start_tx);
-                    let result = registered_rx
-                        .recv()
-                        .unwrap_or_else(|_| Err(io::Error::other("ring thread died")));
-                    if let Err(e) = result {
-                        first_error.get_or_insert(e);
-                    }
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
+                })?;
+            self.handles.push(handle);
+            self.starts.push(start_tx);
         }
-        match first_error {
-            // A refused REGISTER makes the kernel drop io_uring for the
-            // connection, so requests keep flowing over /dev/fuse.
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        drop(registered_tx);
+        // A refused REGISTER makes the kernel drop io_uring for the
+        // connection, so requests keep flowing over /dev/fuse.
+        registered_rx
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("ring thread died")))
     }
 
     pub(crate) fn transport(&self) -> Transport {
         Transport::IoUring {
             queues: self.queues,
-            threads: self.threads.len(),
+            threads: self.threads,
         }
     }
 
-    /// Hands each ring thread its dispatcher: from here on it serves requests.
+    /// Hands each ring thread its dispatcher: from here on they serve requests.
     pub(crate) fn start<FS: Filesystem>(&mut self, make: impl Fn(usize) -> SessionEventLoop<FS>) {
-        for (i, t) in self.threads.iter_mut().enumerate() {
-            if let Some(start) = t.start.take() {
-                let event_loop = make(i);
-                let starter: Starter = Box::new(move |ring| {
-                    Box::new(RingDispatch { event_loop, ring }) as Box<dyn Dispatch>
-                });
-                let _ = start.send(starter);
-            }
+        for (i, start) in self.starts.drain(..).enumerate() {
+            let event_loop = make(i);
+            let starter: Starter = Box::new(move |ring| {
+                Box::new(RingDispatch { event_loop, ring }) as Box<dyn Dispatch>
+            });
+            let _ = start.send(starter);
         }
     }
 
     /// Stops and joins the ring threads. Called once /dev/fuse reports the
     /// connection gone, when the kernel has failed every pending command.
     pub(crate) fn stop(&mut self) {
-        for t in &mut self.threads {
-            t.start = None;
-            t.ring.stop.store(true, Ordering::Release);
-            t.ring.wake.signal();
-        }
-        for t in &mut self.threads {
-            if let Some(handle) = t.handle.take() {
-                if handle.join().is_err() {
-                    error!("io_uring ring thread panicked");
-                }
+        self.starts.clear();
+        self.ring.stop.store(true, Ordering::Release);
+        self.ring.wake.signal();
+        for handle in self.handles.drain(..) {
+            if handle.join().is_err() {
+                error!("io_uring ring thread panicked");
             }
         }
     }
