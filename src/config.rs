@@ -342,7 +342,7 @@ impl Config {
             self.settle = Duration::from_millis(n);
         }
         if let Some(mode) = env.get("PUSHFS_IO_URING") {
-            self.io_uring = IoUringMode::parse(&mode).ok_or_else(|| ConfigError::BadChoice {
+            self.io_uring = IoUringMode::parse(mode).ok_or_else(|| ConfigError::BadChoice {
                 name: "PUSHFS_IO_URING",
                 value: mode.clone(),
                 choices: "auto, on, off",

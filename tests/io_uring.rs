@@ -117,7 +117,10 @@ fn every_kind_of_request_is_served_over_io_uring() {
     fs::remove_file(unpacked.join("d1/f1.bin")).unwrap();
     assert!(!unpacked.join("d1/f1.bin").exists());
     set_xattr(&app.join("app/made/moved.bin"), "user.origin", b"ring");
-    assert_eq!(get_xattr(&app.join("app/made/moved.bin"), "user.origin"), b"ring");
+    assert_eq!(
+        get_xattr(&app.join("app/made/moved.bin"), "user.origin"),
+        b"ring"
+    );
 
     // A large file: written through passthrough, read back through pushfs
     // once sealed.

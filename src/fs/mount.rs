@@ -75,10 +75,8 @@ fn why_no_io_uring(transport: &Transport) -> String {
             format!("enable_uring is off: echo 1 > {ENABLE_URING}")
         }
         Ok(_) => "the kernel did not offer it for this mount".to_string(),
-        Err(_) => {
-            "this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING)"
-                .to_string()
-        }
+        Err(_) => "this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING)"
+            .to_string(),
     }
 }
 
