@@ -440,6 +440,28 @@ mod tests {
     }
 
     #[test]
+    fn io_uring_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        fs::write(&path, "io_uring = \"on\"\n").unwrap();
+        let c = Config::load(Some(&path), &Env::new()).unwrap();
+        assert_eq!(c.io_uring, IoUringMode::On);
+        let off = Env::from([("PUSHFS_IO_URING".to_string(), "off".to_string())]);
+        assert_eq!(
+            Config::load(Some(&path), &off).unwrap().io_uring,
+            IoUringMode::Off
+        );
+        let bad = Env::from([("PUSHFS_IO_URING".to_string(), "fast".to_string())]);
+        let err = Config::load(Some(&path), &bad).unwrap_err();
+        assert!(err.to_string().contains("auto, on, off"), "{err}");
+        fs::write(&path, "io_uring = \"sometimes\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Env::new()).is_err());
+        fs::write(&path, "settle_ms = 5\n").unwrap();
+        let unset = Config::load(Some(&path), &Env::new()).unwrap();
+        assert_eq!(unset.io_uring, IoUringMode::Auto);
+    }
+
+    #[test]
     fn bytenite_activate_from_the_file_or_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

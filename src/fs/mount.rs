@@ -44,20 +44,13 @@ pub fn spawn(
     let fs = PushFs::new(tree.clone(), passthrough, want_io_uring);
     let session = fuser::Session::new(fs, mountpoint, &config)?;
     let transport = session.transport();
-    match (&transport, io_uring) {
-        (Transport::IoUring { .. }, _) => tracing::info!(%transport, "FUSE transport"),
-        (_, IoUringMode::Off) => tracing::info!("FUSE transport: /dev/fuse (io_uring = off)"),
-        (_, IoUringMode::Auto) => tracing::info!(
-            "FUSE transport: /dev/fuse; io_uring not used: {}",
-            why_no_io_uring(&transport)
-        ),
-        (_, IoUringMode::On) => {
+    let enable_uring = std::fs::read_to_string(ENABLE_URING).ok();
+    match judge_transport(&transport, io_uring, enable_uring.as_deref()) {
+        Ok(line) => tracing::info!("FUSE transport: {line}"),
+        Err(refusal) => {
             // Dropping the session unmounts it.
             drop(session);
-            return Err(io::Error::other(format!(
-                "io_uring = on, but FUSE over io_uring is not available: {}",
-                why_no_io_uring(&transport)
-            )));
+            return Err(io::Error::other(refusal));
         }
     }
     let session = session.spawn()?;
@@ -65,18 +58,32 @@ pub fn spawn(
     Ok((session, transport))
 }
 
-/// Why a mount that asked for io_uring got /dev/fuse, and what would fix it.
-fn why_no_io_uring(transport: &Transport) -> String {
-    if let Transport::IoUringFailed(why) = transport {
-        return why.clone();
+/// The log line for the transport a mount got, or, for `io_uring = on`
+/// without io_uring, why the mount is refused. `enable_uring` is the kernel
+/// parameter's value (`None`: the kernel has no such parameter).
+fn judge_transport(
+    transport: &Transport,
+    mode: IoUringMode,
+    enable_uring: Option<&str>,
+) -> Result<String, String> {
+    if let Transport::IoUring { .. } = transport {
+        return Ok(transport.to_string());
     }
-    match std::fs::read_to_string(ENABLE_URING) {
-        Ok(value) if value.trim() == "N" => {
-            format!("enable_uring is off: echo 1 > {ENABLE_URING}")
+    let why = match (transport, enable_uring.map(str::trim)) {
+        (Transport::IoUringFailed(why), _) => why.clone(),
+        (_, Some("N")) => format!("enable_uring is off: echo 1 > {ENABLE_URING}"),
+        (_, Some(_)) => "the kernel did not offer it for this mount".to_string(),
+        (_, None) => {
+            "this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING)"
+                .to_string()
         }
-        Ok(_) => "the kernel did not offer it for this mount".to_string(),
-        Err(_) => "this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING)"
-            .to_string(),
+    };
+    match mode {
+        IoUringMode::Off => Ok("/dev/fuse (io_uring = off)".to_string()),
+        IoUringMode::Auto => Ok(format!("/dev/fuse; io_uring not used: {why}")),
+        IoUringMode::On => Err(format!(
+            "io_uring = on, but FUSE over io_uring is not available: {why}"
+        )),
     }
 }
 
@@ -216,6 +223,49 @@ mod tests {
             (point.as_str(), fstype.as_str(), source.as_str()),
             ("/tmp/my deploy", "fuse", "pushfs")
         );
+    }
+
+    #[test]
+    fn io_uring_on_refuses_dev_fuse_and_says_how_to_enable_it() {
+        let refusal = judge_transport(&Transport::DevFuse, IoUringMode::On, Some("N\n"));
+        assert_eq!(
+            refusal,
+            Err(
+                "io_uring = on, but FUSE over io_uring is not available: enable_uring is off: \
+                 echo 1 > /sys/module/fuse/parameters/enable_uring"
+                    .to_string()
+            )
+        );
+        let failed = Transport::IoUringFailed("setting up rings: ENOMEM".to_string());
+        assert!(judge_transport(&failed, IoUringMode::On, Some("Y"))
+            .unwrap_err()
+            .ends_with("setting up rings: ENOMEM"));
+        assert!(judge_transport(&Transport::DevFuse, IoUringMode::On, None)
+            .unwrap_err()
+            .contains("CONFIG_FUSE_IO_URING"));
+    }
+
+    #[test]
+    fn io_uring_auto_falls_back_with_the_reason_and_off_is_quiet() {
+        assert_eq!(
+            judge_transport(&Transport::DevFuse, IoUringMode::Auto, Some("N")).unwrap(),
+            "/dev/fuse; io_uring not used: enable_uring is off: \
+             echo 1 > /sys/module/fuse/parameters/enable_uring"
+        );
+        assert_eq!(
+            judge_transport(&Transport::DevFuse, IoUringMode::Off, Some("Y")).unwrap(),
+            "/dev/fuse (io_uring = off)"
+        );
+        let ring = Transport::IoUring {
+            queues: 2,
+            threads: 4,
+        };
+        for mode in [IoUringMode::Auto, IoUringMode::On] {
+            assert_eq!(
+                judge_transport(&ring, mode, Some("Y")).unwrap(),
+                "io_uring (2 queues, 4 ring threads)"
+            );
+        }
     }
 
     #[test]
