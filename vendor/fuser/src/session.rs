@@ -519,7 +519,9 @@ impl<FS: Filesystem> Session<FS> {
                 match ready.register() {
                     Ok(()) => self.transport = ready.transport(),
                     Err(e) => {
-                        warn!("FUSE over io_uring: registration failed ({e}), staying on /dev/fuse");
+                        warn!(
+                            "FUSE over io_uring: registration failed ({e}), staying on /dev/fuse"
+                        );
                         self.transport = crate::uring::Transport::IoUringFailed(format!(
                             "registering ring entries: {e}"
                         ));

@@ -462,7 +462,8 @@ impl Ring {
         scratch.clear();
         scratch.resize(total.div_ceil(8), 0);
         // SAFETY: `scratch` holds at least `total` bytes.
-        let buf = unsafe { std::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), total) };
+        let buf =
+            unsafe { std::slice::from_raw_parts_mut(scratch.as_mut_ptr().cast::<u8>(), total) };
         buf[..in_header_sz].copy_from_slice(&header[..in_header_sz]);
         buf[in_header_sz..][..op_len].copy_from_slice(&header[OP_IN_OFF..][..op_len]);
         // SAFETY: payload_sz <= payload_len, checked above.
