@@ -32,6 +32,12 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("{name} must be one of {choices}, got {value:?}")]
+    BadChoice {
+        name: &'static str,
+        value: String,
+        choices: &'static str,
+    },
     #[error("{name} must be a whole number of milliseconds, got {value:?}")]
     BadNumber { name: &'static str, value: String },
     #[error(transparent)]
@@ -41,6 +47,31 @@ pub enum ConfigError {
         section: &'static str,
         source: crate::backend::http::HttpError,
     },
+}
+
+/// Whether FUSE requests travel over io_uring (Linux 6.14+, with
+/// `/sys/module/fuse/parameters/enable_uring` set to 1) or over /dev/fuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoUringMode {
+    /// io_uring when the kernel allows it, else /dev/fuse.
+    #[default]
+    Auto,
+    /// io_uring or no mount.
+    On,
+    /// Always /dev/fuse.
+    Off,
+}
+
+impl IoUringMode {
+    pub fn parse(text: &str) -> Option<IoUringMode> {
+        match text.trim() {
+            "auto" => Some(IoUringMode::Auto),
+            "on" => Some(IoUringMode::On),
+            "off" => Some(IoUringMode::Off),
+            _ => None,
+        }
+    }
 }
 
 /// How transient failures (5xx, 429, network) are retried: with
@@ -109,6 +140,8 @@ pub struct Config {
     /// Let the kernel write files straight to disk (FUSE passthrough, root
     /// and Linux 6.9+); pushfs falls back to handling writes itself.
     pub passthrough: bool,
+    /// How requests travel between the kernel and pushfs (`io_uring`).
+    pub io_uring: IoUringMode,
     pub retry: RetryPolicy,
     /// How many deployed trees each app keeps for `rollback` (`[history] keep`).
     pub history_keep: usize,
@@ -131,6 +164,7 @@ struct ConfigFile {
     settle_ms: Option<u64>,
     allow_other: Option<bool>,
     passthrough: Option<bool>,
+    io_uring: Option<IoUringMode>,
     #[serde(default)]
     retry: RetryFile,
     #[serde(default)]
@@ -211,6 +245,7 @@ impl Config {
                 .unwrap_or(DEFAULT_SETTLE),
             allow_other: file.allow_other.unwrap_or(false),
             passthrough: file.passthrough.unwrap_or(true),
+            io_uring: file.io_uring.unwrap_or_default(),
             retry: RetryPolicy::default(),
             history_keep: file.history.keep.unwrap_or(DEFAULT_HISTORY_KEEP),
             new_state: false,
@@ -306,6 +341,13 @@ impl Config {
             })?;
             self.settle = Duration::from_millis(n);
         }
+        if let Some(mode) = env.get("PUSHFS_IO_URING") {
+            self.io_uring = IoUringMode::parse(mode).ok_or_else(|| ConfigError::BadChoice {
+                name: "PUSHFS_IO_URING",
+                value: mode.clone(),
+                choices: "auto, on, off",
+            })?;
+        }
         self.bytenite.apply_env(env)?;
         self.flux.apply_env(env);
         self.cf.apply_env(env);
@@ -320,6 +362,7 @@ impl Config {
             settle: DEFAULT_SETTLE,
             allow_other: false,
             passthrough: true,
+            io_uring: IoUringMode::default(),
             retry: RetryPolicy::default(),
             history_keep: DEFAULT_HISTORY_KEEP,
             new_state: false,
@@ -394,6 +437,28 @@ mod tests {
         assert_eq!(c.settle, Duration::from_millis(250));
         assert_eq!(c.state_dir, PathBuf::from("/y"));
         assert_eq!(c.retry.attempts, Some(2));
+    }
+
+    #[test]
+    fn io_uring_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        fs::write(&path, "io_uring = \"on\"\n").unwrap();
+        let c = Config::load(Some(&path), &Env::new()).unwrap();
+        assert_eq!(c.io_uring, IoUringMode::On);
+        let off = Env::from([("PUSHFS_IO_URING".to_string(), "off".to_string())]);
+        assert_eq!(
+            Config::load(Some(&path), &off).unwrap().io_uring,
+            IoUringMode::Off
+        );
+        let bad = Env::from([("PUSHFS_IO_URING".to_string(), "fast".to_string())]);
+        let err = Config::load(Some(&path), &bad).unwrap_err();
+        assert!(err.to_string().contains("auto, on, off"), "{err}");
+        fs::write(&path, "io_uring = \"sometimes\"\n").unwrap();
+        assert!(Config::load(Some(&path), &Env::new()).is_err());
+        fs::write(&path, "settle_ms = 5\n").unwrap();
+        let unset = Config::load(Some(&path), &Env::new()).unwrap();
+        assert_eq!(unset.io_uring, IoUringMode::Auto);
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct Mounted {
     pub tree: Arc<Tree>,
     deployer: Arc<Deployer>,
     session: Option<BackgroundSession>,
+    /// How FUSE requests reach pushfs: /dev/fuse or io_uring.
+    transport: fuser::Transport,
     _lock: File,
 }
 
@@ -127,11 +129,12 @@ impl Mounted {
             }
         })?;
         deployer.start(&tree);
-        let session = fuse_mount::spawn(
+        let (session, transport) = fuse_mount::spawn(
             tree.clone(),
             &mountpoint,
             config.allow_other,
             config.passthrough,
+            config.io_uring,
         )
         .map_err(|source| {
             deployer.shutdown();
@@ -146,8 +149,14 @@ impl Mounted {
             tree,
             deployer,
             session: Some(session),
+            transport,
             _lock: lock,
         })
+    }
+
+    /// How FUSE requests reach this mount.
+    pub fn transport(&self) -> &fuser::Transport {
+        &self.transport
     }
 
     /// Unmounts, stops deploys (they resume on the next mount) and saves everything.

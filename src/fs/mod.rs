@@ -33,15 +33,18 @@ pub struct PushFs {
     tree: Arc<Tree>,
     /// Asked for by the configuration; used if the kernel offers it.
     want_passthrough: bool,
+    /// Asked for by the configuration; the session uses it if the kernel offers it.
+    want_io_uring: bool,
     passthrough: Passthrough,
     requests: Tally,
 }
 
 impl PushFs {
-    pub fn new(tree: Arc<Tree>, want_passthrough: bool) -> PushFs {
+    pub fn new(tree: Arc<Tree>, want_passthrough: bool, want_io_uring: bool) -> PushFs {
         PushFs {
             tree,
             want_passthrough,
+            want_io_uring,
             passthrough: Passthrough::new(),
             requests: Tally::new(),
         }
@@ -166,6 +169,10 @@ impl Filesystem for PushFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_write(MAX_WRITE);
         let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        if self.want_io_uring {
+            // Refused when the kernel does not offer it; mount.rs says why.
+            let _ = config.add_capabilities(InitFlags::FUSE_OVER_IO_URING);
+        }
         // SAFETY: geteuid cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
         let offered = config.capabilities().contains(InitFlags::FUSE_PASSTHROUGH);

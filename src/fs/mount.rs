@@ -4,9 +4,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL};
+use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL, Transport};
 
 use super::PushFs;
+use crate::config::IoUringMode;
 use crate::tree::{KernelCache, Tree};
 
 /// The source name in /proc/mounts, used to find our mounts.
@@ -16,12 +17,16 @@ pub const FS_NAME: &str = "pushfs";
 /// does not stall lookups from other processes.
 const THREADS: usize = 4;
 
+/// Where the kernel says whether it may offer FUSE over io_uring.
+const ENABLE_URING: &str = "/sys/module/fuse/parameters/enable_uring";
+
 pub fn spawn(
     tree: Arc<Tree>,
     mountpoint: &Path,
     allow_other: bool,
     passthrough: bool,
-) -> io::Result<BackgroundSession> {
+    io_uring: IoUringMode,
+) -> io::Result<(BackgroundSession, Transport)> {
     let mut config = Config::default();
     config.mount_options = vec![
         MountOption::FSName(FS_NAME.to_string()),
@@ -35,10 +40,51 @@ pub fn spawn(
         SessionACL::Owner
     };
     config.n_threads = Some(THREADS);
-    let session = fuser::Session::new(PushFs::new(tree.clone(), passthrough), mountpoint, &config)?
-        .spawn()?;
+    let want_io_uring = io_uring != IoUringMode::Off;
+    let fs = PushFs::new(tree.clone(), passthrough, want_io_uring);
+    let session = fuser::Session::new(fs, mountpoint, &config)?;
+    let transport = session.transport();
+    let enable_uring = std::fs::read_to_string(ENABLE_URING).ok();
+    match judge_transport(&transport, io_uring, enable_uring.as_deref()) {
+        Ok(line) => tracing::info!("FUSE transport: {line}"),
+        Err(refusal) => {
+            // Dropping the session unmounts it.
+            drop(session);
+            return Err(io::Error::other(refusal));
+        }
+    }
+    let session = session.spawn()?;
     tree.set_kernel_cache(Box::new(KernelNotifier(session.notifier())));
-    Ok(session)
+    Ok((session, transport))
+}
+
+/// The log line for the transport a mount got, or, for `io_uring = on`
+/// without io_uring, why the mount is refused. `enable_uring` is the kernel
+/// parameter's value (`None`: the kernel has no such parameter).
+fn judge_transport(
+    transport: &Transport,
+    mode: IoUringMode,
+    enable_uring: Option<&str>,
+) -> Result<String, String> {
+    if let Transport::IoUring { .. } = transport {
+        return Ok(transport.to_string());
+    }
+    let why = match (transport, enable_uring.map(str::trim)) {
+        (Transport::IoUringFailed(why), _) => why.clone(),
+        (_, Some("N")) => format!("enable_uring is off: echo 1 > {ENABLE_URING}"),
+        (_, Some(_)) => "the kernel did not offer it for this mount".to_string(),
+        (_, None) => {
+            "this kernel has no FUSE over io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING)"
+                .to_string()
+        }
+    };
+    match mode {
+        IoUringMode::Off => Ok("/dev/fuse (io_uring = off)".to_string()),
+        IoUringMode::Auto => Ok(format!("/dev/fuse; io_uring not used: {why}")),
+        IoUringMode::On => Err(format!(
+            "io_uring = on, but FUSE over io_uring is not available: {why}"
+        )),
+    }
 }
 
 /// Tells the kernel about names the tree changed on its own.
@@ -177,6 +223,49 @@ mod tests {
             (point.as_str(), fstype.as_str(), source.as_str()),
             ("/tmp/my deploy", "fuse", "pushfs")
         );
+    }
+
+    #[test]
+    fn io_uring_on_refuses_dev_fuse_and_says_how_to_enable_it() {
+        let refusal = judge_transport(&Transport::DevFuse, IoUringMode::On, Some("N\n"));
+        assert_eq!(
+            refusal,
+            Err(
+                "io_uring = on, but FUSE over io_uring is not available: enable_uring is off: \
+                 echo 1 > /sys/module/fuse/parameters/enable_uring"
+                    .to_string()
+            )
+        );
+        let failed = Transport::IoUringFailed("setting up rings: ENOMEM".to_string());
+        assert!(judge_transport(&failed, IoUringMode::On, Some("Y"))
+            .unwrap_err()
+            .ends_with("setting up rings: ENOMEM"));
+        assert!(judge_transport(&Transport::DevFuse, IoUringMode::On, None)
+            .unwrap_err()
+            .contains("CONFIG_FUSE_IO_URING"));
+    }
+
+    #[test]
+    fn io_uring_auto_falls_back_with_the_reason_and_off_is_quiet() {
+        assert_eq!(
+            judge_transport(&Transport::DevFuse, IoUringMode::Auto, Some("N")).unwrap(),
+            "/dev/fuse; io_uring not used: enable_uring is off: \
+             echo 1 > /sys/module/fuse/parameters/enable_uring"
+        );
+        assert_eq!(
+            judge_transport(&Transport::DevFuse, IoUringMode::Off, Some("Y")).unwrap(),
+            "/dev/fuse (io_uring = off)"
+        );
+        let ring = Transport::IoUring {
+            queues: 2,
+            threads: 4,
+        };
+        for mode in [IoUringMode::Auto, IoUringMode::On] {
+            assert_eq!(
+                judge_transport(&ring, mode, Some("Y")).unwrap(),
+                "io_uring (2 queues, 4 ring threads)"
+            );
+        }
     }
 
     #[test]
