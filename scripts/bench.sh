@@ -6,7 +6,10 @@
 #   scripts/bench.sh [runs]          runs per side and case (default 5)
 # Environment:
 #   CASES="a b c d e f g"            which cases to run (default all)
-#   DISKS="disk tmpfs"               which sets to run (default both)
+#   DISKS="disk tmpfs tmpfs-uring"   which sets to run (default: disk and tmpfs over
+#                                    /dev/fuse, and tmpfs again over FUSE over io_uring
+#                                    when /sys/module/fuse/parameters/enable_uring is Y;
+#                                    disk-uring also exists)
 #   HUGE_FILES=1000000               files in the huge-deploy case (h); 0 skips it
 #   OUT=BENCHMARKS.md                where the report goes
 #   PUSHFS_BIN=path BIN_DESC=text    measure this binary instead of building
@@ -25,7 +28,15 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUNS=${1:-5}
 CASES=${CASES:-a b c d e f g}
-DISKS=${DISKS:-disk tmpfs}
+if [ "$(cat /sys/module/fuse/parameters/enable_uring 2>/dev/null)" = Y ]; then
+  DISKS=${DISKS:-disk tmpfs tmpfs-uring}
+else
+  DISKS=${DISKS:-disk tmpfs}
+fi
+# A set named *-uring runs pushfs (and the floor) over FUSE over io_uring,
+# the others over /dev/fuse reads and writes.
+IO_URING=off
+FLOOR_OPTS=
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
 META_BENCH=$ROOT/docs/meta-engine-bench.md
 SMALL_FILES_NOTES=$ROOT/docs/small-files-bench.md
@@ -170,7 +181,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$MOUNT_PID/status"; }
 start_mount() { # STATE_DIR
   MNT=$WORK/mnt-$SET
   mkdir -p "$MNT"
-  PUSHFS_LOG=pushfs=warn "$BIN" mount "$MNT" --config "$CONFIG" --state-dir "$1" \
+  PUSHFS_IO_URING=$IO_URING PUSHFS_LOG=pushfs=warn "$BIN" mount "$MNT" --config "$CONFIG" --state-dir "$1" \
     2>>"$WORK/mount-$SET.err" &
   MOUNT_PID=$!
   for _ in $(seq 1 200); do
@@ -237,7 +248,8 @@ start_floor() { # BASE
   FLOOR_MNT=$WORK/mnt-floor-$SET
   mkdir -p "$1/floor" "$FLOOR_MNT"
   # An fd per inode it has seen: as many as the hard limit allows.
-  ( ulimit -n "$(ulimit -Hn)"; exec "$FLOOR_BIN" --foreground "$1/floor" "$FLOOR_MNT" ) \
+  # shellcheck disable=SC2086 # FLOOR_OPTS is a list of options
+  ( ulimit -n "$(ulimit -Hn)"; exec "$FLOOR_BIN" --foreground $FLOOR_OPTS "$1/floor" "$FLOOR_MNT" ) \
     2>>"$WORK/floor-$SET.err" &
   FLOOR_PID=$!
   for _ in $(seq 1 100); do mountpoint -q "$FLOOR_MNT" && break; sleep 0.1; done
@@ -270,7 +282,7 @@ count_requests() { # BASE
     state=$1/count-$c
     mkdir -p "$state"
     log=$WORK/count-$SET-$c.err
-    PUSHFS_LOG=pushfs=warn,pushfs::fs=info "$BIN" mount "$MNT" --config "$CONFIG" \
+    PUSHFS_IO_URING=$IO_URING PUSHFS_LOG=pushfs=warn,pushfs::fs=info "$BIN" mount "$MNT" --config "$CONFIG" \
       --state-dir "$state" 2>"$log" &
     MOUNT_PID=$!
     for _ in $(seq 1 200); do mountpoint -q "$MNT" && [ -d "$MNT/bytenite" ] && break; sleep 0.1; done
@@ -331,6 +343,10 @@ run_case() { # CASE
 run_set() { # SET BASE
   SET=$1
   local base=$2
+  case $SET in
+    *-uring) IO_URING=on; FLOOR_OPTS="-o io_uring" ;;
+    *) IO_URING=off; FLOOR_OPTS= ;;
+  esac
   PLAIN=$base/plain
   mkdir -p "$PLAIN" "$base/state"
   export STATE_DIR=$base/state
@@ -355,14 +371,14 @@ run_set() { # SET BASE
 declare -A WHERE
 for SET in $DISKS; do
   case $SET in
-    disk)
-      WHERE[disk]="$(findmnt -n -o SOURCE,FSTYPE -T "$WORK" | tr -s ' ')"
-      run_set disk "$WORK/disk" ;;
-    tmpfs)
+    disk|disk-uring)
+      WHERE[$SET]="$(findmnt -n -o SOURCE,FSTYPE -T "$WORK" | tr -s ' ')"
+      run_set "$SET" "$WORK/$SET" ;;
+    tmpfs|tmpfs-uring)
       mkdir -p "$TMPFS"
       mount -t tmpfs -o size=3g pushfs-bench "$TMPFS"
-      WHERE[tmpfs]="tmpfs, 3 GiB"
-      run_set tmpfs "$TMPFS"
+      WHERE[$SET]="tmpfs, 3 GiB"
+      run_set "$SET" "$TMPFS"
       umount "$TMPFS" ;;
     *) log "unknown set $SET"; exit 1 ;;
   esac
@@ -540,10 +556,17 @@ target_line() { # SET CASE GOAL
   echo "  from the page cache (warmed before each set)."
   echo "- Two sets: **real disk** — the state dir and the plain target on ${WHERE[disk]:-the disk} (/var/tmp);"
   echo "  **tmpfs** — both on a 3 GiB tmpfs, which takes the disk out and leaves pushfs's own cost."
-  echo "- The mount runs with default settings (\`--config\` from \`pushfs emulate\`, passthrough on)."
+  echo "  A set marked *FUSE over io_uring* runs pushfs with \`io_uring = \"on\"\` (and the floor with"
+  echo "  \`-o io_uring\`); the others with \`io_uring = \"off\"\`, requests read from /dev/fuse."
+  echo "- The mount runs with default settings otherwise (\`--config\` from \`pushfs emulate\`, passthrough on)."
   for s in $DISKS; do
     echo
-    if [ "$s" = disk ]; then echo "## Real disk (${WHERE[disk]})"; else echo "## tmpfs"; fi
+    case $s in
+      disk) echo "## Real disk (${WHERE[disk]})" ;;
+      disk-uring) echo "## Real disk (${WHERE[$s]}), FUSE over io_uring" ;;
+      tmpfs) echo "## tmpfs" ;;
+      tmpfs-uring) echo "## tmpfs, FUSE over io_uring" ;;
+    esac
     echo
     table "$s"
   done
@@ -557,7 +580,7 @@ target_line() { # SET CASE GOAL
   for s in $DISKS; do
     target_line "$s" a 0.25
     target_line "$s" b 0.9
-    if [ "$s" = tmpfs ]; then
+    if [ "${s%-uring}" = tmpfs ]; then
       target_line "$s" c 0.2
       target_line "$s" d 0.2
       target_line "$s" f 0.25
