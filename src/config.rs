@@ -55,11 +55,13 @@ pub enum ConfigError {
 #[serde(rename_all = "lowercase")]
 pub enum IoUringMode {
     /// io_uring when the kernel allows it, else /dev/fuse.
-    #[default]
     Auto,
     /// io_uring or no mount.
     On,
-    /// Always /dev/fuse.
+    /// Always /dev/fuse: the default, because pushfs's ring transport is
+    /// still slower than /dev/fuse here (its ring threads hand each request
+    /// on to another thread; BENCHMARKS.md has the figures).
+    #[default]
     Off,
 }
 
@@ -458,7 +460,7 @@ mod tests {
         assert!(Config::load(Some(&path), &Env::new()).is_err());
         fs::write(&path, "settle_ms = 5\n").unwrap();
         let unset = Config::load(Some(&path), &Env::new()).unwrap();
-        assert_eq!(unset.io_uring, IoUringMode::Auto);
+        assert_eq!(unset.io_uring, IoUringMode::Off, "/dev/fuse unless asked");
     }
 
     #[test]

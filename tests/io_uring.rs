@@ -81,7 +81,7 @@ fn every_kind_of_request_is_served_over_io_uring() {
     if !enable_uring() {
         return;
     }
-    let mut t = TestMount::with_emulators();
+    let mut t = TestMount::with_emulators_and(|config, _| config.io_uring = IoUringMode::Auto);
     let transport = t.mounted.as_ref().unwrap().transport().clone();
     assert!(
         matches!(transport, fuser::Transport::IoUring { .. }),
