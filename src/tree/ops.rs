@@ -678,15 +678,18 @@ impl Tree {
         row.ctime = now;
         txn.update_attrs(&row)?;
         self.mark(&mut txn, row.app)?;
-        txn.commit()?;
-        self.notify(row.app);
         // The row as stored (times to the nanosecond, within the engine's
-        // range), without querying it again.
+        // range), without querying it again; and taken before the commit,
+        // while the engine is still held: once it is free, a seal can land
+        // and make the row in hand stale (an empty size for a file whose
+        // bytes were just sealed).
         row.atime = as_stored(row.atime);
         row.mtime = as_stored(row.mtime);
         row.ctime = as_stored(row.ctime);
-        let held = self.meta.read()?;
-        self.attr_of_row(&held, &row)
+        let attr = self.attr_of_row(&txn, &row)?;
+        txn.commit()?;
+        self.notify(row.app);
+        Ok(attr)
     }
 
     /// Sets a regular file's size, through its temp file if it is being
