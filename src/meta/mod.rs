@@ -44,7 +44,7 @@ pub use history::{HistoryLine, KeptEntry};
 pub use inspect::{db_path, BlobName, Inspector};
 pub use legacy::{has_legacy_manifests, import_legacy};
 pub use pins::BlobPins;
-pub use txn::{as_stored, AppRow, InodeKind, InodeRow, NewInode, RunStart, Txn, WalkEntry};
+pub use txn::{AppRow, InodeKind, InodeRow, NewInode, RunStart, Txn, WalkEntry};
 
 use reserve::Reserve;
 

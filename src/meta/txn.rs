@@ -130,7 +130,7 @@ pub fn to_ns(t: SystemTime) -> i64 {
 }
 
 /// A time as the engine stores it and reads it back.
-pub fn as_stored(t: SystemTime) -> SystemTime {
+fn as_stored(t: SystemTime) -> SystemTime {
     from_ns(to_ns(t))
 }
 

@@ -357,11 +357,7 @@ thread_local! {
 /// SHA-256 and SHA-1 of a file in one pass, or for a file with enough
 /// holes its sparse address, which reads only its data.
 pub fn hash_file(path: &Path) -> io::Result<BlobInfo> {
-    HASH_BUFFER.with(|buf| hash_file_with(path, &mut buf.borrow_mut()))
-}
-
-fn hash_file_with(path: &Path, buf: &mut [u8]) -> io::Result<BlobInfo> {
-    hash_open_with(&File::open(path)?, buf)
+    hash_open_file(&File::open(path)?)
 }
 
 /// As [`hash_file`], through a file already open for reading: the sealer

@@ -17,7 +17,7 @@ use super::{
     TreeError, TreeResult, ROOT_INO,
 };
 use crate::kind::BackendKind;
-use crate::meta::{as_stored, InodeKind, InodeRow, NewInode, Txn};
+use crate::meta::{InodeKind, InodeRow, NewInode, Txn};
 
 /// A setattr request; `None` leaves the attribute alone.
 #[derive(Debug, Clone, Copy, Default)]
@@ -678,15 +678,12 @@ impl Tree {
         row.ctime = now;
         txn.update_attrs(&row)?;
         self.mark(&mut txn, row.app)?;
-        // The row as stored (times to the nanosecond, within the engine's
-        // range), without querying it again; and taken before the commit,
-        // while the engine is still held: once it is free, a seal can land
-        // and make the row in hand stale (an empty size for a file whose
-        // bytes were just sealed).
-        row.atime = as_stored(row.atime);
-        row.mtime = as_stored(row.mtime);
-        row.ctime = as_stored(row.ctime);
-        let attr = self.attr_of_row(&txn, &row)?;
+        // The row as stored (the transaction's own change: no query), and
+        // taken before the commit, while the engine is still held: once it
+        // is free, a seal can land and make the row stale (an empty size
+        // for a file whose bytes were just sealed).
+        let stored = txn.inode(ino)?.ok_or(TreeError::NotFound)?;
+        let attr = self.attr_of_row(&txn, &stored)?;
         txn.commit()?;
         self.notify(row.app);
         Ok(attr)
