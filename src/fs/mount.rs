@@ -2,7 +2,7 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL, Transport};
 
@@ -54,7 +54,7 @@ pub fn spawn(
         }
     }
     let session = session.spawn()?;
-    tree.set_kernel_cache(Box::new(KernelNotifier(session.notifier())));
+    tree.set_kernel_cache(Box::new(KernelNotifier::start(session.notifier())?));
     Ok((session, transport))
 }
 
@@ -87,8 +87,28 @@ fn judge_transport(
     }
 }
 
-/// Tells the kernel about names the tree changed on its own.
-struct KernelNotifier(Notifier);
+/// Tells the kernel about names and content the tree changed on its own.
+struct KernelNotifier {
+    notifier: Notifier,
+    /// To the thread that drops cached content (see `forget_content`).
+    content: mpsc::Sender<u64>,
+}
+
+impl KernelNotifier {
+    fn start(notifier: Notifier) -> io::Result<KernelNotifier> {
+        let (content, changed) = mpsc::channel::<u64>();
+        let dropper = notifier.clone();
+        std::thread::Builder::new()
+            .name("pushfs-inval".into())
+            .spawn(move || {
+                for ino in changed {
+                    // ENOENT only means the kernel holds nothing of it.
+                    let _ = dropper.inval_inode(INodeNo(ino), 0, 0);
+                }
+            })?;
+        Ok(KernelNotifier { notifier, content })
+    }
+}
 
 impl KernelCache for KernelNotifier {
     fn forget_entries(&self, parent: u64, names: Vec<String>) {
@@ -98,14 +118,18 @@ impl KernelCache for KernelNotifier {
         for name in names {
             // ENOENT only means the kernel had not cached the name.
             let _ = self
-                .0
+                .notifier
                 .inval_entry(INodeNo(parent), std::ffi::OsStr::new(&name));
         }
     }
 
     fn forget_content(&self, ino: u64) {
-        // ENOENT only means the kernel holds nothing of it.
-        let _ = self.0.inval_inode(INodeNo(ino), 0, 0);
+        // On a thread of its own: dropping pages waits for every page a
+        // read has locked, and that read's request needs a free thread to
+        // be answered. Releases run back to back (the kernel sends them
+        // after close() returns), so invalidating in each would soon take
+        // every request thread and none would be left to answer the read.
+        let _ = self.content.send(ino);
     }
 }
 

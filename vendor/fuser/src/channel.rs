@@ -47,6 +47,43 @@ impl Channel {
         }
     }
 
+    /// pushfs patch: makes reads return `EAGAIN` instead of blocking, for
+    /// [`Channel::receive_polling`].
+    pub(crate) fn set_nonblocking(&self) -> nix::Result<()> {
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        let flags = OFlag::from_bits_retain(fcntl(&self.0, FcntlArg::F_GETFL)?);
+        fcntl(&self.0, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        Ok(())
+    }
+
+    /// pushfs patch: like [`Channel::receive_retrying`] on a nonblocking
+    /// channel, but asks again without sleeping until `until`, then waits
+    /// in `poll`.
+    pub(crate) fn receive_polling(
+        &self,
+        buffer: &mut [u8],
+        until: std::time::Instant,
+    ) -> nix::Result<usize> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        loop {
+            match self.receive(buffer) {
+                Ok(size) => return Ok(size),
+                Err(Errno::EAGAIN) if std::time::Instant::now() < until => {
+                    std::hint::spin_loop();
+                }
+                Err(Errno::EAGAIN) => {
+                    let mut ready = [PollFd::new(self.as_fd(), PollFlags::POLLIN)];
+                    match poll(&mut ready, PollTimeout::NONE) {
+                        Ok(_) | Err(Errno::EINTR) => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                Err(Errno::ENOENT | Errno::EINTR) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
     /// Returns a sender object for this channel. The sender object can be
     /// used to send to the channel. Multiple sender objects can be used
     /// and they can safely be sent to other threads.

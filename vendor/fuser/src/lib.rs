@@ -57,6 +57,8 @@ pub use crate::open_flags::OpenFlags;
 pub use crate::passthrough::BackingId;
 pub use crate::poll_events::PollEvents;
 pub use crate::rename_flags::RenameFlags;
+// pushfs patch: one /dev/fuse reader at a time
+pub use crate::reader_role::step_aside;
 pub use crate::reply::ReplyAttr;
 pub use crate::reply::ReplyBmap;
 pub use crate::reply::ReplyCreate;
@@ -98,6 +100,8 @@ mod open_flags;
 mod passthrough;
 mod poll_events;
 mod read_buf;
+// pushfs patch: one /dev/fuse reader at a time
+mod reader_role;
 mod rename_flags;
 mod reply;
 mod request;

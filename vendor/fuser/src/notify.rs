@@ -116,6 +116,9 @@ impl Notifier {
     }
 
     fn send(&self, code: notify_code, notification: &Notification<'_>) -> io::Result<()> {
+        // pushfs patch: the kernel may need a queued request answered before
+        // it takes this notification, so another thread must be reading.
+        crate::reader_role::step_aside();
         notification
             .with_iovec(code, |iov| self.0.send(iov))
             .map_err(Self::too_big_err)?

@@ -37,6 +37,9 @@ use crate::ll;
 use crate::ll::Operation;
 use crate::ll::ResponseErrno;
 use crate::ll::Version;
+// pushfs patch: one reader at a time.
+use crate::reader_role;
+use crate::reader_role::ReaderRole;
 use crate::ll::flags::init_flags::InitFlags;
 use crate::ll::fuse_abi as abi;
 use crate::mnt::Mount;
@@ -316,8 +319,16 @@ impl<FS: Filesystem> Session<FS> {
                 ch: ring_ch.clone(),
                 allowed,
                 session_owner,
+                reader_role: Arc::default(),
+                poll_before_blocking: false,
             });
         }
+        // pushfs patch: see reader_role.rs.
+        let reader_role = Arc::new(ReaderRole::default());
+        #[cfg(target_os = "linux")]
+        let poll_before_blocking = rings.is_none();
+        #[cfg(not(target_os = "linux"))]
+        let poll_before_blocking = true;
 
         let mut threads = Vec::with_capacity(n_threads);
 
@@ -329,6 +340,8 @@ impl<FS: Filesystem> Session<FS> {
                 ch,
                 allowed,
                 session_owner,
+                reader_role: reader_role.clone(),
+                poll_before_blocking,
             };
             threads.push(
                 thread::Builder::new()
@@ -609,6 +622,11 @@ pub(crate) struct SessionEventLoop<FS: Filesystem> {
     pub(crate) filesystem: Arc<FilesystemHolder<FS>>,
     pub(crate) allowed: SessionACL,
     pub(crate) session_owner: Uid,
+    /// pushfs patch: shared by the session's /dev/fuse threads.
+    pub(crate) reader_role: Arc<ReaderRole>,
+    /// pushfs patch: off when io_uring carries the requests and /dev/fuse
+    /// only sees FORGET and INTERRUPT.
+    pub(crate) poll_before_blocking: bool,
 }
 
 impl<FS: Filesystem> SessionEventLoop<FS> {
@@ -617,19 +635,41 @@ impl<FS: Filesystem> SessionEventLoop<FS> {
         // it is reused immediately after dispatching to conserve memory and allocations.
         let mut buf = FuseReadBuf::new();
         let buf = buf.as_mut();
+        // pushfs patch: one thread reads at a time (see reader_role.rs); when
+        // this one ends, so do the threads parked behind it.
+        let served = self.ch.set_nonblocking().map_err(io::Error::from);
+        let served = served.and_then(|()| self.serve(buf));
+        self.reader_role.close();
+        served
+    }
+
+    /// pushfs patch: the loop of `event_loop`, reading only while holding
+    /// the reader role.
+    fn serve(&self, buf: &mut [u8]) -> io::Result<()> {
         loop {
+            if !reader_role::holds_role() && !self.reader_role.take() {
+                return Ok(());
+            }
+            let until = if self.poll_before_blocking {
+                reader_role::poll_deadline()
+            } else {
+                std::time::Instant::now()
+            };
             // Read the next request from the given channel to kernel driver
             // The kernel driver makes sure that we get exactly one request per read
-            match self.ch.receive_retrying(buf) {
+            match self.ch.receive_polling(buf, until) {
                 Ok(size) => match RequestWithSender::new(self.ch.sender(), &buf[..size]) {
                     // Dispatch request
                     Some(req) => {
-                        if let Ok(Operation::Destroy(_)) = req.request.operation() {
-                            req.reply::<ReplyEmpty>().ok();
-                            return Ok(());
-                        } else {
-                            req.dispatch(self)
+                        match req.request.operation() {
+                            Ok(Operation::Destroy(_)) => {
+                                req.reply::<ReplyEmpty>().ok();
+                                return Ok(());
+                            }
+                            Ok(op) if reader_role::may_block(&op) => reader_role::step_aside(),
+                            _ => {}
                         }
+                        req.dispatch(self)
                     }
                     // Quit loop on illegal request
                     None => {
