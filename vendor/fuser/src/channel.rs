@@ -57,14 +57,15 @@ impl Channel {
     }
 
     /// pushfs patch: like [`Channel::receive_retrying`] on a nonblocking
-    /// channel, but asks again without sleeping until `until`, then waits
+    /// channel, but asks again without sleeping for `window`, then waits
     /// in `poll`.
     pub(crate) fn receive_polling(
         &self,
         buffer: &mut [u8],
-        until: std::time::Instant,
+        window: std::time::Duration,
     ) -> nix::Result<usize> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let until = std::time::Instant::now() + window;
         loop {
             match self.receive(buffer) {
                 Ok(size) => return Ok(size),

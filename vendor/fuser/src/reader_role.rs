@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::sync::Condvar;
 use std::sync::Mutex;
 use std::time::Duration;
-use std::time::Instant;
 
+use crate::OpenAccMode;
 use crate::ll::Operation;
 
 /// How long the reader polls for a next request before it blocks. Long
@@ -98,7 +98,7 @@ pub fn step_aside() {
 pub(crate) fn may_block(op: &Operation<'_>) -> bool {
     match op {
         Operation::SetAttr(attr) => attr.size().is_some(),
-        Operation::Open(open) => open.flags().0 & libc::O_ACCMODE != libc::O_RDONLY,
+        Operation::Open(open) => open.flags().acc_mode() != OpenAccMode::O_RDONLY,
         Operation::Lookup(_)
         | Operation::Forget(_)
         | Operation::BatchForget(_)
@@ -129,11 +129,6 @@ pub(crate) fn may_block(op: &Operation<'_>) -> bool {
         | Operation::Lseek(_) => false,
         _ => true,
     }
-}
-
-/// The deadline of a poll that starts now.
-pub(crate) fn poll_deadline() -> Instant {
-    Instant::now() + POLL_BEFORE_BLOCKING
 }
 
 #[cfg(test)]

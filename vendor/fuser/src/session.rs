@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::thread::{self};
+use std::time::Duration; // pushfs patch
 
 use log::debug;
 use log::error;
@@ -37,9 +38,6 @@ use crate::ll;
 use crate::ll::Operation;
 use crate::ll::ResponseErrno;
 use crate::ll::Version;
-// pushfs patch: one reader at a time.
-use crate::reader_role;
-use crate::reader_role::ReaderRole;
 use crate::ll::flags::init_flags::InitFlags;
 use crate::ll::fuse_abi as abi;
 use crate::mnt::Mount;
@@ -47,6 +45,8 @@ use crate::mnt::mount_options::Config;
 use crate::mnt::mount_options::check_option_conflicts;
 use crate::notify::Notifier;
 use crate::read_buf::FuseReadBuf;
+use crate::reader_role; // pushfs patch: one reader at a time
+use crate::reader_role::ReaderRole; // pushfs patch
 use crate::reply::Reply;
 use crate::reply::ReplyRaw;
 use crate::reply::ReplySender;
@@ -320,15 +320,19 @@ impl<FS: Filesystem> Session<FS> {
                 allowed,
                 session_owner,
                 reader_role: Arc::default(),
-                poll_before_blocking: false,
+                poll_window: Duration::ZERO,
             });
         }
         // pushfs patch: see reader_role.rs.
         let reader_role = Arc::new(ReaderRole::default());
         #[cfg(target_os = "linux")]
-        let poll_before_blocking = rings.is_none();
+        let poll_window = if rings.is_some() {
+            Duration::ZERO
+        } else {
+            reader_role::POLL_BEFORE_BLOCKING
+        };
         #[cfg(not(target_os = "linux"))]
-        let poll_before_blocking = true;
+        let poll_window = reader_role::POLL_BEFORE_BLOCKING;
 
         let mut threads = Vec::with_capacity(n_threads);
 
@@ -341,7 +345,7 @@ impl<FS: Filesystem> Session<FS> {
                 allowed,
                 session_owner,
                 reader_role: reader_role.clone(),
-                poll_before_blocking,
+                poll_window,
             };
             threads.push(
                 thread::Builder::new()
@@ -624,9 +628,10 @@ pub(crate) struct SessionEventLoop<FS: Filesystem> {
     pub(crate) session_owner: Uid,
     /// pushfs patch: shared by the session's /dev/fuse threads.
     pub(crate) reader_role: Arc<ReaderRole>,
-    /// pushfs patch: off when io_uring carries the requests and /dev/fuse
-    /// only sees FORGET and INTERRUPT.
-    pub(crate) poll_before_blocking: bool,
+    /// pushfs patch: how long the reader asks again before it blocks; zero
+    /// when io_uring carries the requests and /dev/fuse only sees FORGET
+    /// and INTERRUPT.
+    pub(crate) poll_window: Duration,
 }
 
 impl<FS: Filesystem> SessionEventLoop<FS> {
@@ -650,14 +655,9 @@ impl<FS: Filesystem> SessionEventLoop<FS> {
             if !reader_role::holds_role() && !self.reader_role.take() {
                 return Ok(());
             }
-            let until = if self.poll_before_blocking {
-                reader_role::poll_deadline()
-            } else {
-                std::time::Instant::now()
-            };
             // Read the next request from the given channel to kernel driver
             // The kernel driver makes sure that we get exactly one request per read
-            match self.ch.receive_polling(buf, until) {
+            match self.ch.receive_polling(buf, self.poll_window) {
                 Ok(size) => match RequestWithSender::new(self.ch.sender(), &buf[..size]) {
                     // Dispatch request
                     Some(req) => {
