@@ -30,3 +30,14 @@ fi
 
 # Two build jobs and two test threads: the machines this runs on have 2 cores.
 cargo test -j 2 -- --test-threads=2
+
+# The vendored fuser's own tests of pushfs's patch (vendor/fuser/PUSHFS-PATCH.md).
+# fuser is not a workspace member, so they run from a copy: its lock file and
+# target dir stay out of the tree, and its rust-toolchain pin (an old toolchain
+# this machine need not have) gives way to the one building pushfs.
+fuser_copy=$(mktemp -d)
+trap 'rm -rf "$fuser_copy"' EXIT
+cp -r vendor/fuser "$fuser_copy/fuser"
+rm -f "$fuser_copy/fuser/rust-toolchain"
+(target="$PWD/target/fuser-patch" && cd "$fuser_copy/fuser" && CARGO_TARGET_DIR="$target" \
+  cargo test -j 2 --lib reader_role)
