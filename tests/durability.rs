@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::child::{in_mount_table, lazy_unmount, EmulatedSetup, Pushfs, EXIT_TIMEOUT};
+use common::within;
 use pushfs::emulator::cf::DEMO_SPACE_GUID;
 
 /// Subdirectories the copiers spread their files over.
@@ -121,24 +122,6 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteFailure> {
         file.write_all(chunk).map_err(fail("write"))?;
     }
     close(file).map_err(fail("close"))
-}
-
-/// Runs `f` on a thread and fails the test if it takes longer than `limit`
-/// (a hung FUSE request must fail the test, not hang it).
-fn within<T: Send + 'static>(
-    what: &str,
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(value) => value,
-        Err(RecvTimeoutError::Timeout) => panic!("timed out after {limit:?}: {what}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("panicked: {what}"),
-    }
 }
 
 /// Polls `cond` every 20 ms until it holds, failing the test after `limit`.

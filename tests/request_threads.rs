@@ -12,30 +12,16 @@ use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, wait, TestMount};
+use common::{eventually, wait, within, TestMount};
 
 /// Writers that close beside an open reader.
 const ROUNDS: u32 = 300;
 
 /// Long enough for a hang to be a hang, however slow the machine.
 const HANG: Duration = Duration::from_secs(120);
-
-/// Runs `work` on a thread and fails the test if it has not ended within
-/// [`HANG`]: a deadlock must fail, not stall the suite.
-fn within_hang_limit<T: Send + 'static>(
-    what: &str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(work());
-    });
-    rx.recv_timeout(HANG)
-        .unwrap_or_else(|_| panic!("{what} did not end within {HANG:?}: the mount stopped serving"))
-}
 
 /// Files in the state dir's temp area with some bytes in them.
 fn temp_bytes(state: &Path) -> u64 {
@@ -95,11 +81,15 @@ fn a_stat_is_answered_while_an_open_for_writing_copies_a_big_file() {
         temp_bytes(&state) > 0 || opened.load(Ordering::SeqCst)
     });
     let small = app.join("small.txt");
-    let stat_done_before_open = within_hang_limit("a stat during the copy", move || {
-        let meta = fs::metadata(&small).unwrap();
-        assert_eq!(meta.len(), 6);
-        !opened.load(Ordering::SeqCst)
-    });
+    let stat_done_before_open = within(
+        "a stat during the copy: the mount stopped serving",
+        HANG,
+        move || {
+            let meta = fs::metadata(&small).unwrap();
+            assert_eq!(meta.len(), 6);
+            !opened.load(Ordering::SeqCst)
+        },
+    );
     let file = opener.join().unwrap();
     drop(file);
     assert!(
@@ -136,14 +126,18 @@ fn invalidations_while_another_handle_reads_through_the_kernel_cache_never_hang(
     };
     let writes = {
         let path = path.clone();
-        within_hang_limit("writers closing beside an open reader", move || {
-            for round in 0..ROUNDS {
-                let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
-                file.write_at(&round.to_le_bytes(), 4096 * u64::from(round % 64))
-                    .unwrap();
-            }
-            ROUNDS
-        })
+        within(
+            "writers closing beside an open reader: the mount stopped serving",
+            HANG,
+            move || {
+                for round in 0..ROUNDS {
+                    let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+                    file.write_at(&round.to_le_bytes(), 4096 * u64::from(round % 64))
+                        .unwrap();
+                }
+                ROUNDS
+            },
+        )
     };
     stop.store(true, Ordering::SeqCst);
     reader.join().unwrap();

@@ -13,7 +13,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -210,6 +210,24 @@ impl TestMount {
 impl Drop for TestMount {
     fn drop(&mut self) {
         self.unmount();
+    }
+}
+
+/// Runs `f` on a thread and fails the test if it takes longer than `limit`
+/// (a hung FUSE request must fail the test, not hang it).
+pub fn within<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(RecvTimeoutError::Timeout) => panic!("timed out after {limit:?}: {what}"),
+        Err(RecvTimeoutError::Disconnected) => panic!("panicked: {what}"),
     }
 }
 
